@@ -1,0 +1,206 @@
+//! Typed `key=value` arguments (SPEC section 5) and dotted keys into nested metadata.
+//!
+//! `3` and `2.5` are numbers, `true`/`false` booleans, `null` is null, `[...]` and `{...}` are JSON, anything
+//! else is a string. `key:=JSON` forces JSON and `key==text` forces a string.
+
+use serde_json::{Map, Value};
+
+/// Why a `key=value` argument was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("invalid assignment {input:?}: expected key=value (or key:=JSON, key==text)")]
+    NoEquals { input: String },
+    #[error("invalid key {key:?} in {input:?}: {why}")]
+    BadKey { input: String, key: String, why: &'static str },
+    #[error("invalid JSON for key {key:?}: {error} (write {key}==TEXT to store it as a string)")]
+    BadJson { key: String, error: String },
+}
+
+/// Parses one `key=value` argument into its (dotted) key and typed value.
+///
+/// ```
+/// use trove_model::value::parse_assignment;
+/// use serde_json::json;
+/// assert_eq!(parse_assignment("t=300").unwrap(), ("t".to_string(), json!(300)));
+/// assert_eq!(parse_assignment("id==007").unwrap(), ("id".to_string(), json!("007")));
+/// assert_eq!(parse_assignment("xs:=[1,2]").unwrap(), ("xs".to_string(), json!([1, 2])));
+/// ```
+pub fn parse_assignment(input: &str) -> Result<(String, Value), ValueError> {
+    let eq = input.find('=').ok_or_else(|| ValueError::NoEquals { input: input.to_string() })?;
+    let (key, value) = if eq > 0 && input.as_bytes()[eq - 1] == b':' {
+        let key = &input[..eq - 1];
+        let raw = &input[eq + 1..];
+        let value = serde_json::from_str(raw)
+            .map_err(|e| ValueError::BadJson { key: key.to_string(), error: e.to_string() })?;
+        (key, value)
+    } else if input[eq + 1..].starts_with('=') {
+        (&input[..eq], Value::String(input[eq + 2..].to_string()))
+    } else {
+        let key = &input[..eq];
+        (key, typed_value(key, &input[eq + 1..])?)
+    };
+    validate_key(input, key)?;
+    Ok((key.to_string(), value))
+}
+
+/// Parses a key given alone (as to `meta unset`).
+pub fn parse_key(input: &str) -> Result<String, ValueError> {
+    validate_key(input, input)?;
+    Ok(input.to_string())
+}
+
+fn validate_key(input: &str, key: &str) -> Result<(), ValueError> {
+    let bad = |why| Err(ValueError::BadKey { input: input.to_string(), key: key.to_string(), why });
+    if key.is_empty() {
+        return bad("the key is empty");
+    }
+    if key.split('.').any(str::is_empty) {
+        return bad("a dotted key has an empty part");
+    }
+    if key.starts_with('@') {
+        return bad("keys starting with @ are reserved for built-in fields");
+    }
+    if key.chars().any(char::is_control) {
+        return bad("control characters are not allowed in keys");
+    }
+    Ok(())
+}
+
+/// Types a bare value as SPEC section 5 says.
+pub fn typed_value(key: &str, raw: &str) -> Result<Value, ValueError> {
+    match raw {
+        "true" => return Ok(Value::Bool(true)),
+        "false" => return Ok(Value::Bool(false)),
+        "null" => return Ok(Value::Null),
+        _ => {}
+    }
+    let first = raw.as_bytes().first().copied();
+    if matches!(first, Some(b'[' | b'{')) {
+        return serde_json::from_str(raw)
+            .map_err(|e| ValueError::BadJson { key: key.to_string(), error: e.to_string() });
+    }
+    if matches!(first, Some(b'-' | b'0'..=b'9')) {
+        if let Ok(n @ Value::Number(_)) = serde_json::from_str::<Value>(raw) {
+            return Ok(n);
+        }
+    }
+    Ok(Value::String(raw.to_string()))
+}
+
+/// Sets `value` at a dotted key inside `doc`, creating (or replacing non-object) intermediate objects.
+pub fn set_dotted(doc: &mut Map<String, Value>, key: &str, value: Value) {
+    match key.split_once('.') {
+        None => {
+            doc.insert(key.to_string(), value);
+        }
+        Some((head, rest)) => {
+            let slot = doc.entry(head.to_string()).or_insert_with(|| Value::Object(Map::new()));
+            if !slot.is_object() {
+                *slot = Value::Object(Map::new());
+            }
+            if let Value::Object(inner) = slot {
+                set_dotted(inner, rest, value);
+            }
+        }
+    }
+}
+
+/// Removes the value at a dotted key; returns whether anything was there. Emptied parents stay as `{}`.
+pub fn unset_dotted(doc: &mut Map<String, Value>, key: &str) -> bool {
+    match key.split_once('.') {
+        None => doc.remove(key).is_some(),
+        Some((head, rest)) => match doc.get_mut(head) {
+            Some(Value::Object(inner)) => unset_dotted(inner, rest),
+            _ => false,
+        },
+    }
+}
+
+/// Reads the value at a dotted key.
+pub fn get_dotted<'a>(doc: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    match key.split_once('.') {
+        None => doc.get(key),
+        Some((head, rest)) => match doc.get(head) {
+            Some(Value::Object(inner)) => get_dotted(inner, rest),
+            _ => None,
+        },
+    }
+}
+
+/// Every leaf of a document with its dotted key (arrays are leaves), for the metadata index.
+pub fn leaves(doc: &Map<String, Value>) -> Vec<(String, &Value)> {
+    fn walk<'a>(prefix: &str, doc: &'a Map<String, Value>, out: &mut Vec<(String, &'a Value)>) {
+        for (k, v) in doc {
+            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            match v {
+                Value::Object(inner) if !inner.is_empty() => walk(&key, inner, out),
+                _ => out.push((key, v)),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk("", doc, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    #[test]
+    fn typing() {
+        let t = |s: &str| parse_assignment(s).unwrap().1;
+        assert_eq!(t("a=3"), json!(3));
+        assert_eq!(t("a=2.5"), json!(2.5));
+        assert_eq!(t("a=-1e3"), json!(-1000.0));
+        assert_eq!(t("a=true"), json!(true));
+        assert_eq!(t("a=null"), json!(null));
+        assert_eq!(t("a=[1, \"x\"]"), json!([1, "x"]));
+        assert_eq!(t("a={\"b\": 1}"), json!({"b": 1}));
+        assert_eq!(t("a=steel"), json!("steel"));
+        assert_eq!(t("a=007"), json!("007"));
+        assert_eq!(t("a=1.2.3"), json!("1.2.3"));
+        assert_eq!(t("a="), json!(""));
+        assert_eq!(t("a=x=y"), json!("x=y"));
+        assert_eq!(t("a==3"), json!("3"));
+        assert_eq!(t("a:=\"3\""), json!("3"));
+        assert_eq!(t("a:=3"), json!(3));
+        assert!(parse_assignment("a:=nope").unwrap_err().to_string().contains("invalid JSON for key \"a\""));
+        assert!(parse_assignment("a=[oops").is_err());
+        assert!(parse_assignment("novalue").is_err());
+        assert!(parse_assignment("=3").is_err());
+        assert!(parse_assignment("a..b=3").is_err());
+        assert!(parse_assignment("@kind=3").is_err());
+    }
+
+    #[test]
+    fn dotted() {
+        let mut doc = Map::new();
+        set_dotted(&mut doc, "sample.thickness_mm", json!(2));
+        set_dotted(&mut doc, "sample.material", json!("steel"));
+        set_dotted(&mut doc, "t", json!(300));
+        assert_eq!(Value::Object(doc.clone()), json!({"sample": {"thickness_mm": 2, "material": "steel"}, "t": 300}));
+        assert_eq!(get_dotted(&doc, "sample.material"), Some(&json!("steel")));
+        let keys: Vec<_> = leaves(&doc).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["sample.material", "sample.thickness_mm", "t"]);
+        assert!(unset_dotted(&mut doc, "sample.material"));
+        assert!(!unset_dotted(&mut doc, "sample.nothing"));
+        assert_eq!(Value::Object(doc), json!({"sample": {"thickness_mm": 2}, "t": 300}));
+    }
+
+    proptest! {
+        #[test]
+        fn assignment_parser_never_panics(s in "\\PC{0,30}") {
+            let _ = parse_assignment(&s);
+        }
+
+        #[test]
+        fn forced_strings_stay_strings(k in "[a-z]{1,5}", v in "\\PC{0,20}") {
+            let (key, value) = parse_assignment(&format!("{k}=={v}")).unwrap();
+            prop_assert_eq!(key, k);
+            prop_assert_eq!(value, Value::String(v));
+        }
+    }
+}
