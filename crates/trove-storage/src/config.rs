@@ -1,0 +1,106 @@
+//! `trove.toml`: the file that marks a store root and holds its settings.
+
+use serde::{Deserialize, Serialize};
+
+/// The current on-disk format version. A store with a newer version is refused rather than misread.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The settings in `<root>/trove.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreConfig {
+    pub store: StoreSection,
+    #[serde(default)]
+    pub log: LogSection,
+    #[serde(default)]
+    pub catalog: CatalogSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreSection {
+    /// On-disk format version.
+    pub format_version: u32,
+    /// When the store was made (RFC 3339).
+    pub created: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogSection {
+    /// Flush every commit (and the data it names) to stable storage before a write returns.
+    #[serde(default = "yes")]
+    pub durable: bool,
+    /// Merge the commits into a checkpoint automatically once this many are outside one.
+    #[serde(default = "default_compact_after")]
+    pub compact_after: usize,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection { durable: true, compact_after: default_compact_after() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CatalogSection {
+    /// Catalog URL; empty means the embedded SQLite file `.trove/catalog.sqlite`.
+    #[serde(default)]
+    pub url: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_compact_after() -> usize {
+    1000
+}
+
+/// `trove.toml` could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("trove.toml is not valid: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("trove.toml has format version {found}; this trove understands up to {FORMAT_VERSION} (upgrade trove)")]
+    TooNew { found: u32 },
+}
+
+impl StoreConfig {
+    pub fn new(created: String) -> StoreConfig {
+        StoreConfig {
+            store: StoreSection { format_version: FORMAT_VERSION, created },
+            log: LogSection::default(),
+            catalog: CatalogSection::default(),
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<StoreConfig, ConfigError> {
+        let config: StoreConfig = toml::from_str(text)?;
+        if config.store.format_version > FORMAT_VERSION {
+            return Err(ConfigError::TooNew { found: config.store.format_version });
+        }
+        Ok(config)
+    }
+
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string_pretty(self).unwrap_or_default();
+        format!("# A trove store. Data lives in the project folders beside this file; metadata in .trove/log.\n{body}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_defaults() {
+        let c = StoreConfig::new("2026-01-01T00:00:00Z".into());
+        assert_eq!(StoreConfig::parse(&c.to_toml()).unwrap(), c);
+        let minimal = StoreConfig::parse("[store]\nformat_version = 1\ncreated = \"x\"\n").unwrap();
+        assert!(minimal.log.durable);
+        assert_eq!(minimal.log.compact_after, 1000);
+        assert!(matches!(
+            StoreConfig::parse("[store]\nformat_version = 99\ncreated = \"x\"\n"),
+            Err(ConfigError::TooNew { .. })
+        ));
+        assert!(StoreConfig::parse("nonsense = [").is_err());
+    }
+}
