@@ -1,1 +1,160 @@
+//! trove's catalog: a SQLite index over the metadata log.
+//!
+//! The catalog is disposable: every row is derived from log segments ([`WriteTx::apply_segment`]) and it
+//! remembers which segments it has merged, so catching up reads only new ones. Writers serialise on the
+//! SQLite write lock (`BEGIN IMMEDIATE`), which is also what lets one machine's writers resolve paths to ids
+//! consistently. WAL mode lets readers run while a writer works.
 
+mod apply;
+mod read;
+pub mod schema;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+pub use read::{Child, DatasetRow, Reader};
+
+/// A catalog operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("catalog: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("catalog row for {what} is not valid JSON: {source}")]
+    BadRow { what: String, source: serde_json::Error },
+}
+
+pub type Result<T, E = CatalogError> = std::result::Result<T, E>;
+
+/// An open catalog.
+pub struct Catalog {
+    conn: Connection,
+}
+
+/// How long a writer waits for another writer's transaction before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(600);
+
+impl Catalog {
+    /// Opens (creating if needed) the SQLite catalog at `path`. A catalog written by another schema version
+    /// is emptied, to be rebuilt from the log by the caller (see [`Catalog::is_empty`]).
+    pub fn open(path: &Path) -> Result<Catalog> {
+        let conn = Connection::open(path)?;
+        Catalog::setup(conn)
+    }
+
+    /// A catalog in memory (for tests).
+    pub fn open_in_memory() -> Result<Catalog> {
+        Catalog::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(conn: Connection) -> Result<Catalog> {
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // WAL: readers never block the writer. NORMAL sync: a crash may lose the last transactions, which
+        // the next catch-up re-applies from the log (the log is the truth).
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "cache_size", -65536)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        let version: Option<String> = conn
+            .query_row("SELECT value FROM info WHERE key = 'schema_version'", [], |r| r.get(0))
+            .optional()
+            .or_else(|e| match e {
+                rusqlite::Error::SqliteFailure(_, Some(ref m)) if m.contains("no such table") => Ok(None),
+                e => Err(e),
+            })?;
+        if version.as_deref().is_some_and(|v| v != schema::SCHEMA_VERSION.to_string()) {
+            conn.execute_batch(
+                "BEGIN IMMEDIATE; DROP TABLE IF EXISTS applied; DROP TABLE IF EXISTS projects;
+                 DROP TABLE IF EXISTS datasets; DROP TABLE IF EXISTS tags; DROP TABLE IF EXISTS objects;
+                 DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS info; COMMIT;",
+            )?;
+        }
+        if version.as_deref() != Some(&schema::SCHEMA_VERSION.to_string()) {
+            conn.execute_batch(&format!(
+                "BEGIN IMMEDIATE; {} INSERT OR REPLACE INTO info(key, value) VALUES ('schema_version', '{}'); COMMIT;",
+                schema::SCHEMA,
+                schema::SCHEMA_VERSION
+            ))?;
+        }
+        Ok(Catalog { conn })
+    }
+
+    /// Queries against the catalog as it is now.
+    pub fn read(&self) -> Reader<'_> {
+        Reader::new(&self.conn)
+    }
+
+    /// Starts a write transaction, waiting (up to [`BUSY_TIMEOUT`]) for any other writer to finish.
+    pub fn write(&mut self) -> Result<WriteTx<'_>> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        Ok(WriteTx { tx })
+    }
+
+    /// True when the catalog has merged no segment yet.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.read().applied()?.is_empty())
+    }
+
+    /// The underlying connection, for read-only SQL.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// A write transaction: apply segments, then [`WriteTx::commit`]. Dropping it rolls back.
+pub struct WriteTx<'c> {
+    tx: rusqlite::Transaction<'c>,
+}
+
+impl WriteTx<'_> {
+    pub fn read(&self) -> Reader<'_> {
+        Reader::new(&self.tx)
+    }
+
+    /// Merges one segment's records into the catalog and records the segment (and any it covers) as applied.
+    pub fn apply_segment(&mut self, name: &str, segment: &trove_model::Segment) -> Result<()> {
+        apply::apply(&self.tx, segment)?;
+        self.mark_applied(std::iter::once(name).chain(segment.header.covers.iter().map(String::as_str)))?;
+        let mut max_ts = self.read().max_ts()?;
+        max_ts = max_ts.max(segment.header.ts);
+        for record in &segment.records {
+            if let trove_model::Record::DatasetState(s) = record {
+                max_ts = max_ts.max(s.max_stamp().ts);
+            }
+        }
+        self.tx.execute("INSERT OR REPLACE INTO info(key, value) VALUES ('max_ts', ?1)", [max_ts.to_string()])?;
+        Ok(())
+    }
+
+    /// Records segments as applied without reading them.
+    pub fn mark_applied<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Result<()> {
+        let mut stmt = self.tx.prepare_cached("INSERT OR IGNORE INTO applied(segment) VALUES (?1)")?;
+        for name in names {
+            stmt.execute([name])?;
+        }
+        Ok(())
+    }
+
+    /// Forgets segments that no longer exist in the log (removed after a checkpoint covered them).
+    pub fn forget_applied<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Result<()> {
+        let mut stmt = self.tx.prepare_cached("DELETE FROM applied WHERE segment = ?1")?;
+        for name in names {
+            stmt.execute([name])?;
+        }
+        Ok(())
+    }
+
+    /// Empties every table (for a rebuild from the log inside this same transaction).
+    pub fn clear(&self) -> Result<()> {
+        self.tx.execute_batch(
+            "DELETE FROM applied; DELETE FROM projects; DELETE FROM datasets; DELETE FROM tags;
+             DELETE FROM objects; DELETE FROM meta; DELETE FROM info WHERE key = 'max_ts';",
+        )?;
+        Ok(())
+    }
+
+    pub fn commit(self) -> Result<()> {
+        Ok(self.tx.commit()?)
+    }
+}
