@@ -86,7 +86,11 @@ fn merge_dataset(
     Ok(())
 }
 
-fn merge_project(conn: &Connection, projects: &mut HashMap<String, ProjectState>, incoming: ProjectState) -> Result<()> {
+fn merge_project(
+    conn: &Connection,
+    projects: &mut HashMap<String, ProjectState>,
+    incoming: ProjectState,
+) -> Result<()> {
     if let Some(state) = projects.get_mut(&incoming.name) {
         state.merge(&incoming);
         return Ok(());
@@ -137,7 +141,13 @@ fn write_dataset(conn: &Connection, pending: Pending) -> Result<()> {
     let current: Option<Current> = if pending.exists {
         conn.prepare_cached("SELECT rid, visible, project, path, state FROM datasets WHERE id = ?1")?
             .query_row([&id], |r| {
-                Ok(Current { rid: r.get(0)?, visible: r.get(1)?, project: r.get(2)?, path: r.get(3)?, state: r.get(4)? })
+                Ok(Current {
+                    rid: r.get(0)?,
+                    visible: r.get(1)?,
+                    project: r.get(2)?,
+                    path: r.get(3)?,
+                    state: r.get(4)?,
+                })
             })
             .optional()?
     } else {
@@ -158,10 +168,10 @@ fn write_dataset(conn: &Connection, pending: Pending) -> Result<()> {
     };
     let (created, updated, cur_rid) = (state.created(), state.updated(), current.as_ref().map(|c| c.rid));
     let run = |visible: bool| -> rusqlite::Result<i64> {
-        conn.prepare_cached(UPSERT)?.query_row(
-            params![id, project, path, state.kind, created, updated, alive, visible, json, cur_rid],
-            |r| r.get(0),
-        )
+        conn.prepare_cached(UPSERT)?
+            .query_row(params![id, project, path, state.kind, created, updated, alive, visible, json, cur_rid], |r| {
+                r.get(0)
+            })
     };
     match run(alive) {
         Ok(rid) => {
@@ -214,8 +224,9 @@ fn promote(conn: &Connection, project: &str, path: &str) -> Result<()> {
     if taken.is_some() {
         return Ok(());
     }
-    let mut stmt =
-        conn.prepare_cached("SELECT rid, state FROM datasets WHERE project = ?1 AND path = ?2 AND alive = 1 AND visible = 0")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT rid, state FROM datasets WHERE project = ?1 AND path = ?2 AND alive = 1 AND visible = 0",
+    )?;
     let mut best: Option<(i64, DatasetState)> = None;
     for row in stmt.query_map(params![project, path], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
         let (rid, json) = row?;

@@ -34,7 +34,11 @@ pub struct Reader<'c> {
 /// The half-open range of paths strictly below `prefix` (all paths when `prefix` is empty).
 /// `/` is followed by `0` in byte order, so `[p/, p0)` holds exactly the descendants of `p`.
 fn below(prefix: &str) -> (String, String) {
-    if prefix.is_empty() { (String::new(), "\u{10FFFF}".to_string()) } else { (format!("{prefix}/"), format!("{prefix}0")) }
+    if prefix.is_empty() {
+        (String::new(), "\u{10FFFF}".to_string())
+    } else {
+        (format!("{prefix}/"), format!("{prefix}0"))
+    }
 }
 
 impl<'c> Reader<'c> {
@@ -53,7 +57,9 @@ impl<'c> Reader<'c> {
     /// The visible dataset at a path.
     pub fn dataset_at(&self, project: &str, path: &str) -> Result<Option<DatasetRow>> {
         self.conn
-            .prepare_cached("SELECT rid, visible, state FROM datasets WHERE project = ?1 AND path = ?2 AND visible = 1")?
+            .prepare_cached(
+                "SELECT rid, visible, state FROM datasets WHERE project = ?1 AND path = ?2 AND visible = 1",
+            )?
             .query_row(params![project, path], Self::row)
             .optional()?
             .map(Self::to_row)
@@ -115,7 +121,12 @@ impl<'c> Reader<'c> {
     }
 
     /// Every visible dataset strictly below `prefix` (the whole project when empty), in path order.
-    pub fn descendants(&self, project: &str, prefix: &str, mut each: impl FnMut(DatasetRow) -> Result<()>) -> Result<()> {
+    pub fn descendants(
+        &self,
+        project: &str,
+        prefix: &str,
+        mut each: impl FnMut(DatasetRow) -> Result<()>,
+    ) -> Result<()> {
         let (lo, hi) = below(prefix);
         let mut stmt = self.conn.prepare_cached(
             "SELECT rid, visible, state FROM datasets WHERE project = ?1 AND visible = 1 AND path >= ?2 AND path < ?3
@@ -145,7 +156,10 @@ impl<'c> Reader<'c> {
                 .conn
                 .prepare_cached("SELECT count(*) FROM datasets WHERE project = ?1 AND visible = 1")?
                 .query_row([p], |r| r.get(0))?,
-            None => self.conn.prepare_cached("SELECT count(*) FROM datasets WHERE visible = 1")?.query_row([], |r| r.get(0))?,
+            None => self
+                .conn
+                .prepare_cached("SELECT count(*) FROM datasets WHERE visible = 1")?
+                .query_row([], |r| r.get(0))?,
         };
         Ok(n as u64)
     }
@@ -156,7 +170,10 @@ impl<'c> Reader<'c> {
         let mut out = Vec::new();
         for row in rows {
             let (name, json) = row?;
-            out.push(serde_json::from_str(&json).map_err(|source| CatalogError::BadRow { what: format!("project {name}"), source })?);
+            out.push(
+                serde_json::from_str(&json)
+                    .map_err(|source| CatalogError::BadRow { what: format!("project {name}"), source })?,
+            );
         }
         Ok(out)
     }
@@ -167,8 +184,10 @@ impl<'c> Reader<'c> {
             .prepare_cached("SELECT state FROM projects WHERE name = ?1")?
             .query_row([name], |r| r.get(0))
             .optional()?;
-        json.map(|j| serde_json::from_str(&j).map_err(|source| CatalogError::BadRow { what: format!("project {name}"), source }))
-            .transpose()
+        json.map(|j| {
+            serde_json::from_str(&j).map_err(|source| CatalogError::BadRow { what: format!("project {name}"), source })
+        })
+        .transpose()
     }
 
     /// The names of the segments merged so far.

@@ -8,6 +8,7 @@ pub mod record;
 pub mod reference;
 pub mod stamp;
 pub mod state;
+pub mod time;
 pub mod value;
 
 pub use name::{DatasetPath, NameError};

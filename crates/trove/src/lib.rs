@@ -1,1 +1,31 @@
+//! trove: a catalog and store for scientific data.
+//!
+//! Data stays in open formats at readable paths under the store root; metadata is an append-only log in
+//! `.trove/log` (the truth) and a SQLite catalog (a disposable index over it).
+//!
+//! ```
+//! use trove::{DatasetEdit, Store};
+//! use trove_model::DatasetPath;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = Store::init(dir.path()).unwrap();
+//! let edit = DatasetEdit { meta: vec![("temperature".into(), 300.into())], ..Default::default() };
+//! store.put("lab", &DatasetPath::parse("runs/1").unwrap(), &edit, &[]).unwrap();
+//! let ds = store.dataset("lab", &DatasetPath::parse("runs/1").unwrap()).unwrap().unwrap();
+//! assert_eq!(ds.meta["temperature"], 300);
+//! ```
 
+mod error;
+mod export;
+mod store;
+mod view;
+mod write;
+
+pub use error::{Error, Result};
+pub use store::{CATALOG_FILE, CONFIG_FILE, CompactReport, OpenOptions, STAGING, Store, SyncReport};
+pub use trove_catalog::Child;
+pub use view::{Target, object_key};
+pub use write::{DatasetEdit, FileImport, INGEST_BATCH, IngestLine, IngestReport, PutOutcome};
+
+/// The model types, re-exported so that users of the library need one dependency.
+pub use trove_model as model;

@@ -1,0 +1,83 @@
+//! Reading data back out: `get` (verified against the recorded checksum) and `locate`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use trove_model::{DatasetState, Ref};
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+use crate::view::{Target, object_key};
+
+impl Store {
+    fn object_of(&self, r: &Ref) -> Result<(DatasetState, String, String)> {
+        let object = r
+            .object
+            .clone()
+            .ok_or_else(|| Error::Invalid(format!("{r} names a dataset, not an object (PROJECT/PATH:OBJECT)")))?;
+        let state = self.dataset_for(r)?;
+        if !state.objects.contains_key(&object) {
+            return Err(Error::NotFound { what: format!("object {r}") });
+        }
+        let path = r.path.as_ref().ok_or_else(|| Error::Invalid(format!("{r}: no dataset path")))?;
+        let key = object_key(&r.project, path, &object);
+        Ok((state, object, key))
+    }
+
+    /// Streams an object into `out`, then checks what was read against the recorded checksum.
+    pub fn read_object(&self, r: &Ref, out: &mut dyn Write) -> Result<u64> {
+        let (state, object, key) = self.object_of(r)?;
+        let (size, hash) = self.storage.get_stream(&key, out)?;
+        let expected = &state.objects[&object].checksum;
+        let found = format!("blake3:{}", hash.to_hex());
+        if *expected != found {
+            return Err(Error::Damaged { what: r.to_string(), expected: expected.clone(), found });
+        }
+        Ok(size)
+    }
+
+    /// Exports an object to a file. The file appears complete and verified, or not at all.
+    pub fn export_object(&self, r: &Ref, dest: &Path) -> Result<u64> {
+        let part = dest.with_extension(match dest.extension() {
+            Some(e) => format!("{}.trove-part", e.to_string_lossy()),
+            None => "trove-part".to_string(),
+        });
+        let mut file = std::fs::File::create(&part).map_err(Error::io(&part))?;
+        let result = self.read_object(r, &mut file).and_then(|n| {
+            file.sync_all().map_err(Error::io(&part))?;
+            std::fs::rename(&part, dest).map_err(Error::io(dest))?;
+            Ok(n)
+        });
+        if result.is_err() {
+            let _ = std::fs::remove_file(&part);
+        }
+        result
+    }
+
+    /// Exports every object of a dataset into `dir` (made if needed). Returns the files written.
+    pub fn export_dataset(&self, r: &Ref, dir: &Path) -> Result<Vec<PathBuf>> {
+        let state = self.dataset_for(r)?;
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        let mut written = Vec::new();
+        for name in state.objects.keys() {
+            let mut one = r.without_object();
+            one.object = Some(name.clone());
+            let dest = dir.join(name);
+            self.export_object(&one, &dest)?;
+            written.push(dest);
+        }
+        Ok(written)
+    }
+
+    /// The absolute path (or URL) of a dataset's folder or an object's file.
+    pub fn locate(&self, r: &Ref) -> Result<String> {
+        if r.object.is_some() {
+            let (_, _, key) = self.object_of(r)?;
+            return Ok(self.storage.locate(&key));
+        }
+        match self.resolve(r)? {
+            Target::Project(p) => Ok(self.storage.locate(&p.name)),
+            Target::Dataset(_) | Target::Folder { .. } => Ok(self.storage.locate(&r.to_string())),
+        }
+    }
+}

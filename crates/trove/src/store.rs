@@ -1,0 +1,401 @@
+//! [`Store`]: opening a store, and the one path every write takes (`transact`).
+//!
+//! A write runs inside the catalog's write transaction, which serialises writers on this machine:
+//! catch up on the log, compute the records from the caught-up catalog, publish the data files, publish
+//! the commit (the moment the write becomes true), merge it into the catalog, commit the transaction, and
+//! only then delete files the commit made obsolete.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use trove_catalog::{Catalog, Reader, WriteTx};
+use trove_model::{DatasetState, ProjectChange, ProjectState, Record, Segment, SegmentHeader, SegmentKind};
+use trove_storage::log::{LOG_VERSION, segment_kind};
+use trove_storage::{Clock, Log, LogError, Storage, StoreConfig, Writer};
+
+use crate::error::{Error, Result};
+
+/// The file that marks a store root.
+pub const CONFIG_FILE: &str = "trove.toml";
+/// Where data files wait, hashed, until the commit that names them.
+pub const STAGING: &str = ".trove/staging";
+/// The embedded catalog.
+pub const CATALOG_FILE: &str = ".trove/catalog.sqlite";
+
+/// How a store is opened.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Override the store's `durable` setting (scratch work may turn fsync off).
+    pub durable: Option<bool>,
+}
+
+/// An open trove store: its storage, its log and its catalog. `Send + Sync`; many processes may open the
+/// same store at once.
+pub struct Store {
+    pub(crate) root: PathBuf,
+    pub(crate) storage: Arc<Storage>,
+    pub(crate) log: Log,
+    pub(crate) config: StoreConfig,
+    catalog: Mutex<Catalog>,
+    writer: Writer,
+    clock: Mutex<Clock>,
+}
+
+/// A data-file operation a write performs before its commit.
+#[derive(Debug, Clone)]
+pub(crate) enum FileOp {
+    Rename { from: String, to: String },
+    Copy { from: String, to: String },
+}
+
+/// What a write will commit: its records, the file operations that precede the commit, and the files to
+/// delete after it.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    pub records: Vec<Record>,
+    pub files: Vec<FileOp>,
+    pub cleanup: Vec<String>,
+    projects: HashSet<String>,
+}
+
+impl Plan {
+    /// Creates the project in this commit unless it exists.
+    pub fn ensure_project(&mut self, read: &Reader<'_>, project: &str) -> Result<()> {
+        if !self.projects.contains(project) && read.project(project)?.is_none() {
+            self.records.push(Record::Project(ProjectChange { project: project.to_string(), ..Default::default() }));
+        }
+        self.projects.insert(project.to_string());
+        Ok(())
+    }
+}
+
+/// What a catch-up or rebuild did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    pub segments_applied: usize,
+    pub datasets: u64,
+}
+
+/// What a compaction did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactReport {
+    pub segments_merged: usize,
+    pub checkpoint: Option<String>,
+    pub datasets: usize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Store {
+    /// Creates a new store at `root` (the folder is made if needed) and opens it.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = trove::Store::init(dir.path()).unwrap();
+    /// assert!(dir.path().join("trove.toml").exists());
+    /// # drop(store);
+    /// ```
+    pub fn init(root: &Path) -> Result<Store> {
+        Store::init_with(root, true)
+    }
+
+    /// Creates a store, choosing whether its writes are durable (fsync) by default.
+    pub fn init_with(root: &Path, durable: bool) -> Result<Store> {
+        let config_path = root.join(CONFIG_FILE);
+        if config_path.exists() {
+            return Err(Error::AlreadyAStore { path: root.to_path_buf() });
+        }
+        std::fs::create_dir_all(root.join(".trove/log")).map_err(Error::io(root))?;
+        let mut config = StoreConfig::new(trove_model::time::rfc3339(trove_storage::writer::now_micros()));
+        config.log.durable = durable;
+        std::fs::write(&config_path, config.to_toml()).map_err(Error::io(&config_path))?;
+        Store::open(root)
+    }
+
+    /// Opens the store at `root` and catches its catalog up with the log.
+    pub fn open(root: &Path) -> Result<Store> {
+        Store::open_with(root, &OpenOptions::default())
+    }
+
+    pub fn open_with(root: &Path, options: &OpenOptions) -> Result<Store> {
+        let config_path = root.join(CONFIG_FILE);
+        let text = match std::fs::read_to_string(&config_path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotAStore { path: root.to_path_buf() });
+            }
+            Err(e) => return Err(Error::Io { path: config_path, source: e }),
+        };
+        let config = StoreConfig::parse(&text)?;
+        let durable = options.durable.unwrap_or(config.log.durable);
+        std::fs::create_dir_all(root.join(".trove/log")).map_err(Error::io(root))?;
+        let storage = Arc::new(Storage::local(root, durable)?);
+        let root = storage.local_root().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
+        let catalog = Catalog::open(&root.join(CATALOG_FILE))?;
+        let store = Store {
+            log: Log::new(storage.clone()),
+            root,
+            storage,
+            config,
+            catalog: Mutex::new(catalog),
+            writer: Writer::current(),
+            clock: Mutex::new(Clock::default()),
+        };
+        store.refresh()?;
+        Ok(store)
+    }
+
+    /// Finds the store for a command: the nearest folder at or above `start` holding `trove.toml`.
+    pub fn discover(start: &Path) -> Result<PathBuf> {
+        let start = std::fs::canonicalize(start).map_err(Error::io(start))?;
+        let mut dir = Some(start.as_path());
+        while let Some(d) = dir {
+            if d.join(CONFIG_FILE).is_file() {
+                return Ok(d.to_path_buf());
+            }
+            dir = d.parent();
+        }
+        Err(Error::NoStore { start })
+    }
+
+    /// The store's root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The store's settings.
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// This process's writer identity.
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    /// Runs read-only queries against the (caught-up) catalog.
+    pub fn read<T>(&self, f: impl FnOnce(&Reader<'_>) -> Result<T>) -> Result<T> {
+        let catalog = lock(&self.catalog);
+        f(&catalog.read())
+    }
+
+    /// Applies any commits other writers published since the catalog last looked. Cheap when there are
+    /// none: one listing of the log folder.
+    pub fn refresh(&self) -> Result<usize> {
+        let names = self.log.list()?;
+        {
+            let catalog = lock(&self.catalog);
+            let applied = catalog.read().applied()?;
+            if applied.len() == names.len() && names.iter().all(|n| applied.contains(n)) {
+                return Ok(0);
+            }
+        }
+        let mut catalog = lock(&self.catalog);
+        let mut tx = catalog.write()?;
+        let n = catch_up(&self.log, &mut tx)?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// `trove sync`: catch up with the log.
+    pub fn sync(&self) -> Result<SyncReport> {
+        let segments_applied = self.refresh()?;
+        Ok(SyncReport { segments_applied, datasets: self.read(|r| Ok(r.count(None)?))? })
+    }
+
+    /// `trove sync --full`: empties the catalog and rebuilds it from the log, in one transaction (readers see
+    /// the old catalog until the new one is complete).
+    pub fn sync_full(&self) -> Result<SyncReport> {
+        let mut catalog = lock(&self.catalog);
+        let mut tx = catalog.write()?;
+        tx.clear()?;
+        let segments_applied = catch_up(&self.log, &mut tx)?;
+        let datasets = tx.read().count(None)?;
+        tx.commit()?;
+        Ok(SyncReport { segments_applied, datasets })
+    }
+
+    /// Runs one write: see the module documentation for the steps. `op` names the operation in the log.
+    pub(crate) fn transact<T>(&self, op: &str, f: impl FnOnce(&Reader<'_>, &mut Plan) -> Result<T>) -> Result<T> {
+        let mut catalog = lock(&self.catalog);
+        let mut tx = catalog.write()?;
+        catch_up(&self.log, &mut tx)?;
+        let mut plan = Plan::default();
+        let out = f(&tx.read(), &mut plan)?;
+        if plan.records.is_empty() {
+            tx.commit()?;
+            return Ok(out);
+        }
+        self.run_file_ops(&plan.files)?;
+        let floor = tx.read().max_ts()?;
+        let header = SegmentHeader {
+            trove: SegmentKind::Commit,
+            version: LOG_VERSION,
+            ts: lock(&self.clock).tick(floor),
+            writer: self.writer.id.clone(),
+            host: self.writer.host.clone(),
+            pid: self.writer.pid,
+            user: self.writer.user.clone(),
+            op: op.to_string(),
+            records: plan.records.len(),
+            covers: vec![],
+        };
+        let name = self.log.append(&header, &plan.records)?;
+        let segment = Segment { header, records: plan.records };
+        tx.apply_segment(&name, &segment)?;
+        tx.commit()?;
+        drop(catalog);
+        for key in &plan.cleanup {
+            // The commit no longer names these files; one that cannot be deleted now is an orphan for `gc`.
+            let _ = self.storage.delete(key);
+        }
+        self.maybe_compact()?;
+        Ok(out)
+    }
+
+    /// Performs data-file operations before a commit; on failure, undoes the renames already done.
+    fn run_file_ops(&self, ops: &[FileOp]) -> Result<()> {
+        for (i, op) in ops.iter().enumerate() {
+            let result = match op {
+                FileOp::Rename { from, to } => self.storage.rename(from, to),
+                FileOp::Copy { from, to } => self.storage.copy(from, to),
+            };
+            if let Err(e) = result {
+                for done in ops[..i].iter().rev() {
+                    match done {
+                        FileOp::Rename { from, to } => {
+                            let _ = self.storage.rename(to, from);
+                        }
+                        FileOp::Copy { to, .. } => {
+                            let _ = self.storage.delete(to);
+                        }
+                    }
+                }
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    fn maybe_compact(&self) -> Result<()> {
+        let names = self.log.list()?;
+        let commits = names.iter().filter(|n| segment_kind(n) == Some(SegmentKind::Commit)).count();
+        let checkpoints = names.len() - commits;
+        if commits > self.config.log.compact_after {
+            self.compact(checkpoints >= 8)?;
+        }
+        Ok(())
+    }
+
+    /// Merges log segments into one checkpoint and removes them. With `full`, earlier checkpoints are
+    /// merged too (one segment remains); otherwise only commits are (cost proportional to recent work).
+    pub fn compact(&self, full: bool) -> Result<CompactReport> {
+        let mut catalog = lock(&self.catalog);
+        let mut tx = catalog.write()?;
+        catch_up(&self.log, &mut tx)?;
+        let names = self.log.list()?;
+        let inputs: Vec<String> =
+            names.into_iter().filter(|n| full || segment_kind(n) == Some(SegmentKind::Commit)).collect();
+        if inputs.len() < 2 {
+            tx.commit()?;
+            return Ok(CompactReport::default());
+        }
+        let mut datasets: HashMap<uuid::Uuid, DatasetState> = HashMap::new();
+        let mut projects: HashMap<String, ProjectState> = HashMap::new();
+        for name in &inputs {
+            let segment = self.log.read(name)?;
+            for (i, record) in segment.records.into_iter().enumerate() {
+                let stamp = || trove_model::Stamp::new(segment.header.ts, segment.header.writer.clone(), i as u32);
+                match record {
+                    Record::Dataset(c) => merge_into(&mut datasets, DatasetState::from_change(c, &stamp())),
+                    Record::DatasetState(s) => merge_into(&mut datasets, s),
+                    Record::Project(c) => merge_project(&mut projects, ProjectState::from_change(c, &stamp())),
+                    Record::ProjectState(s) => merge_project(&mut projects, s),
+                }
+            }
+        }
+        let mut records: Vec<Record> = Vec::with_capacity(projects.len() + datasets.len());
+        let mut projects: Vec<ProjectState> = projects.into_values().collect();
+        projects.sort_by(|a, b| a.name.cmp(&b.name));
+        records.extend(projects.into_iter().map(Record::ProjectState));
+        let mut states: Vec<DatasetState> = datasets.into_values().collect();
+        states.sort_by_key(|s| s.id);
+        let n = states.len();
+        records.extend(states.into_iter().map(Record::DatasetState));
+        let header = SegmentHeader {
+            trove: SegmentKind::Checkpoint,
+            version: LOG_VERSION,
+            ts: lock(&self.clock).tick(tx.read().max_ts()?),
+            writer: self.writer.id.clone(),
+            host: self.writer.host.clone(),
+            pid: self.writer.pid,
+            user: self.writer.user.clone(),
+            op: "compact".into(),
+            records: records.len(),
+            covers: inputs.clone(),
+        };
+        let name = self.log.append(&header, &records)?;
+        // Everything in the checkpoint is already merged: the catalog only needs to know it has it.
+        tx.mark_applied(std::iter::once(name.as_str()).chain(inputs.iter().map(String::as_str)))?;
+        tx.commit()?;
+        drop(catalog);
+        for input in &inputs {
+            self.log.remove(input)?;
+        }
+        Ok(CompactReport { segments_merged: inputs.len(), checkpoint: Some(name), datasets: n })
+    }
+}
+
+fn merge_into(map: &mut HashMap<uuid::Uuid, DatasetState>, state: DatasetState) {
+    match map.get_mut(&state.id) {
+        Some(existing) => existing.merge(&state),
+        None => {
+            map.insert(state.id, state);
+        }
+    }
+}
+
+fn merge_project(map: &mut HashMap<String, ProjectState>, state: ProjectState) {
+    match map.get_mut(&state.name) {
+        Some(existing) => existing.merge(&state),
+        None => {
+            map.insert(state.name.clone(), state);
+        }
+    }
+}
+
+/// Applies every segment the catalog has not merged yet. Checkpoints go first, so the commits they cover
+/// are skipped rather than read. A segment that vanishes mid-way was compacted by another process: the
+/// listing is taken again.
+fn catch_up(log: &Log, tx: &mut WriteTx<'_>) -> Result<usize> {
+    let mut total = 0;
+    'again: for _ in 0..8 {
+        let names = log.list()?;
+        let listed: HashSet<&str> = names.iter().map(String::as_str).collect();
+        let mut applied = tx.read().applied()?;
+        let gone: Vec<String> = applied.iter().filter(|a| !listed.contains(a.as_str())).cloned().collect();
+        tx.forget_applied(gone.iter().map(String::as_str))?;
+        let mut pending: Vec<&String> = names.iter().filter(|n| !applied.contains(*n)).collect();
+        pending.sort_by_key(|n| (segment_kind(n) != Some(SegmentKind::Checkpoint), n.as_str()));
+        for name in pending {
+            if applied.contains(name) {
+                continue;
+            }
+            match log.read(name) {
+                Ok(segment) => {
+                    tx.apply_segment(name, &segment)?;
+                    applied.insert(name.clone());
+                    applied.extend(segment.header.covers.iter().cloned());
+                    total += 1;
+                }
+                Err(LogError::Storage(e)) if e.is_not_found() => continue 'again,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        return Ok(total);
+    }
+    Ok(total)
+}

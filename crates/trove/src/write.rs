@@ -1,0 +1,613 @@
+//! Writes: put, ingest, metadata and tag edits, rm, mv, cp, projects. Each is one call to
+//! [`Store::transact`], so each is one commit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use trove_catalog::Reader;
+use trove_model::name::{validate_name, validate_project};
+use trove_model::value::{set_dotted, unset_dotted};
+use trove_model::{DatasetChange, DatasetPath, DatasetState, Location, ObjectManifest, ProjectChange, Record, Ref};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::store::{FileOp, STAGING, Store};
+use crate::view::{Target, object_key, resolve};
+
+/// Changes to a dataset's description. Dotted keys reach into nested metadata.
+#[derive(Debug, Clone, Default)]
+pub struct DatasetEdit {
+    pub kind: Option<String>,
+    /// Top-level keys replaced wholesale (from a JSON document).
+    pub meta_doc: Map<String, Value>,
+    /// `key=value` assignments; dotted keys merge into the existing nested value.
+    pub meta: Vec<(String, Value)>,
+    /// Keys removed (dotted keys remove a nested value).
+    pub unset: Vec<String>,
+    pub tags_add: Vec<String>,
+    pub tags_rm: Vec<String>,
+}
+
+impl DatasetEdit {
+    fn validate(&self) -> Result<()> {
+        if let Some(kind) = &self.kind {
+            validate_name(kind).map_err(|e| Error::Invalid(format!("invalid kind: {e}")))?;
+        }
+        for tag in self.tags_add.iter().chain(&self.tags_rm) {
+            validate_name(tag).map_err(|e| Error::Invalid(format!("invalid tag: {e}")))?;
+        }
+        Ok(())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.kind.is_none()
+            && self.meta_doc.is_empty()
+            && self.meta.is_empty()
+            && self.unset.is_empty()
+            && self.tags_add.is_empty()
+            && self.tags_rm.is_empty()
+    }
+}
+
+/// A local file to import as an object.
+#[derive(Debug, Clone)]
+pub struct FileImport {
+    pub source: PathBuf,
+    /// The object name (by default the file's name).
+    pub name: String,
+}
+
+impl FileImport {
+    /// Imports `source` under its own file name.
+    pub fn new(source: impl Into<PathBuf>) -> Result<FileImport> {
+        let source = source.into();
+        let name = source
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| Error::Invalid(format!("{}: cannot take an object name from this path", source.display())))?
+            .to_string();
+        Ok(FileImport { source, name })
+    }
+}
+
+/// What a `put` did.
+#[derive(Debug, Clone)]
+pub struct PutOutcome {
+    pub created: bool,
+    pub id: Uuid,
+    pub objects: Vec<(String, ObjectManifest)>,
+}
+
+/// What an `ingest` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    pub created: u64,
+    pub updated: u64,
+    pub commits: u64,
+}
+
+/// One line of an ingest file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestLine {
+    pub path: String,
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+}
+
+/// Datasets per commit in `ingest`: large enough that commit overhead vanishes, small enough that a commit
+/// (and the memory it takes) stays modest.
+pub const INGEST_BATCH: usize = 10_000;
+
+struct Staged {
+    name: String,
+    key: String,
+    manifest: ObjectManifest,
+}
+
+/// Builds the change an edit makes to a dataset (`existing` is its current state, if it has one).
+fn change_for(id: Uuid, existing: Option<&DatasetState>, edit: &DatasetEdit) -> DatasetChange {
+    let mut change = DatasetChange { id, kind: edit.kind.clone(), meta: edit.meta_doc.clone(), ..Default::default() };
+    let current = |change: &DatasetChange, head: &str| -> Option<Value> {
+        change.meta.get(head).cloned().or_else(|| existing.and_then(|s| s.meta.get(head).cloned()))
+    };
+    for key in &edit.unset {
+        match key.split_once('.') {
+            None => {
+                change.meta.remove(key);
+                change.unset.push(key.clone());
+            }
+            Some((head, rest)) => {
+                if let Some(Value::Object(mut inner)) = current(&change, head) {
+                    if unset_dotted(&mut inner, rest) {
+                        change.meta.insert(head.to_string(), Value::Object(inner));
+                    }
+                }
+            }
+        }
+    }
+    for (key, value) in &edit.meta {
+        match key.split_once('.') {
+            None => {
+                change.meta.insert(key.clone(), value.clone());
+            }
+            Some((head, rest)) => {
+                let mut inner = match current(&change, head) {
+                    Some(Value::Object(m)) => m,
+                    _ => Map::new(),
+                };
+                set_dotted(&mut inner, rest, value.clone());
+                change.meta.insert(head.to_string(), Value::Object(inner));
+            }
+        }
+    }
+    change.unset.retain(|k| !change.meta.contains_key(k));
+    for tag in &edit.tags_add {
+        change.tags.insert(tag.clone(), true);
+    }
+    for tag in &edit.tags_rm {
+        change.tags.insert(tag.clone(), false);
+    }
+    change
+}
+
+/// Refuses a dataset at `path` when its parent dataset has an object of the same name (both would be the
+/// same entry on disk).
+fn check_no_object_clash(read: &Reader<'_>, project: &str, path: &DatasetPath) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        if let Some(row) = read.dataset_at(project, parent.as_str())? {
+            if row.state.objects.contains_key(path.name()) {
+                return Err(Error::Exists {
+                    what: format!("object {project}/{parent}:{} (a dataset cannot take the same name)", path.name()),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an object name that is also the name of a dataset (or folder) directly below.
+fn check_no_child_clash(read: &Reader<'_>, project: &str, path: &DatasetPath, object: &str) -> Result<()> {
+    let child = format!("{path}/{object}");
+    if read.dataset_at(project, &child)?.is_some() || read.has_descendants(project, &child)? {
+        return Err(Error::Exists { what: format!("dataset {project}/{child} (an object cannot take the same name)") });
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Streams files into the staging area, hashing them on the way. Nothing is visible yet.
+    fn stage(&self, files: &[FileImport]) -> Result<Vec<Staged>> {
+        let mut staged = Vec::with_capacity(files.len());
+        for f in files {
+            let result = (|| {
+                let mut file = std::fs::File::open(&f.source).map_err(Error::io(&f.source))?;
+                let meta = file.metadata().map_err(Error::io(&f.source))?;
+                if meta.is_dir() {
+                    return Err(Error::Invalid(format!(
+                        "{} is a folder: give the files inside it (e.g. {}/*)",
+                        f.source.display(),
+                        f.source.display()
+                    )));
+                }
+                let key = format!("{STAGING}/{}", Uuid::now_v7());
+                let (size, hash) = self.storage.put_stream(&key, &mut file)?;
+                let (format, media_type) = trove_model::format::guess(&f.name);
+                let manifest = ObjectManifest {
+                    format: format.to_string(),
+                    size,
+                    checksum: format!("blake3:{}", hash.to_hex()),
+                    media_type: Some(media_type.to_string()),
+                    summary: None,
+                };
+                Ok(Staged { name: f.name.clone(), key, manifest })
+            })();
+            match result {
+                Ok(s) => staged.push(s),
+                Err(e) => {
+                    self.unstage(&staged);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(staged)
+    }
+
+    fn unstage(&self, staged: &[Staged]) {
+        for s in staged {
+            let _ = self.storage.delete(&s.key);
+        }
+    }
+
+    /// Creates or updates the dataset at `project/path`, importing `files` as objects (replacing objects of
+    /// the same name atomically). One commit.
+    pub fn put(
+        &self,
+        project: &str,
+        path: &DatasetPath,
+        edit: &DatasetEdit,
+        files: &[FileImport],
+    ) -> Result<PutOutcome> {
+        validate_project(project)?;
+        edit.validate()?;
+        for f in files {
+            validate_name(&f.name)?;
+        }
+        let staged = self.stage(files)?;
+        let result = self.transact("put", |read, plan| {
+            plan.ensure_project(read, project)?;
+            let existing = read.dataset_at(project, path.as_str())?.map(|r| r.state);
+            let created = existing.is_none();
+            let id = existing.as_ref().map_or_else(Uuid::now_v7, |s| s.id);
+            let mut change = change_for(id, existing.as_ref(), edit);
+            if created {
+                check_no_object_clash(read, project, path)?;
+                change.alive = Some(true);
+                change.at = Some(Location(project.to_string(), path.clone()));
+            }
+            for s in &staged {
+                check_no_child_clash(read, project, path, &s.name)?;
+                change.objects.insert(s.name.clone(), Some(s.manifest.clone()));
+                plan.files.push(FileOp::Rename { from: s.key.clone(), to: object_key(project, path, &s.name) });
+            }
+            plan.records.push(Record::Dataset(change));
+            Ok(PutOutcome {
+                created,
+                id,
+                objects: staged.iter().map(|s| (s.name.clone(), s.manifest.clone())).collect(),
+            })
+        });
+        if result.is_err() {
+            self.unstage(&staged);
+        }
+        result
+    }
+
+    /// Edits the metadata, kind or tags of an existing dataset, or the metadata of a project (a reference
+    /// without a path). One commit.
+    pub fn edit(&self, r: &Ref, edit: &DatasetEdit) -> Result<()> {
+        edit.validate()?;
+        if edit.is_empty() {
+            return Ok(());
+        }
+        let Some(path) = &r.path else {
+            if edit.kind.is_some() || !edit.tags_add.is_empty() || !edit.tags_rm.is_empty() {
+                return Err(Error::Invalid(format!("{r} is a project: projects have metadata, not kinds or tags")));
+            }
+            return self.edit_project(&r.project, edit, false);
+        };
+        self.transact("edit", |read, plan| {
+            let state = read
+                .dataset_at(&r.project, path.as_str())?
+                .ok_or_else(|| Error::NotFound { what: format!("dataset {}", r.without_object()) })?
+                .state;
+            plan.records.push(Record::Dataset(change_for(state.id, Some(&state), edit)));
+            Ok(())
+        })
+    }
+
+    /// Creates a project (with metadata), or with `update` edits an existing one's metadata.
+    pub fn create_project(&self, name: &str, meta: &[(String, Value)]) -> Result<()> {
+        validate_project(name)?;
+        self.edit_project(name, &DatasetEdit { meta: meta.to_vec(), ..Default::default() }, true)
+    }
+
+    fn edit_project(&self, name: &str, edit: &DatasetEdit, create: bool) -> Result<()> {
+        self.transact("project", |read, plan| {
+            let existing = read.project(name)?;
+            if existing.is_none() && !create {
+                return Err(Error::NotFound { what: format!("project {name}") });
+            }
+            let as_dataset = existing.map(|p| {
+                DatasetState::from_change(
+                    DatasetChange { id: Uuid::nil(), meta: p.meta, ..Default::default() },
+                    &trove_model::Stamp::new(0, "0", 0),
+                )
+            });
+            let change = change_for(Uuid::nil(), as_dataset.as_ref(), edit);
+            plan.records.push(Record::Project(ProjectChange {
+                project: name.to_string(),
+                meta: change.meta,
+                unset: change.unset,
+            }));
+            Ok(())
+        })
+    }
+
+    /// Creates or updates datasets from JSON Lines (see [`IngestLine`]), one commit per [`INGEST_BATCH`]
+    /// lines. Every line is checked before anything is written; the first bad line is reported by number.
+    /// Relative file paths are taken from the current directory.
+    pub fn ingest(
+        &self,
+        input: impl BufRead,
+        source: &str,
+        batch_size: usize,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<IngestReport> {
+        let mut lines = Vec::new();
+        for (i, line) in input.lines().enumerate() {
+            let n = i + 1;
+            let bad = |message: String| Error::Ingest { path: source.to_string(), line: n, message };
+            let line = line.map_err(|e| bad(e.to_string()))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let parsed: IngestLine = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
+            let r = Ref::parse(&parsed.path).map_err(|e| bad(e.to_string()))?;
+            let path = match (&r.path, &r.object) {
+                (Some(p), None) => p.clone(),
+                _ => return Err(bad(format!("\"path\" must be PROJECT/PATH, got {:?}", parsed.path))),
+            };
+            let edit = DatasetEdit {
+                kind: parsed.kind,
+                meta_doc: parsed.metadata,
+                tags_add: parsed.tags,
+                ..Default::default()
+            };
+            edit.validate().map_err(|e| bad(e.to_string()))?;
+            let mut files = Vec::with_capacity(parsed.files.len());
+            for (name, file) in parsed.files {
+                validate_name(&name).map_err(|e| bad(e.to_string()))?;
+                let source = PathBuf::from(&file);
+                match std::fs::metadata(&source) {
+                    Ok(m) if m.is_file() => {}
+                    Ok(_) => return Err(bad(format!("{file} is not a file"))),
+                    Err(e) => return Err(bad(format!("{file}: {e}"))),
+                }
+                files.push(FileImport { source, name });
+            }
+            lines.push((r.project, path, edit, files));
+        }
+        let total = lines.len() as u64;
+        let mut report = IngestReport::default();
+        progress(0, total);
+        let mut done = 0u64;
+        for chunk in lines.chunks(batch_size.max(1)) {
+            let files: Vec<FileImport> = chunk.iter().flat_map(|(_, _, _, f)| f.iter().cloned()).collect();
+            let staged = self.stage(&files)?;
+            let result = self.transact("ingest", |read, plan| {
+                let mut staged = staged.iter();
+                let mut ids: HashMap<(&str, &DatasetPath), (Uuid, Option<DatasetState>)> = HashMap::new();
+                let (mut created, mut updated) = (0, 0);
+                for (project, path, edit, files) in chunk {
+                    plan.ensure_project(read, project)?;
+                    let key = (project.as_str(), path);
+                    let (id, existing, is_new) = match ids.get(&key) {
+                        Some((id, existing)) => (*id, existing.clone(), false),
+                        None => {
+                            let existing = read.dataset_at(project, path.as_str())?.map(|r| r.state);
+                            let id = existing.as_ref().map_or_else(Uuid::now_v7, |s| s.id);
+                            (id, existing, true)
+                        }
+                    };
+                    let mut change = change_for(id, existing.as_ref(), edit);
+                    if existing.is_none() && is_new {
+                        check_no_object_clash(read, project, path)?;
+                        change.alive = Some(true);
+                        change.at = Some(Location(project.clone(), path.clone()));
+                        created += 1;
+                    } else if is_new {
+                        updated += 1;
+                    }
+                    for _ in files {
+                        if let Some(s) = staged.next() {
+                            check_no_child_clash(read, project, path, &s.name)?;
+                            change.objects.insert(s.name.clone(), Some(s.manifest.clone()));
+                            plan.files
+                                .push(FileOp::Rename { from: s.key.clone(), to: object_key(project, path, &s.name) });
+                        }
+                    }
+                    if is_new {
+                        ids.insert(key, (id, existing));
+                    }
+                    plan.records.push(Record::Dataset(change));
+                }
+                Ok((created, updated))
+            });
+            match result {
+                Ok((c, u)) => {
+                    report.created += c;
+                    report.updated += u;
+                    report.commits += 1;
+                }
+                Err(e) => {
+                    self.unstage(&staged);
+                    return Err(e);
+                }
+            }
+            done += chunk.len() as u64;
+            progress(done, total);
+        }
+        Ok(report)
+    }
+
+    /// Removes a dataset (with `recursive`, a dataset or folder and everything below), or one object
+    /// (`PROJECT/PATH:OBJECT`). Returns how many datasets (or objects) went. One commit; the files go after it.
+    pub fn remove(&self, r: &Ref, recursive: bool) -> Result<u64> {
+        self.transact("rm", |read, plan| {
+            if let Some(object) = &r.object {
+                let path = r.path.as_ref().ok_or_else(|| Error::Invalid(format!("{r}: an object needs a dataset")))?;
+                let state = read
+                    .dataset_at(&r.project, path.as_str())?
+                    .ok_or_else(|| Error::NotFound { what: format!("dataset {}", r.without_object()) })?
+                    .state;
+                if !state.objects.contains_key(object) {
+                    return Err(Error::NotFound { what: format!("object {r}") });
+                }
+                let mut change = DatasetChange { id: state.id, ..Default::default() };
+                change.objects.insert(object.clone(), None);
+                plan.records.push(Record::Dataset(change));
+                plan.cleanup.push(object_key(&r.project, path, object));
+                return Ok(1);
+            }
+            let (own, prefix) = match resolve(read, r)? {
+                Target::Project(_) => {
+                    if !recursive {
+                        return Err(Error::Invalid(format!(
+                            "{r} is a project: use `rm -r {r}` to remove every dataset in it"
+                        )));
+                    }
+                    (None, String::new())
+                }
+                Target::Dataset(state) => {
+                    let p = r.path.as_ref().map(|p| p.as_str().to_string()).unwrap_or_default();
+                    (Some(state), p)
+                }
+                Target::Folder { path, .. } => {
+                    if !recursive {
+                        return Err(Error::Invalid(format!("{r} is a folder of datasets: use `rm -r {r}`")));
+                    }
+                    (None, path.as_str().to_string())
+                }
+            };
+            let mut victims: Vec<DatasetState> = own.into_iter().collect();
+            read.descendants(&r.project, &prefix, |row| {
+                victims.push(row.state);
+                Ok(())
+            })?;
+            if !recursive && victims.len() > 1 {
+                return Err(Error::Invalid(format!(
+                    "{r} has {} datasets below it: use `rm -r {r}` to remove them too",
+                    victims.len() - 1
+                )));
+            }
+            for state in &victims {
+                if let Some(at) = &state.at {
+                    for name in state.objects.keys() {
+                        plan.cleanup.push(object_key(at.project(), at.path(), name));
+                    }
+                }
+                plan.records.push(Record::Dataset(DatasetChange {
+                    id: state.id,
+                    alive: Some(false),
+                    ..Default::default()
+                }));
+            }
+            Ok(victims.len() as u64)
+        })
+    }
+
+    /// The datasets a move or copy takes: the source dataset (if it is one) and everything below it.
+    fn subtree(read: &Reader<'_>, from: &Ref, recursive: bool) -> Result<(DatasetPath, Vec<DatasetState>)> {
+        if from.object.is_some() {
+            return Err(Error::Invalid(format!("{from}: mv and cp take datasets (PROJECT/PATH), not objects")));
+        }
+        let mut states = Vec::new();
+        let path = match resolve(read, from)? {
+            Target::Project(_) => {
+                return Err(Error::Invalid(format!("{from} is a project: mv and cp take datasets (PROJECT/PATH)")));
+            }
+            Target::Dataset(state) => {
+                states.push(state);
+                from.path.clone()
+            }
+            Target::Folder { path, .. } => {
+                if !recursive {
+                    return Err(Error::Invalid(format!("{from} is a folder of datasets: use `cp -r`")));
+                }
+                Some(path)
+            }
+        };
+        let path = path.ok_or_else(|| Error::Invalid(format!("{from}: not a dataset")))?;
+        if recursive {
+            read.descendants(&from.project, path.as_str(), |row| {
+                states.push(row.state);
+                Ok(())
+            })?;
+        }
+        Ok((path, states))
+    }
+
+    /// Checks a move or copy destination: a path with nothing at or below it, outside the source.
+    fn check_destination(read: &Reader<'_>, from: &Ref, from_path: &DatasetPath, to: &Ref) -> Result<DatasetPath> {
+        validate_project(&to.project)?;
+        let to_path = match (&to.path, &to.object) {
+            (Some(p), None) => p.clone(),
+            _ => return Err(Error::Invalid(format!("{to}: the destination must be PROJECT/PATH"))),
+        };
+        if to.project == from.project && to_path.is_within(from_path) {
+            return Err(Error::Invalid(format!("cannot move or copy {from} into itself ({to})")));
+        }
+        if read.dataset_at(&to.project, to_path.as_str())?.is_some()
+            || read.has_descendants(&to.project, to_path.as_str())?
+        {
+            return Err(Error::Exists { what: format!("dataset {to}") });
+        }
+        check_no_object_clash(read, &to.project, &to_path)?;
+        Ok(to_path)
+    }
+
+    /// Renames a dataset or folder, with everything below it, keeping every id; its files move with it.
+    /// One commit. Returns the number of datasets moved.
+    pub fn rename(&self, from: &Ref, to: &Ref) -> Result<u64> {
+        self.transact("mv", |read, plan| {
+            let (from_path, states) = Store::subtree(read, from, true)?;
+            let to_path = Store::check_destination(read, from, &from_path, to)?;
+            plan.ensure_project(read, &to.project)?;
+            for state in &states {
+                let Some(at) = &state.at else { continue };
+                let new_path = at
+                    .path()
+                    .rebase(&from_path, &to_path)
+                    .ok_or_else(|| Error::Invalid(format!("{from}: moved while moving")))?;
+                for name in state.objects.keys() {
+                    plan.files.push(FileOp::Rename {
+                        from: object_key(at.project(), at.path(), name),
+                        to: object_key(&to.project, &new_path, name),
+                    });
+                }
+                plan.records.push(Record::Dataset(DatasetChange {
+                    id: state.id,
+                    at: Some(Location(to.project.clone(), new_path)),
+                    ..Default::default()
+                }));
+            }
+            Ok(states.len() as u64)
+        })
+    }
+
+    /// Copies a dataset (with `recursive`, everything below it too) to a new path: new ids, copied files,
+    /// and an `origin` naming what each copy came from. One commit. Returns the number of datasets copied.
+    pub fn copy(&self, from: &Ref, to: &Ref, recursive: bool) -> Result<u64> {
+        self.transact("cp", |read, plan| {
+            let (from_path, states) = Store::subtree(read, from, recursive)?;
+            let to_path = Store::check_destination(read, from, &from_path, to)?;
+            plan.ensure_project(read, &to.project)?;
+            for state in &states {
+                let Some(at) = &state.at else { continue };
+                let new_path = at
+                    .path()
+                    .rebase(&from_path, &to_path)
+                    .ok_or_else(|| Error::Invalid(format!("{from}: moved while copying")))?;
+                for name in state.objects.keys() {
+                    plan.files.push(FileOp::Copy {
+                        from: object_key(at.project(), at.path(), name),
+                        to: object_key(&to.project, &new_path, name),
+                    });
+                }
+                plan.records.push(Record::Dataset(DatasetChange {
+                    id: Uuid::now_v7(),
+                    alive: Some(true),
+                    at: Some(Location(to.project.clone(), new_path)),
+                    kind: state.kind.clone(),
+                    meta: state.meta.clone(),
+                    tags: state.tags.iter().map(|t| (t.clone(), true)).collect(),
+                    objects: state.objects.iter().map(|(n, m)| (n.clone(), Some(m.clone()))).collect(),
+                    lineage: state.lineage.clone(),
+                    origin: Some(json!({"id": state.id.to_string(), "ref": format!("{}/{}", at.project(), at.path())})),
+                    ..Default::default()
+                }));
+            }
+            Ok(states.len() as u64)
+        })
+    }
+}
