@@ -1,1 +1,217 @@
-fn main() {}
+//! `trove`: the command line.
+
+mod commands;
+mod demo;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// trove: a catalog and store for scientific data.
+#[derive(Debug, Parser)]
+#[command(name = "trove", version, about, long_about = None, disable_help_subcommand = true)]
+pub struct Cli {
+    /// The store root (default: $TROVE_STORE, else the nearest folder above holding trove.toml).
+    #[arg(long, global = true, env = "TROVE_STORE", value_name = "ROOT")]
+    pub store: Option<PathBuf>,
+    /// Do not fsync commits and data (faster; a machine crash may lose the last writes). For scratch work.
+    #[arg(long, global = true)]
+    pub no_fsync: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a store.
+    Init {
+        /// Where (default: the current folder).
+        root: Option<PathBuf>,
+        /// Make writes non-durable by default (no fsync): for scratch stores.
+        #[arg(long)]
+        scratch: bool,
+    },
+    /// Projects and their (run-level) metadata.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Build a small example store and tour it.
+    Demo {
+        /// Where to build it (default: ./trove-demo).
+        dir: Option<PathBuf>,
+    },
+    /// Create or update a dataset, importing files as objects.
+    Put(PutArgs),
+    /// Create or update many datasets from JSON Lines (one dataset a line; `-` reads stdin).
+    Ingest {
+        file: PathBuf,
+        /// Datasets per commit.
+        #[arg(long, default_value_t = trove::INGEST_BATCH)]
+        batch: usize,
+    },
+    /// Export an object (REF:OBJ) to a file, or every object of a dataset (REF) into a folder.
+    Get {
+        reference: String,
+        /// Output file or folder (default: the object's name, or the dataset's name, here). `-` is stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// List projects, what is below a dataset or folder, and a dataset's objects.
+    Ls(LsArgs),
+    /// Print the absolute path of a dataset folder or object file.
+    Locate { reference: String },
+    /// Everything about one dataset (or object, or project).
+    Show {
+        reference: String,
+        /// Also show the metadata inherited from the project and ancestor datasets.
+        #[arg(long)]
+        inherited: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Edit metadata.
+    #[command(subcommand)]
+    Meta(MetaCommand),
+    /// Edit tags.
+    #[command(subcommand)]
+    Tag(TagCommand),
+    /// Delete a dataset (-r: with everything below it) or one object (REF:OBJ).
+    Rm {
+        reference: String,
+        #[arg(short, long)]
+        recursive: bool,
+    },
+    /// Rename a dataset or folder, with everything below it (ids are kept, files move along).
+    Mv { from: String, to: String },
+    /// Copy a dataset (-r: with everything below it) to a new path; copies get new ids and record their origin.
+    Cp {
+        from: String,
+        to: String,
+        #[arg(short, long)]
+        recursive: bool,
+    },
+    /// Bring the catalog up to date with the log (--full: rebuild it from the log).
+    Sync {
+        #[arg(long)]
+        full: bool,
+    },
+    /// Merge log segments into a checkpoint.
+    Compact {
+        /// Merge earlier checkpoints too, leaving one segment.
+        #[arg(long)]
+        full: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project (or add metadata to an existing one).
+    Create {
+        name: String,
+        /// Metadata, as key=value (typed), key:=JSON or key==text.
+        #[arg(short = 'm', long = "meta", value_name = "KEY=VALUE")]
+        meta: Vec<String>,
+    },
+    /// List projects.
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    /// PROJECT/PATH of the dataset.
+    pub reference: String,
+    /// Files to import as objects (named by their file name).
+    pub files: Vec<PathBuf>,
+    /// Metadata, as key=value (typed), key:=JSON or key==text; dotted keys nest.
+    #[arg(short = 'm', long = "meta", value_name = "KEY=VALUE")]
+    pub meta: Vec<String>,
+    /// A JSON file whose object's keys become metadata.
+    #[arg(long, value_name = "FILE")]
+    pub meta_json: Option<PathBuf>,
+    /// Tags to add.
+    #[arg(short = 't', long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// The dataset's kind (measurement, simulation, ...).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Object name for the single file given (default: its file name).
+    #[arg(long, value_name = "OBJ")]
+    pub name: Option<String>,
+    /// Print the dataset as JSON afterwards.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// PROJECT or PROJECT/PATH (default: list projects).
+    pub reference: Option<String>,
+    /// Every dataset below, not just the next level.
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Draw the tree.
+    #[arg(long)]
+    pub tree: bool,
+    /// How many levels the tree or recursive listing goes down.
+    #[arg(long, value_name = "N")]
+    pub depth: Option<usize>,
+    /// One `show --json` object per dataset, one per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MetaCommand {
+    /// Set metadata keys (key=value, key:=JSON, key==text; dotted keys nest). A project REF sets project metadata.
+    Set {
+        reference: String,
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        assignments: Vec<String>,
+    },
+    /// Remove metadata keys.
+    Unset {
+        reference: String,
+        #[arg(required = true, value_name = "KEY")]
+        keys: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TagCommand {
+    /// Add tags.
+    Add {
+        reference: String,
+        #[arg(required = true)]
+        tags: Vec<String>,
+    },
+    /// Remove tags.
+    Rm {
+        reference: String,
+        #[arg(required = true)]
+        tags: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // A closed pipe (`trove ls | head`) is not an error worth a message.
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

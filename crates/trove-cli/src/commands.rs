@@ -1,0 +1,336 @@
+//! What each command does, on top of the library.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Map, Value};
+use trove::model::value::{parse_assignment, parse_key};
+use trove::model::{DatasetPath, Ref};
+use trove::{DatasetEdit, FileImport, OpenOptions, Store, Target};
+
+use crate::output::{self, Out};
+use crate::{Cli, Command, LsArgs, MetaCommand, ProjectCommand, PutArgs, TagCommand};
+
+/// Finds and opens the store a command works on.
+fn open(cli_store: &Option<PathBuf>, no_fsync: bool) -> Result<Store> {
+    let root = match cli_store {
+        Some(root) => root.clone(),
+        None => Store::discover(&std::env::current_dir().context("cannot read the current folder")?)?,
+    };
+    let options = OpenOptions { durable: no_fsync.then_some(false) };
+    Ok(Store::open_with(&root, &options)?)
+}
+
+fn parse_ref(s: &str) -> Result<Ref> {
+    Ok(Ref::parse(s)?)
+}
+
+fn dataset_ref(s: &str) -> Result<(Ref, DatasetPath)> {
+    let r = parse_ref(s)?;
+    match (&r.path, &r.object) {
+        (Some(p), None) => {
+            let p = p.clone();
+            Ok((r, p))
+        }
+        (None, _) => bail!("{s} names a project: give PROJECT/PATH"),
+        (Some(_), Some(_)) => bail!("{s} names an object: give PROJECT/PATH"),
+    }
+}
+
+fn assignments(items: &[String]) -> Result<Vec<(String, Value)>> {
+    items.iter().map(|a| Ok(parse_assignment(a)?)).collect()
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let out = &mut Out::stdout();
+    match cli.command {
+        Command::Init { root, scratch } => {
+            let root = match root {
+                Some(r) => r,
+                None => std::env::current_dir()?,
+            };
+            let store = Store::init_with(&root, !scratch)?;
+            out.line(format!("created trove store at {}", store.root().display()))?;
+        }
+        Command::Demo { dir } => crate::demo::run(&dir.unwrap_or_else(|| PathBuf::from("trove-demo")), out)?,
+        command => {
+            let store = open(&cli.store, cli.no_fsync)?;
+            run_on(&store, command, out)?;
+        }
+    }
+    out.flush()
+}
+
+pub fn run_on(store: &Store, command: Command, out: &mut Out) -> Result<()> {
+    match command {
+        Command::Init { .. } | Command::Demo { .. } => unreachable!("handled before a store is opened"),
+        Command::Project(ProjectCommand::Create { name, meta }) => {
+            store.create_project(&name, &assignments(&meta)?)?;
+            out.line(format!("project {name} ready"))?;
+        }
+        Command::Project(ProjectCommand::Ls { json }) => list_projects(store, json, out)?,
+        Command::Put(args) => put(store, args, out)?,
+        Command::Ingest { file, batch } => ingest(store, &file, batch, out)?,
+        Command::Get { reference, output } => get(store, &reference, output, out)?,
+        Command::Ls(args) => ls(store, args, out)?,
+        Command::Locate { reference } => out.line(store.locate(&parse_ref(&reference)?)?)?,
+        Command::Show { reference, inherited, json } => show(store, &reference, inherited, json, out)?,
+        Command::Meta(MetaCommand::Set { reference, assignments: items }) => {
+            let edit = DatasetEdit { meta: assignments(&items)?, ..Default::default() };
+            store.edit(&parse_ref(&reference)?, &edit)?;
+        }
+        Command::Meta(MetaCommand::Unset { reference, keys }) => {
+            let unset = keys.iter().map(|k| Ok(parse_key(k)?)).collect::<Result<Vec<_>>>()?;
+            store.edit(&parse_ref(&reference)?, &DatasetEdit { unset, ..Default::default() })?;
+        }
+        Command::Tag(TagCommand::Add { reference, tags }) => {
+            store.edit(&dataset_ref(&reference)?.0, &DatasetEdit { tags_add: tags, ..Default::default() })?;
+        }
+        Command::Tag(TagCommand::Rm { reference, tags }) => {
+            store.edit(&dataset_ref(&reference)?.0, &DatasetEdit { tags_rm: tags, ..Default::default() })?;
+        }
+        Command::Rm { reference, recursive } => {
+            let r = parse_ref(&reference)?;
+            let n = store.remove(&r, recursive)?;
+            let what = if r.object.is_some() { "object" } else { "dataset" };
+            out.line(format!("removed {n} {what}{}", if n == 1 { "" } else { "s" }))?;
+        }
+        Command::Mv { from, to } => {
+            let n = store.rename(&parse_ref(&from)?, &parse_ref(&to)?)?;
+            out.line(format!("moved {n} dataset{} to {to}", if n == 1 { "" } else { "s" }))?;
+        }
+        Command::Cp { from, to, recursive } => {
+            let n = store.copy(&parse_ref(&from)?, &parse_ref(&to)?, recursive)?;
+            out.line(format!("copied {n} dataset{} to {to}", if n == 1 { "" } else { "s" }))?;
+        }
+        Command::Sync { full } => {
+            let report = if full { store.sync_full()? } else { store.sync()? };
+            out.line(format!(
+                "{}: applied {} log segment{}; {} datasets",
+                if full { "rebuilt the catalog" } else { "catalog up to date" },
+                report.segments_applied,
+                if report.segments_applied == 1 { "" } else { "s" },
+                report.datasets
+            ))?;
+        }
+        Command::Compact { full } => {
+            let report = store.compact(full)?;
+            match report.checkpoint {
+                Some(name) => out.line(format!(
+                    "merged {} segments into {name} ({} datasets)",
+                    report.segments_merged, report.datasets
+                ))?,
+                None => out.line("nothing to compact")?,
+            }
+        }
+    }
+    Ok(())
+}
+
+fn list_projects(store: &Store, json: bool, out: &mut Out) -> Result<()> {
+    for p in store.projects()? {
+        let value = store.project_json(&p)?;
+        if json {
+            out.json(&value)?;
+        } else {
+            out.line(format!("{}/\t{} datasets", p.name, value["datasets"]))?;
+        }
+    }
+    Ok(())
+}
+
+fn put(store: &Store, args: PutArgs, out: &mut Out) -> Result<()> {
+    let (r, path) = dataset_ref(&args.reference)?;
+    if args.name.is_some() && args.files.len() != 1 {
+        bail!("--name names the object of a single file; {} files were given", args.files.len());
+    }
+    let mut files = Vec::with_capacity(args.files.len());
+    for f in &args.files {
+        let mut import = FileImport::new(f)?;
+        if let Some(name) = &args.name {
+            import.name = name.clone();
+        }
+        files.push(import);
+    }
+    let meta_doc = match &args.meta_json {
+        Some(file) => read_meta_json(file)?,
+        None => Map::new(),
+    };
+    let edit = DatasetEdit {
+        kind: args.kind,
+        meta_doc,
+        meta: assignments(&args.meta)?,
+        tags_add: args.tags,
+        ..Default::default()
+    };
+    let outcome = store.put(&r.project, &path, &edit, &files)?;
+    if args.json {
+        let state = store.dataset_for(&r)?;
+        return Ok(out.json(&store.dataset_json(&state))?);
+    }
+    out.line(format!("{} {r}", if outcome.created { "created" } else { "updated" }))?;
+    for (name, m) in &outcome.objects {
+        out.line(format!("  + {name}\t{}\t{}\t{}", m.format, output::size(m.size), m.checksum))?;
+    }
+    Ok(())
+}
+
+fn read_meta_json(file: &Path) -> Result<Map<String, Value>> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    match serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", file.display()))? {
+        Value::Object(map) => Ok(map),
+        _ => bail!("{}: metadata JSON must be an object ({{...}})", file.display()),
+    }
+}
+
+fn ingest(store: &Store, file: &Path, batch: usize, out: &mut Out) -> Result<()> {
+    let (reader, name): (Box<dyn BufRead>, String) = if file == Path::new("-") {
+        (Box::new(BufReader::new(std::io::stdin())), "<stdin>".into())
+    } else {
+        let f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+        (Box::new(BufReader::with_capacity(1 << 20, f)), file.display().to_string())
+    };
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} ingest [{bar:30}] {pos}/{len} datasets ({per_sec}, {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let report = store.ingest(reader, &name, batch, &mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    });
+    bar.finish_and_clear();
+    let report = report?;
+    let secs = started.elapsed().as_secs_f64();
+    let n = report.created + report.updated;
+    Ok(out.line(format!(
+        "ingested {n} datasets ({} created, {} updated) in {} commit{}, {:.2} s ({:.0} datasets/s)",
+        report.created,
+        report.updated,
+        report.commits,
+        if report.commits == 1 { "" } else { "s" },
+        secs,
+        n as f64 / secs.max(1e-9)
+    ))?)
+}
+
+fn get(store: &Store, reference: &str, output: Option<PathBuf>, out: &mut Out) -> Result<()> {
+    let r = parse_ref(reference)?;
+    if let Some(object) = &r.object {
+        if output.as_deref() == Some(Path::new("-")) {
+            let mut stdout = std::io::stdout().lock();
+            store.read_object(&r, &mut stdout)?;
+            stdout.flush()?;
+            return Ok(());
+        }
+        let mut dest = output.unwrap_or_else(|| PathBuf::from(object));
+        if dest.is_dir() {
+            dest = dest.join(object);
+        }
+        let n = store.export_object(&r, &dest)?;
+        return Ok(out.line(format!("wrote {} ({})", dest.display(), output::size(n)))?);
+    }
+    let (_, path) = dataset_ref(reference)?;
+    let dir = output.unwrap_or_else(|| PathBuf::from(path.name()));
+    let files = store.export_dataset(&r, &dir)?;
+    Ok(out.line(format!(
+        "wrote {} object{} to {}",
+        files.len(),
+        if files.len() == 1 { "" } else { "s" },
+        dir.display()
+    ))?)
+}
+
+fn ls(store: &Store, args: LsArgs, out: &mut Out) -> Result<()> {
+    let Some(reference) = args.reference.clone() else {
+        if args.tree || args.recursive {
+            for p in store.projects()? {
+                ls_ref(store, &Ref { project: p.name, path: None, object: None }, &args, out)?;
+            }
+            return Ok(());
+        }
+        return list_projects(store, args.json, out);
+    };
+    ls_ref(store, &parse_ref(&reference)?, &args, out)
+}
+
+fn ls_ref(store: &Store, r: &Ref, args: &LsArgs, out: &mut Out) -> Result<()> {
+    if r.object.is_some() {
+        bail!("{r} names an object: use `trove show {r}`");
+    }
+    let target = store.resolve(r)?;
+    let base_depth = r.path.as_ref().map_or(0, |p| p.segments().count());
+    let within_depth = |state: &trove::model::DatasetState| {
+        let depth = state.at.as_ref().map_or(0, |at| at.path().segments().count()) - base_depth;
+        args.depth.is_none_or(|d| depth <= d)
+    };
+    if args.tree {
+        let mut paths = Vec::new();
+        store.descendants(&r.project, r.path.as_ref(), |s| {
+            if within_depth(&s) {
+                paths.push(s);
+            }
+            Ok(())
+        })?;
+        return output::tree(out, &r.to_string(), base_depth, &paths, args.depth);
+    }
+    if args.recursive {
+        return store
+            .descendants(&r.project, r.path.as_ref(), |s| {
+                if !within_depth(&s) {
+                    return Ok(());
+                }
+                let written = if args.json {
+                    out.json(&store.dataset_json(&s))
+                } else {
+                    out.line(s.at.as_ref().map(|a| format!("{}/{}", a.project(), a.path())).unwrap_or_default())
+                };
+                written.map_err(output::stdout_error)
+            })
+            .map_err(Into::into);
+    }
+    let children = store.children(&r.project, r.path.as_ref())?;
+    for child in &children {
+        match (&child.dataset, args.json) {
+            (Some(row), true) => out.json(&store.dataset_json(&row.state))?,
+            (None, true) => {}
+            (Some(row), false) => out.line(output::dataset_line(&child.name, &row.state, child.has_children))?,
+            (None, false) => out.line(format!("{}/", child.name))?,
+        }
+    }
+    if let (Target::Dataset(state), false) = (&target, args.json) {
+        for (name, m) in &state.objects {
+            out.line(format!(":{name}\t{}\t{}", m.format, output::size(m.size)))?;
+        }
+    }
+    Ok(())
+}
+
+fn show(store: &Store, reference: &str, inherited: bool, json: bool, out: &mut Out) -> Result<()> {
+    let r = parse_ref(reference)?;
+    match store.resolve(&r)? {
+        Target::Project(p) => {
+            let value = store.project_json(&p)?;
+            if json { Ok(out.json(&value)?) } else { output::show_value(out, &value) }
+        }
+        Target::Folder { project, path } => {
+            bail!("{project}/{path} is a folder of datasets, not a dataset: try `trove ls {project}/{path}`")
+        }
+        Target::Dataset(state) => {
+            let mut value = store.dataset_json(&state);
+            if let Some(object) = &r.object {
+                let found = value["objects"]
+                    .as_array()
+                    .and_then(|objs| objs.iter().find(|o| o["name"] == object.as_str()).cloned())
+                    .ok_or_else(|| trove::Error::NotFound { what: format!("object {r}") })?;
+                return if json { Ok(out.json(&found)?) } else { output::show_value(out, &found) };
+            }
+            if inherited {
+                value["inherited"] = Value::Object(store.inherited_metadata(&state)?);
+            }
+            if json { Ok(out.json(&value)?) } else { output::show_value(out, &value) }
+        }
+    }
+}
