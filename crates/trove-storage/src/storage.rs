@@ -289,6 +289,27 @@ impl Storage {
         self.make_durable(to)?;
         if let Some(from_path) = self.local_path(from) {
             self.sync_parent(&from_path)?;
+            self.prune_empty_parents(&from_path);
+        }
+        Ok(())
+    }
+
+    /// Removes the folders a move left empty, up to (not including) the root, as a delete does.
+    fn prune_empty_parents(&self, path: &FsPath) {
+        let Some(root) = &self.local_root else { return };
+        let mut dir = path.parent();
+        while let Some(d) = dir {
+            if d == root.as_path() || !d.starts_with(root) || std::fs::remove_dir(d).is_err() {
+                break;
+            }
+            dir = d.parent();
+        }
+    }
+
+    /// Makes the folder for a key prefix exist (local stores only; object stores have no folders).
+    pub fn ensure_folder(&self, prefix: &str) -> Result<()> {
+        if let Some(p) = self.local_path(prefix) {
+            std::fs::create_dir_all(&p).map_err(|source| StorageError::Io { path: p, source })?;
         }
         Ok(())
     }

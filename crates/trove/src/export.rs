@@ -69,7 +69,8 @@ impl Store {
         Ok(written)
     }
 
-    /// The absolute path (or URL) of a dataset's folder or an object's file.
+    /// The absolute path (or URL) of a dataset's folder or an object's file. On a local store the dataset's
+    /// folder is made if it does not exist yet, so that figures can be written beside the data.
     pub fn locate(&self, r: &Ref) -> Result<String> {
         if r.object.is_some() {
             let (_, _, key) = self.object_of(r)?;
@@ -77,7 +78,11 @@ impl Store {
         }
         match self.resolve(r)? {
             Target::Project(p) => Ok(self.storage.locate(&p.name)),
-            Target::Dataset(_) | Target::Folder { .. } => Ok(self.storage.locate(&r.to_string())),
+            Target::Dataset(_) => {
+                self.storage.ensure_folder(&r.to_string())?;
+                Ok(self.storage.locate(&r.to_string()))
+            }
+            Target::Folder { .. } => Ok(self.storage.locate(&r.to_string())),
         }
     }
 }

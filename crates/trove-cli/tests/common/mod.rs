@@ -1,0 +1,86 @@
+//! Helpers shared by the CLI integration tests: they run the real `trove` binary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_trove"))
+}
+
+/// A fresh store in a temporary folder.
+pub struct TestStore {
+    pub dir: tempfile::TempDir,
+    /// Input files live here, outside the store.
+    pub inputs: tempfile::TempDir,
+}
+
+impl TestStore {
+    pub fn new() -> TestStore {
+        let dir = tempfile::tempdir().unwrap();
+        Command::new(bin()).arg("init").arg(dir.path()).arg("--scratch").assert().success();
+        TestStore { dir, inputs: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `trove --store ROOT ARGS...`
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.env_remove("TROVE_STORE").arg("--store").arg(self.root()).args(args);
+        c
+    }
+
+    /// Runs a command that must succeed and returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "trove {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs a command that must fail with `code`; returns its stderr.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.cmd(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "trove {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    pub fn show(&self, r: &str) -> Value {
+        serde_json::from_str(&self.ok(&["show", r, "--json"])).unwrap()
+    }
+
+    /// Every dataset's `show --json`, in path order.
+    pub fn all(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        for line in self.ok(&["ls", "-r", "--json"]).lines() {
+            out.push(serde_json::from_str(line).unwrap());
+        }
+        out
+    }
+
+    pub fn file(&self, name: &str, content: &[u8]) -> PathBuf {
+        let p = self.inputs.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    /// The names of the log segments.
+    pub fn segments(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.root().join(".trove/log"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
