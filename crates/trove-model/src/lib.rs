@@ -12,7 +12,9 @@ pub mod time;
 pub mod value;
 
 pub use name::{DatasetPath, NameError};
-pub use record::{DatasetChange, Location, ObjectManifest, ProjectChange, Record, Segment, SegmentHeader, SegmentKind};
+pub use record::{
+    DatasetChange, FileMove, Location, ObjectManifest, ProjectChange, Record, Segment, SegmentHeader, SegmentKind,
+};
 pub use reference::{Ref, RefError};
 pub use stamp::Stamp;
 pub use state::{DatasetState, ProjectState};

@@ -114,6 +114,23 @@ pub struct SegmentHeader {
     /// For checkpoints: the segments whose content this one replaces.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub covers: Vec<String>,
+    /// Data files this commit puts into place (see [`FileMove`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moves: Vec<FileMove>,
+}
+
+/// A data file a commit moves into its readable place: from the staging area (a put) or from the old
+/// location (a mv). The writer moves it right after publishing the commit; if the writer dies first, the
+/// next process that applies the commit finishes the move, when the object still has this checksum at this
+/// place. So a reader never sees a file the log does not describe, and a committed file is never lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileMove {
+    pub from: String,
+    pub to: String,
+    /// The dataset and object the file belongs to.
+    pub id: Uuid,
+    pub object: String,
+    pub checksum: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

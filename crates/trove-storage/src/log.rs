@@ -154,6 +154,7 @@ mod tests {
             op: "test".into(),
             records,
             covers: vec![],
+            moves: vec![],
         }
     }
 

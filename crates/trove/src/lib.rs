@@ -17,6 +17,7 @@
 
 mod error;
 mod export;
+mod fault;
 mod store;
 mod view;
 mod write;

@@ -1,16 +1,20 @@
 //! [`Store`]: opening a store, and the one path every write takes (`transact`).
 //!
 //! A write runs inside the catalog's write transaction, which serialises writers on this machine:
-//! catch up on the log, compute the records from the caught-up catalog, publish the data files, publish
-//! the commit (the moment the write becomes true), merge it into the catalog, commit the transaction, and
-//! only then delete files the commit made obsolete.
+//! catch up on the log, compute the records from the caught-up catalog, publish the data files (streamed
+//! into `.trove/staging` beforehand, or copied for `cp`), publish the commit (the moment the write becomes
+//! true), move the committed files into their readable places, merge the commit into the catalog, commit
+//! the transaction, and only then delete files the commit made obsolete.
+//!
+//! A commit lists the file moves it makes ([`FileMove`]); a process that dies between publishing the commit
+//! and finishing the moves leaves them to the next process that applies the commit ([`redo_moves`]).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use trove_catalog::{Catalog, Reader, WriteTx};
-use trove_model::{DatasetState, ProjectChange, ProjectState, Record, Segment, SegmentHeader, SegmentKind};
+use trove_model::{DatasetState, FileMove, ProjectChange, ProjectState, Record, Segment, SegmentHeader, SegmentKind};
 use trove_storage::log::{LOG_VERSION, segment_kind};
 use trove_storage::{Clock, Log, LogError, Storage, StoreConfig, Writer};
 
@@ -42,19 +46,13 @@ pub struct Store {
     clock: Mutex<Clock>,
 }
 
-/// A data-file operation a write performs before its commit.
-#[derive(Debug, Clone)]
-pub(crate) enum FileOp {
-    Rename { from: String, to: String },
-    Copy { from: String, to: String },
-}
-
-/// What a write will commit: its records, the file operations that precede the commit, and the files to
-/// delete after it.
+/// What a write will commit: its records, the files copied before the commit, the files moved into place
+/// after it, and the files deleted once it is merged.
 #[derive(Debug, Default)]
 pub(crate) struct Plan {
     pub records: Vec<Record>,
-    pub files: Vec<FileOp>,
+    pub copies: Vec<(String, String)>,
+    pub moves: Vec<FileMove>,
     pub cleanup: Vec<String>,
     projects: HashSet<String>,
 }
@@ -195,7 +193,7 @@ impl Store {
         }
         let mut catalog = lock(&self.catalog);
         let mut tx = catalog.write()?;
-        let n = catch_up(&self.log, &mut tx)?;
+        let n = catch_up(&self.log, &self.storage, &mut tx)?;
         tx.commit()?;
         Ok(n)
     }
@@ -212,7 +210,7 @@ impl Store {
         let mut catalog = lock(&self.catalog);
         let mut tx = catalog.write()?;
         tx.clear()?;
-        let segments_applied = catch_up(&self.log, &mut tx)?;
+        let segments_applied = catch_up(&self.log, &self.storage, &mut tx)?;
         let datasets = tx.read().count(None)?;
         tx.commit()?;
         Ok(SyncReport { segments_applied, datasets })
@@ -220,16 +218,43 @@ impl Store {
 
     /// Runs one write: see the module documentation for the steps. `op` names the operation in the log.
     pub(crate) fn transact<T>(&self, op: &str, f: impl FnOnce(&Reader<'_>, &mut Plan) -> Result<T>) -> Result<T> {
+        self.transact_staged(op, &[], f)
+    }
+
+    /// [`Store::transact`] for a write whose data was streamed into staging first: if the write fails before
+    /// its commit is published, the staged files are removed; after that they belong to the commit.
+    pub(crate) fn transact_staged<T>(
+        &self,
+        op: &str,
+        staged: &[String],
+        f: impl FnOnce(&Reader<'_>, &mut Plan) -> Result<T>,
+    ) -> Result<T> {
+        let mut published = false;
+        let result = self.transact_inner(op, &mut published, f);
+        if result.is_err() && !published {
+            for key in staged {
+                let _ = self.storage.delete(key);
+            }
+        }
+        result
+    }
+
+    fn transact_inner<T>(
+        &self,
+        op: &str,
+        published: &mut bool,
+        f: impl FnOnce(&Reader<'_>, &mut Plan) -> Result<T>,
+    ) -> Result<T> {
         let mut catalog = lock(&self.catalog);
         let mut tx = catalog.write()?;
-        catch_up(&self.log, &mut tx)?;
+        catch_up(&self.log, &self.storage, &mut tx)?;
         let mut plan = Plan::default();
         let out = f(&tx.read(), &mut plan)?;
         if plan.records.is_empty() {
             tx.commit()?;
             return Ok(out);
         }
-        self.run_file_ops(&plan.files)?;
+        self.copy_files(&plan.copies)?;
         let floor = tx.read().max_ts()?;
         let header = SegmentHeader {
             trove: SegmentKind::Commit,
@@ -242,12 +267,29 @@ impl Store {
             op: op.to_string(),
             records: plan.records.len(),
             covers: vec![],
+            moves: plan.moves,
         };
-        let name = self.log.append(&header, &plan.records)?;
+        crate::fault::point("before-commit");
+        let name = match self.log.append(&header, &plan.records) {
+            Ok(name) => name,
+            Err(e) => {
+                for (_, to) in &plan.copies {
+                    let _ = self.storage.delete(to);
+                }
+                return Err(e.into());
+            }
+        };
+        *published = true;
+        crate::fault::point("after-commit");
+        // The commit is true from here on. Its files go into place before the catalog lock is released, so
+        // no later writer's replacement of the same object can be overtaken by this one's.
+        let moved: Result<()> = header.moves.iter().try_for_each(|m| Ok(self.storage.rename(&m.from, &m.to)?));
+        crate::fault::point("after-moves");
         let segment = Segment { header, records: plan.records };
         tx.apply_segment(&name, &segment)?;
         tx.commit()?;
         drop(catalog);
+        moved?;
         for key in &plan.cleanup {
             // The commit no longer names these files; one that cannot be deleted now is an orphan for `gc`.
             let _ = self.storage.delete(key);
@@ -256,23 +298,13 @@ impl Store {
         Ok(out)
     }
 
-    /// Performs data-file operations before a commit; on failure, undoes the renames already done.
-    fn run_file_ops(&self, ops: &[FileOp]) -> Result<()> {
-        for (i, op) in ops.iter().enumerate() {
-            let result = match op {
-                FileOp::Rename { from, to } => self.storage.rename(from, to),
-                FileOp::Copy { from, to } => self.storage.copy(from, to),
-            };
-            if let Err(e) = result {
-                for done in ops[..i].iter().rev() {
-                    match done {
-                        FileOp::Rename { from, to } => {
-                            let _ = self.storage.rename(to, from);
-                        }
-                        FileOp::Copy { to, .. } => {
-                            let _ = self.storage.delete(to);
-                        }
-                    }
+    /// Copies data files to their new (not yet visible) places before a commit; on failure, removes the
+    /// copies already made.
+    fn copy_files(&self, copies: &[(String, String)]) -> Result<()> {
+        for (i, (from, to)) in copies.iter().enumerate() {
+            if let Err(e) = self.storage.copy(from, to) {
+                for (_, done) in &copies[..i] {
+                    let _ = self.storage.delete(done);
                 }
                 return Err(e.into());
             }
@@ -295,7 +327,7 @@ impl Store {
     pub fn compact(&self, full: bool) -> Result<CompactReport> {
         let mut catalog = lock(&self.catalog);
         let mut tx = catalog.write()?;
-        catch_up(&self.log, &mut tx)?;
+        catch_up(&self.log, &self.storage, &mut tx)?;
         let names = self.log.list()?;
         let inputs: Vec<String> =
             names.into_iter().filter(|n| full || segment_kind(n) == Some(SegmentKind::Commit)).collect();
@@ -336,6 +368,7 @@ impl Store {
             op: "compact".into(),
             records: records.len(),
             covers: inputs.clone(),
+            moves: vec![],
         };
         let name = self.log.append(&header, &records)?;
         // Everything in the checkpoint is already merged: the catalog only needs to know it has it.
@@ -370,7 +403,7 @@ fn merge_project(map: &mut HashMap<String, ProjectState>, state: ProjectState) {
 /// Applies every segment the catalog has not merged yet. Checkpoints go first, so the commits they cover
 /// are skipped rather than read. A segment that vanishes mid-way was compacted by another process: the
 /// listing is taken again.
-fn catch_up(log: &Log, tx: &mut WriteTx<'_>) -> Result<usize> {
+fn catch_up(log: &Log, storage: &Storage, tx: &mut WriteTx<'_>) -> Result<usize> {
     let mut total = 0;
     'again: for _ in 0..8 {
         let names = log.list()?;
@@ -387,6 +420,7 @@ fn catch_up(log: &Log, tx: &mut WriteTx<'_>) -> Result<usize> {
             match log.read(name) {
                 Ok(segment) => {
                     tx.apply_segment(name, &segment)?;
+                    redo_moves(storage, &tx.read(), &segment.header.moves)?;
                     applied.insert(name.clone());
                     applied.extend(segment.header.covers.iter().cloned());
                     total += 1;
@@ -398,4 +432,23 @@ fn catch_up(log: &Log, tx: &mut WriteTx<'_>) -> Result<usize> {
         return Ok(total);
     }
     Ok(total)
+}
+
+/// Finishes the file moves of a commit whose writer died before making them: a move is made when its source
+/// still exists and the catalog (with the commit merged) still says the object has that checksum at that
+/// place. A source whose object was replaced or removed since is left for `gc`.
+fn redo_moves(storage: &Storage, read: &Reader<'_>, moves: &[FileMove]) -> Result<()> {
+    for m in moves {
+        if storage.head(&m.from)?.is_none() {
+            continue;
+        }
+        let Some(row) = read.dataset_by_id(&m.id)? else { continue };
+        let current = row.state.at.as_ref().zip(row.state.objects.get(&m.object)).filter(|_| row.state.is_alive());
+        if let Some((at, manifest)) = current {
+            if manifest.checksum == m.checksum && crate::view::object_key(at.project(), at.path(), &m.object) == m.to {
+                storage.rename(&m.from, &m.to)?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -10,11 +10,13 @@ use serde_json::{Map, Value, json};
 use trove_catalog::Reader;
 use trove_model::name::{validate_name, validate_project};
 use trove_model::value::{set_dotted, unset_dotted};
-use trove_model::{DatasetChange, DatasetPath, DatasetState, Location, ObjectManifest, ProjectChange, Record, Ref};
+use trove_model::{
+    DatasetChange, DatasetPath, DatasetState, FileMove, Location, ObjectManifest, ProjectChange, Record, Ref,
+};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::store::{FileOp, STAGING, Store};
+use crate::store::{STAGING, Store};
 use crate::view::{Target, object_key, resolve};
 
 /// Changes to a dataset's description. Dotted keys reach into nested metadata.
@@ -112,6 +114,12 @@ struct Staged {
     name: String,
     key: String,
     manifest: ObjectManifest,
+}
+
+impl Staged {
+    fn move_to(&self, id: Uuid, to: String) -> FileMove {
+        FileMove { from: self.key.clone(), to, id, object: self.name.clone(), checksum: self.manifest.checksum.clone() }
+    }
 }
 
 /// Builds the change an edit makes to a dataset (`existing` is its current state, if it has one).
@@ -243,7 +251,8 @@ impl Store {
             validate_name(&f.name)?;
         }
         let staged = self.stage(files)?;
-        let result = self.transact("put", |read, plan| {
+        let keys: Vec<String> = staged.iter().map(|s| s.key.clone()).collect();
+        self.transact_staged("put", &keys, |read, plan| {
             plan.ensure_project(read, project)?;
             let existing = read.dataset_at(project, path.as_str())?.map(|r| r.state);
             let created = existing.is_none();
@@ -257,7 +266,7 @@ impl Store {
             for s in &staged {
                 check_no_child_clash(read, project, path, &s.name)?;
                 change.objects.insert(s.name.clone(), Some(s.manifest.clone()));
-                plan.files.push(FileOp::Rename { from: s.key.clone(), to: object_key(project, path, &s.name) });
+                plan.moves.push(s.move_to(id, object_key(project, path, &s.name)));
             }
             plan.records.push(Record::Dataset(change));
             Ok(PutOutcome {
@@ -265,11 +274,7 @@ impl Store {
                 id,
                 objects: staged.iter().map(|s| (s.name.clone(), s.manifest.clone())).collect(),
             })
-        });
-        if result.is_err() {
-            self.unstage(&staged);
-        }
-        result
+        })
     }
 
     /// Edits the metadata, kind or tags of an existing dataset, or the metadata of a project (a reference
@@ -374,7 +379,8 @@ impl Store {
         for chunk in lines.chunks(batch_size.max(1)) {
             let files: Vec<FileImport> = chunk.iter().flat_map(|(_, _, _, f)| f.iter().cloned()).collect();
             let staged = self.stage(&files)?;
-            let result = self.transact("ingest", |read, plan| {
+            let keys: Vec<String> = staged.iter().map(|s| s.key.clone()).collect();
+            let (created, updated) = self.transact_staged("ingest", &keys, |read, plan| {
                 let mut staged = staged.iter();
                 let mut ids: HashMap<(&str, &DatasetPath), (Uuid, Option<DatasetState>)> = HashMap::new();
                 let (mut created, mut updated) = (0, 0);
@@ -402,8 +408,7 @@ impl Store {
                         if let Some(s) = staged.next() {
                             check_no_child_clash(read, project, path, &s.name)?;
                             change.objects.insert(s.name.clone(), Some(s.manifest.clone()));
-                            plan.files
-                                .push(FileOp::Rename { from: s.key.clone(), to: object_key(project, path, &s.name) });
+                            plan.moves.push(s.move_to(id, object_key(project, path, &s.name)));
                         }
                     }
                     if is_new {
@@ -412,18 +417,10 @@ impl Store {
                     plan.records.push(Record::Dataset(change));
                 }
                 Ok((created, updated))
-            });
-            match result {
-                Ok((c, u)) => {
-                    report.created += c;
-                    report.updated += u;
-                    report.commits += 1;
-                }
-                Err(e) => {
-                    self.unstage(&staged);
-                    return Err(e);
-                }
-            }
+            })?;
+            report.created += created;
+            report.updated += updated;
+            report.commits += 1;
             done += chunk.len() as u64;
             progress(done, total);
         }
@@ -559,10 +556,13 @@ impl Store {
                     .path()
                     .rebase(&from_path, &to_path)
                     .ok_or_else(|| Error::Invalid(format!("{from}: moved while moving")))?;
-                for name in state.objects.keys() {
-                    plan.files.push(FileOp::Rename {
+                for (name, m) in &state.objects {
+                    plan.moves.push(FileMove {
                         from: object_key(at.project(), at.path(), name),
                         to: object_key(&to.project, &new_path, name),
+                        id: state.id,
+                        object: name.clone(),
+                        checksum: m.checksum.clone(),
                     });
                 }
                 plan.records.push(Record::Dataset(DatasetChange {
@@ -589,10 +589,8 @@ impl Store {
                     .rebase(&from_path, &to_path)
                     .ok_or_else(|| Error::Invalid(format!("{from}: moved while copying")))?;
                 for name in state.objects.keys() {
-                    plan.files.push(FileOp::Copy {
-                        from: object_key(at.project(), at.path(), name),
-                        to: object_key(&to.project, &new_path, name),
-                    });
+                    plan.copies
+                        .push((object_key(at.project(), at.path(), name), object_key(&to.project, &new_path, name)));
                 }
                 plan.records.push(Record::Dataset(DatasetChange {
                     id: Uuid::now_v7(),

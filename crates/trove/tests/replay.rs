@@ -55,16 +55,23 @@ fn run(store: &Store, op: &Op) {
         }
         Op::Tag { path, tag, add } => {
             let t = vec![TAGS[*tag].to_string()];
-            let edit = if *add { DatasetEdit { tags_add: t, ..Default::default() } } else { DatasetEdit { tags_rm: t, ..Default::default() } };
+            let edit = if *add {
+                DatasetEdit { tags_add: t, ..Default::default() }
+            } else {
+                DatasetEdit { tags_rm: t, ..Default::default() }
+            };
             store.edit(&r(*path), &edit)
         }
-        Op::Unset { path, key } => store.edit(&r(*path), &DatasetEdit { unset: vec![KEYS[*key].into()], ..Default::default() }),
+        Op::Unset { path, key } => {
+            store.edit(&r(*path), &DatasetEdit { unset: vec![KEYS[*key].into()], ..Default::default() })
+        }
         Op::Rm { path, recursive } => store.remove(&r(*path), *recursive).map(|_| ()),
         Op::Mv { from, to } => store.rename(&r(*from), &r(*to)).map(|_| ()),
         Op::Cp { from, to } => store.copy(&r(*from), &r(*to), true).map(|_| ()),
-        Op::ProjectMeta { key, value } => {
-            store.edit(&Ref::parse("p").unwrap(), &DatasetEdit { meta: vec![(KEYS[*key].into(), json!(value))], ..Default::default() })
-        }
+        Op::ProjectMeta { key, value } => store.edit(
+            &Ref::parse("p").unwrap(),
+            &DatasetEdit { meta: vec![(KEYS[*key].into(), json!(value))], ..Default::default() },
+        ),
     };
 }
 
@@ -116,6 +123,7 @@ fn header(kind: SegmentKind, ts: i64, writer: &str, records: usize) -> SegmentHe
         op: "test".into(),
         records,
         covers: vec![],
+        moves: vec![],
     }
 }
 
