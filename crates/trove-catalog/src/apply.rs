@@ -187,10 +187,11 @@ fn write_dataset(conn: &Connection, pending: Pending) -> Result<()> {
     };
     if let Some(cur) = current {
         let moved = cur.project != project || cur.path != path;
-        if cur.visible && (!alive || moved) {
-            if let (Some(p), Some(q)) = (cur.project, cur.path) {
-                promote(conn, &p, &q)?;
-            }
+        if cur.visible
+            && (!alive || moved)
+            && let (Some(p), Some(q)) = (cur.project, cur.path)
+        {
+            promote(conn, &p, &q)?;
         }
     }
     Ok(())

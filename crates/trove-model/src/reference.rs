@@ -46,10 +46,10 @@ impl Ref {
             None => (dataset_part, None),
         };
         validate_project(project).map_err(wrap)?;
-        if path.is_none() {
-            if let Some(object) = object {
-                return Err(RefError::ObjectWithoutPath { input: input.to_string(), object });
-            }
+        if path.is_none()
+            && let Some(object) = object
+        {
+            return Err(RefError::ObjectWithoutPath { input: input.to_string(), object });
         }
         Ok(Ref { project: project.to_string(), path, object })
     }

@@ -120,10 +120,10 @@ fn stamp_of<'a>(base: &'a Stamp, stamps: &'a BTreeMap<String, Stamp>, field: &Fi
 /// Tombstones: fields named in `stamps` whose value is absent.
 fn tombstones(regs: &mut Registers, stamps: &BTreeMap<String, Stamp>, present: impl Fn(&Field) -> bool) {
     for (key, stamp) in stamps {
-        if let Some(field) = Field::parse(key) {
-            if !present(&field) {
-                regs.0.insert(field, Reg { stamp: stamp.clone(), value: None });
-            }
+        if let Some(field) = Field::parse(key)
+            && !present(&field)
+        {
+            regs.0.insert(field, Reg { stamp: stamp.clone(), value: None });
         }
     }
 }

@@ -79,10 +79,10 @@ pub fn typed_value(key: &str, raw: &str) -> Result<Value, ValueError> {
         return serde_json::from_str(raw)
             .map_err(|e| ValueError::BadJson { key: key.to_string(), error: e.to_string() });
     }
-    if matches!(first, Some(b'-' | b'0'..=b'9')) {
-        if let Ok(n @ Value::Number(_)) = serde_json::from_str::<Value>(raw) {
-            return Ok(n);
-        }
+    if matches!(first, Some(b'-' | b'0'..=b'9'))
+        && let Ok(n @ Value::Number(_)) = serde_json::from_str::<Value>(raw)
+    {
+        return Ok(n);
     }
     Ok(Value::String(raw.to_string()))
 }

@@ -444,10 +444,11 @@ fn redo_moves(storage: &Storage, read: &Reader<'_>, moves: &[FileMove]) -> Resul
         }
         let Some(row) = read.dataset_by_id(&m.id)? else { continue };
         let current = row.state.at.as_ref().zip(row.state.objects.get(&m.object)).filter(|_| row.state.is_alive());
-        if let Some((at, manifest)) = current {
-            if manifest.checksum == m.checksum && crate::view::object_key(at.project(), at.path(), &m.object) == m.to {
-                storage.rename(&m.from, &m.to)?;
-            }
+        if let Some((at, manifest)) = current
+            && manifest.checksum == m.checksum
+            && crate::view::object_key(at.project(), at.path(), &m.object) == m.to
+        {
+            storage.rename(&m.from, &m.to)?;
         }
     }
     Ok(())

@@ -69,10 +69,10 @@ impl Store {
         self.read(|r| {
             let mut failure = None;
             r.descendants(project, path.map(DatasetPath::as_str).unwrap_or(""), |row| {
-                if failure.is_none() {
-                    if let Err(e) = each(row.state) {
-                        failure = Some(e);
-                    }
+                if failure.is_none()
+                    && let Err(e) = each(row.state)
+                {
+                    failure = Some(e);
                 }
                 Ok(())
             })?;

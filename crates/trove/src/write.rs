@@ -135,10 +135,10 @@ fn change_for(id: Uuid, existing: Option<&DatasetState>, edit: &DatasetEdit) -> 
                 change.unset.push(key.clone());
             }
             Some((head, rest)) => {
-                if let Some(Value::Object(mut inner)) = current(&change, head) {
-                    if unset_dotted(&mut inner, rest) {
-                        change.meta.insert(head.to_string(), Value::Object(inner));
-                    }
+                if let Some(Value::Object(mut inner)) = current(&change, head)
+                    && unset_dotted(&mut inner, rest)
+                {
+                    change.meta.insert(head.to_string(), Value::Object(inner));
                 }
             }
         }
@@ -171,14 +171,13 @@ fn change_for(id: Uuid, existing: Option<&DatasetState>, edit: &DatasetEdit) -> 
 /// Refuses a dataset at `path` when its parent dataset has an object of the same name (both would be the
 /// same entry on disk).
 fn check_no_object_clash(read: &Reader<'_>, project: &str, path: &DatasetPath) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        if let Some(row) = read.dataset_at(project, parent.as_str())? {
-            if row.state.objects.contains_key(path.name()) {
-                return Err(Error::Exists {
-                    what: format!("object {project}/{parent}:{} (a dataset cannot take the same name)", path.name()),
-                });
-            }
-        }
+    if let Some(parent) = path.parent()
+        && let Some(row) = read.dataset_at(project, parent.as_str())?
+        && row.state.objects.contains_key(path.name())
+    {
+        return Err(Error::Exists {
+            what: format!("object {project}/{parent}:{} (a dataset cannot take the same name)", path.name()),
+        });
     }
     Ok(())
 }
