@@ -103,20 +103,27 @@ impl<'c> Reader<'c> {
     pub fn children(&self, project: &str, prefix: &str) -> Result<Vec<Child>> {
         let (lo, hi) = below(prefix);
         let mut out = Vec::new();
-        let mut cursor = lo.clone();
-        while let Some(found) = self.first_path(project, &cursor, true, &hi)? {
+        let mut seen: HashSet<String> = HashSet::new();
+        // Names like `c-x` sort between `c` and `c/…`, so the walk can come back into the subtree of a child
+        // already listed: it then jumps past that subtree (`c0`).
+        let mut cursor = (lo.clone(), true);
+        while let Some(found) = self.first_path(project, &cursor.0, cursor.1, &hi)? {
             let rest = &found[lo.len()..];
             let name = rest.split('/').next().unwrap_or(rest).to_string();
             let child_path = format!("{lo}{name}");
-            let dataset = if found == child_path { self.dataset_at(project, &child_path)? } else { None };
+            if seen.contains(&name) {
+                cursor = (format!("{child_path}0"), true);
+                continue;
+            }
+            let is_dataset = found == child_path;
+            let dataset = if is_dataset { self.dataset_at(project, &child_path)? } else { None };
             let has_children = self.has_descendants(project, &child_path)?;
-            out.push(Child { name, path: child_path.clone(), dataset, has_children });
-            // Next sibling: names that sort between `c` and `c/` (like `c-x`) first, else after `c0`.
-            cursor = match self.first_path(project, &child_path, false, &format!("{child_path}/"))? {
-                Some(sibling) => sibling,
-                None => format!("{child_path}0"),
-            };
+            cursor = if is_dataset { (child_path.clone(), false) } else { (format!("{child_path}0"), true) };
+            seen.insert(name.clone());
+            out.push(Child { name, path: child_path, dataset, has_children });
         }
+        // Path order puts `a!` (a path) before `a/…` (whose name `a` sorts first): list by name.
+        out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
 
@@ -205,5 +212,113 @@ impl<'c> Reader<'c> {
             .query_row([], |r| r.get(0))
             .optional()?;
         Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use trove_model::{DatasetChange, DatasetPath, Location, Record, Segment, SegmentHeader, SegmentKind};
+
+    use crate::Catalog;
+
+    fn catalog_with(paths: &[&str]) -> Catalog {
+        let records = paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                Record::Dataset(DatasetChange {
+                    id: uuid::Uuid::from_u128(i as u128 + 1),
+                    alive: Some(true),
+                    at: Some(Location("p".into(), DatasetPath::parse(p).unwrap())),
+                    ..Default::default()
+                })
+            })
+            .collect::<Vec<_>>();
+        let header = SegmentHeader {
+            trove: SegmentKind::Commit,
+            version: 1,
+            ts: 1,
+            writer: "w".into(),
+            host: "h".into(),
+            pid: 1,
+            user: String::new(),
+            op: "test".into(),
+            records: records.len(),
+            covers: vec![],
+            moves: vec![],
+        };
+        let mut c = Catalog::open_in_memory().unwrap();
+        let mut tx = c.write().unwrap();
+        tx.apply_segment("s", &Segment { header, records }).unwrap();
+        tx.commit().unwrap();
+        c
+    }
+
+    #[test]
+    fn children_skip_subtrees_but_not_siblings_that_sort_inside_them() {
+        // `c-x` and `c!` sort between `c` and `c/…`; `c0` right after the subtree.
+        let c = catalog_with(&["c", "c/deep/er", "c-x", "c!", "c0", "a/b", "z"]);
+        let kids = c.read().children("p", "").unwrap();
+        let names: Vec<(&str, bool, bool)> =
+            kids.iter().map(|k| (k.name.as_str(), k.dataset.is_some(), k.has_children)).collect();
+        assert_eq!(
+            names,
+            [
+                ("a", false, true),
+                ("c", true, true),
+                ("c!", true, false),
+                ("c-x", true, false),
+                ("c0", true, false),
+                ("z", true, false)
+            ]
+        );
+        let below_c: Vec<String> = c.read().children("p", "c").unwrap().into_iter().map(|k| k.path).collect();
+        assert_eq!(below_c, ["c/deep"]);
+        let mut all = Vec::new();
+        c.read()
+            .descendants("p", "c", |row| {
+                all.push(row.state.at.unwrap().path().to_string());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(all, ["c/deep/er"]);
+        assert_eq!(c.read().count(Some("p")).unwrap(), 7);
+        assert!(c.read().has_descendants("p", "a").unwrap());
+        assert!(!c.read().has_descendants("p", "z").unwrap());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn children_match_a_plain_computation(paths in proptest::collection::btree_set("[a!.~-]{1,2}(/[a!-]{1,2}){0,2}", 1..25)) {
+            let paths: Vec<&str> = paths.iter().map(String::as_str).filter(|p| p.split('/').all(|s| s != "." && s != "..")).collect();
+            proptest::prop_assume!(!paths.is_empty());
+            let c = catalog_with(&paths);
+            for prefix in std::iter::once("").chain(paths.iter().copied()) {
+                let lo = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
+                let mut expected: Vec<(String, bool, bool)> = Vec::new();
+                let mut names: std::collections::BTreeSet<Vec<u8>> = Default::default();
+                for p in &paths {
+                    if let Some(rest) = p.strip_prefix(lo.as_str()) {
+                        names.insert(rest.split('/').next().unwrap().as_bytes().to_vec());
+                    }
+                }
+                for name in names {
+                    let name = String::from_utf8(name).unwrap();
+                    let full = format!("{lo}{name}");
+                    let has = paths.iter().any(|p| p.starts_with(&format!("{full}/")));
+                    expected.push((name, paths.contains(&full.as_str()), has));
+                }
+                let got: Vec<(String, bool, bool)> = c.read().children("p", prefix).unwrap().into_iter().map(|k| (k.name, k.dataset.is_some(), k.has_children)).collect();
+                proptest::prop_assert_eq!(got, expected, "below {:?}", prefix);
+            }
+        }
+    }
+
+    #[test]
+    fn reapplying_a_segment_changes_nothing() {
+        let c = catalog_with(&["x", "y"]);
+        let applied = c.read().applied().unwrap();
+        assert_eq!(applied.len(), 1);
+        assert_eq!(c.read().max_ts().unwrap(), 1);
     }
 }
