@@ -16,7 +16,7 @@ use trove_model::{
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::store::{STAGING, Store};
+use crate::store::{Plan, STAGING, Store};
 use crate::view::{Target, object_key, resolve};
 
 /// Changes to a dataset's description. Dotted keys reach into nested metadata.
@@ -542,23 +542,39 @@ impl Store {
         Ok(to_path)
     }
 
+    /// The datasets a move or copy takes, each with its new location; creates the destination project in
+    /// the plan when needed.
+    fn relocations(
+        read: &Reader<'_>,
+        plan: &mut Plan,
+        from: &Ref,
+        to: &Ref,
+        recursive: bool,
+    ) -> Result<Vec<(DatasetState, Location)>> {
+        let (from_path, states) = Store::subtree(read, from, recursive)?;
+        let to_path = Store::check_destination(read, from, &from_path, to)?;
+        plan.ensure_project(read, &to.project)?;
+        let mut out = Vec::with_capacity(states.len());
+        for state in states {
+            let Some(new_path) = state.at.as_ref().and_then(|at| at.path().rebase(&from_path, &to_path)) else {
+                continue;
+            };
+            out.push((state, Location(to.project.clone(), new_path)));
+        }
+        Ok(out)
+    }
+
     /// Renames a dataset or folder, with everything below it, keeping every id; its files move with it.
     /// One commit. Returns the number of datasets moved.
     pub fn rename(&self, from: &Ref, to: &Ref) -> Result<u64> {
         self.transact("mv", |read, plan| {
-            let (from_path, states) = Store::subtree(read, from, true)?;
-            let to_path = Store::check_destination(read, from, &from_path, to)?;
-            plan.ensure_project(read, &to.project)?;
-            for state in &states {
+            let moves = Store::relocations(read, plan, from, to, true)?;
+            for (state, new) in &moves {
                 let Some(at) = &state.at else { continue };
-                let new_path = at
-                    .path()
-                    .rebase(&from_path, &to_path)
-                    .ok_or_else(|| Error::Invalid(format!("{from}: moved while moving")))?;
                 for (name, m) in &state.objects {
                     plan.moves.push(FileMove {
                         from: object_key(at.project(), at.path(), name),
-                        to: object_key(&to.project, &new_path, name),
+                        to: object_key(new.project(), new.path(), name),
                         id: state.id,
                         object: name.clone(),
                         checksum: m.checksum.clone(),
@@ -566,11 +582,11 @@ impl Store {
                 }
                 plan.records.push(Record::Dataset(DatasetChange {
                     id: state.id,
-                    at: Some(Location(to.project.clone(), new_path)),
+                    at: Some(new.clone()),
                     ..Default::default()
                 }));
             }
-            Ok(states.len() as u64)
+            Ok(moves.len() as u64)
         })
     }
 
@@ -578,23 +594,17 @@ impl Store {
     /// and an `origin` naming what each copy came from. One commit. Returns the number of datasets copied.
     pub fn copy(&self, from: &Ref, to: &Ref, recursive: bool) -> Result<u64> {
         self.transact("cp", |read, plan| {
-            let (from_path, states) = Store::subtree(read, from, recursive)?;
-            let to_path = Store::check_destination(read, from, &from_path, to)?;
-            plan.ensure_project(read, &to.project)?;
-            for state in &states {
+            let copies = Store::relocations(read, plan, from, to, recursive)?;
+            for (state, new) in &copies {
                 let Some(at) = &state.at else { continue };
-                let new_path = at
-                    .path()
-                    .rebase(&from_path, &to_path)
-                    .ok_or_else(|| Error::Invalid(format!("{from}: moved while copying")))?;
                 for name in state.objects.keys() {
                     plan.copies
-                        .push((object_key(at.project(), at.path(), name), object_key(&to.project, &new_path, name)));
+                        .push((object_key(at.project(), at.path(), name), object_key(new.project(), new.path(), name)));
                 }
                 plan.records.push(Record::Dataset(DatasetChange {
                     id: Uuid::now_v7(),
                     alive: Some(true),
-                    at: Some(Location(to.project.clone(), new_path)),
+                    at: Some(new.clone()),
                     kind: state.kind.clone(),
                     meta: state.meta.clone(),
                     tags: state.tags.iter().map(|t| (t.clone(), true)).collect(),
@@ -604,7 +614,7 @@ impl Store {
                     ..Default::default()
                 }));
             }
-            Ok(states.len() as u64)
+            Ok(copies.len() as u64)
         })
     }
 }
