@@ -15,28 +15,41 @@ use uuid::Uuid;
 
 use crate::{CatalogError, Result};
 
-struct Pending {
-    exists: bool,
-    state: DatasetState,
+/// A dataset row as it was before this segment.
+struct Current {
+    rid: i64,
+    visible: bool,
+    project: Option<String>,
+    path: Option<String>,
+    state: String,
 }
 
 pub(crate) fn apply(conn: &Connection, segment: &Segment) -> Result<()> {
     let header = &segment.header;
-    let mut datasets: HashMap<Uuid, Pending> = HashMap::new();
+    // Merge the segment's records per dataset first (no I/O), then look every touched id up at once.
+    let mut incoming: HashMap<Uuid, DatasetState> = HashMap::new();
     let mut order: Vec<Uuid> = Vec::new();
     let mut projects: HashMap<String, ProjectState> = HashMap::new();
     for (i, record) in segment.records.iter().enumerate() {
         let stamp = || Stamp::new(header.ts, header.writer.clone(), i as u32);
-        match record {
-            Record::Dataset(change) => {
-                let incoming = DatasetState::from_change(change.clone(), &stamp());
-                merge_dataset(conn, &mut datasets, &mut order, incoming)?;
-            }
-            Record::DatasetState(state) => merge_dataset(conn, &mut datasets, &mut order, state.clone())?,
+        let state = match record {
+            Record::Dataset(change) => DatasetState::from_change(change.clone(), &stamp()),
+            Record::DatasetState(state) => state.clone(),
             Record::Project(change) => {
                 merge_project(conn, &mut projects, ProjectState::from_change(change.clone(), &stamp()))?;
+                continue;
             }
-            Record::ProjectState(state) => merge_project(conn, &mut projects, state.clone())?,
+            Record::ProjectState(state) => {
+                merge_project(conn, &mut projects, state.clone())?;
+                continue;
+            }
+        };
+        match incoming.get_mut(&state.id) {
+            Some(existing) => existing.merge(&state),
+            None => {
+                order.push(state.id);
+                incoming.insert(state.id, state);
+            }
         }
     }
     for state in projects.values() {
@@ -46,44 +59,41 @@ pub(crate) fn apply(conn: &Connection, segment: &Segment) -> Result<()> {
         )?
         .execute(params![state.name, state.created(), state.updated(), to_json(state)?])?;
     }
+    let mut current = lookup(conn, &order)?;
+    let mut rows = IndexRows::default();
     for id in order {
-        if let Some(pending) = datasets.remove(&id) {
-            write_dataset(conn, pending)?;
+        if let Some(state) = incoming.remove(&id) {
+            write_dataset(conn, &mut rows, current.remove(&id), state)?;
         }
     }
-    Ok(())
+    rows.flush(conn)
+}
+
+/// The current rows of many datasets, by id, in a few queries.
+fn lookup(conn: &Connection, ids: &[Uuid]) -> Result<HashMap<Uuid, Current>> {
+    const CHUNK: usize = 256;
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT id, rid, visible, project, path, state FROM datasets WHERE id IN ({})",
+            vec!["?"; chunk.len()].join(",")
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut found = stmt.query(rusqlite::params_from_iter(chunk.iter().map(|id| id.as_bytes().to_vec())))?;
+        while let Some(r) = found.next()? {
+            let id: Vec<u8> = r.get(0)?;
+            let Ok(id) = Uuid::from_slice(&id) else { continue };
+            out.insert(
+                id,
+                Current { rid: r.get(1)?, visible: r.get(2)?, project: r.get(3)?, path: r.get(4)?, state: r.get(5)? },
+            );
+        }
+    }
+    Ok(out)
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|source| CatalogError::BadRow { what: "a state".into(), source })
-}
-
-fn merge_dataset(
-    conn: &Connection,
-    datasets: &mut HashMap<Uuid, Pending>,
-    order: &mut Vec<Uuid>,
-    incoming: DatasetState,
-) -> Result<()> {
-    if let Some(pending) = datasets.get_mut(&incoming.id) {
-        pending.state.merge(&incoming);
-        return Ok(());
-    }
-    let id = incoming.id;
-    let stored: Option<String> = conn
-        .prepare_cached("SELECT state FROM datasets WHERE id = ?1")?
-        .query_row([id.to_string()], |r| r.get(0))
-        .optional()?;
-    let pending = match stored {
-        Some(json) => {
-            let mut state = parse_state(&json, &id.to_string())?;
-            state.merge(&incoming);
-            Pending { exists: true, state }
-        }
-        None => Pending { exists: false, state: incoming },
-    };
-    datasets.insert(id, pending);
-    order.push(id);
-    Ok(())
 }
 
 fn merge_project(
@@ -116,43 +126,25 @@ pub(crate) fn parse_state(json: &str, what: &str) -> Result<DatasetState> {
     serde_json::from_str(json).map_err(|source| CatalogError::BadRow { what: format!("dataset {what}"), source })
 }
 
-struct Current {
-    rid: i64,
-    visible: bool,
-    project: Option<String>,
-    path: Option<String>,
-    state: String,
-}
-
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
-const UPSERT: &str = "INSERT INTO datasets(id, project, path, kind, created, updated, alive, visible, state, rid)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-    ON CONFLICT(rid) DO UPDATE SET project = ?2, path = ?3, kind = ?4, created = ?5, updated = ?6,
-        alive = ?7, visible = ?8, state = ?9
-    RETURNING rid";
-
-fn write_dataset(conn: &Connection, pending: Pending) -> Result<()> {
-    let state = pending.state;
-    let id = state.id.to_string();
-    let json = to_json(&state)?;
-    let current: Option<Current> = if pending.exists {
-        conn.prepare_cached("SELECT rid, visible, project, path, state FROM datasets WHERE id = ?1")?
-            .query_row([&id], |r| {
-                Ok(Current {
-                    rid: r.get(0)?,
-                    visible: r.get(1)?,
-                    project: r.get(2)?,
-                    path: r.get(3)?,
-                    state: r.get(4)?,
-                })
-            })
-            .optional()?
-    } else {
-        None
+fn write_dataset(
+    conn: &Connection,
+    rows: &mut IndexRows,
+    current: Option<Current>,
+    incoming: DatasetState,
+) -> Result<()> {
+    let state = match &current {
+        Some(cur) => {
+            let mut state = parse_state(&cur.state, &cur.rid.to_string())?;
+            state.merge(&incoming);
+            state
+        }
+        None => incoming,
     };
+    let json = to_json(&state)?;
     if let Some(cur) = &current {
         if cur.state == json {
             return Ok(()); // Re-applying what is already merged changes nothing.
@@ -163,35 +155,60 @@ fn write_dataset(conn: &Connection, pending: Pending) -> Result<()> {
     }
     let alive = state.is_alive();
     let (project, path) = match &state.at {
-        Some(at) => (Some(at.project().to_string()), Some(at.path().as_str().to_string())),
+        Some(at) => (Some(at.project()), Some(at.path().as_str())),
         None => (None, None),
     };
-    let (created, updated, cur_rid) = (state.created(), state.updated(), current.as_ref().map(|c| c.rid));
-    let run = |visible: bool| -> rusqlite::Result<i64> {
-        conn.prepare_cached(UPSERT)?
-            .query_row(params![id, project, path, state.kind, created, updated, alive, visible, json, cur_rid], |r| {
-                r.get(0)
-            })
+    let (created, updated) = (state.created(), state.updated());
+    let write = |visible: bool| -> rusqlite::Result<i64> {
+        match &current {
+            Some(cur) => {
+                conn.prepare_cached(
+                    "UPDATE datasets SET project = ?2, path = ?3, kind = ?4, created = ?5, updated = ?6, alive = ?7,
+                     visible = ?8, state = ?9 WHERE rid = ?1",
+                )?
+                .execute(params![cur.rid, project, path, state.kind, created, updated, alive, visible, json])?;
+                Ok(cur.rid)
+            }
+            None => {
+                conn.prepare_cached(
+                    "INSERT INTO datasets(id, project, path, kind, created, updated, alive, visible, state)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?
+                .execute(params![
+                    state.id.as_bytes().as_slice(),
+                    project,
+                    path,
+                    state.kind,
+                    created,
+                    updated,
+                    alive,
+                    visible,
+                    json
+                ])?;
+                Ok(conn.last_insert_rowid())
+            }
+        }
     };
-    match run(alive) {
+    match write(alive) {
         Ok(rid) => {
             if alive {
-                insert_index_rows(conn, rid, &state)?;
+                rows.add(rid, &state);
             }
         }
         Err(e) if alive && is_unique_violation(&e) => {
-            let rid = run(false)?;
+            let rid = write(false)?;
+            rows.flush(conn)?;
             claim(conn, rid, &state)?;
         }
         Err(e) => return Err(e.into()),
-    };
+    }
     if let Some(cur) = current {
-        let moved = cur.project != project || cur.path != path;
-        if cur.visible
-            && (!alive || moved)
-            && let (Some(p), Some(q)) = (cur.project, cur.path)
-        {
-            promote(conn, &p, &q)?;
+        let moved = cur.project.as_deref() != project || cur.path.as_deref() != path;
+        if cur.visible && (!alive || moved) {
+            if let (Some(p), Some(q)) = (cur.project, cur.path) {
+                rows.flush(conn)?;
+                promote(conn, &p, &q)?;
+            }
         }
     }
     Ok(())
@@ -251,26 +268,94 @@ fn delete_index_rows(conn: &Connection, rid: i64) -> Result<()> {
 }
 
 fn insert_index_rows(conn: &Connection, rid: i64, state: &DatasetState) -> Result<()> {
-    let mut tags = conn.prepare_cached("INSERT INTO tags(rid, tag) VALUES (?1, ?2)")?;
-    for tag in &state.tags {
-        tags.execute(params![rid, tag])?;
+    let mut rows = IndexRows::default();
+    rows.add(rid, state);
+    rows.flush(conn)
+}
+
+/// Index rows waiting to be inserted, many rows a statement: per-statement overhead, not the rows
+/// themselves, is most of the cost of small inserts.
+#[derive(Default)]
+struct IndexRows {
+    tags: Vec<(i64, String)>,
+    objects: Vec<(i64, String, String, i64, String)>,
+    meta: Vec<(i64, String, i64, Option<f64>, Option<String>)>,
+}
+
+/// Rows per multi-row INSERT.
+const ROWS_PER_INSERT: usize = 128;
+
+impl IndexRows {
+    fn add(&mut self, rid: i64, state: &DatasetState) {
+        for tag in &state.tags {
+            self.tags.push((rid, tag.clone()));
+        }
+        for (name, m) in &state.objects {
+            self.objects.push((rid, name.clone(), m.format.clone(), m.size as i64, m.checksum.clone()));
+        }
+        for (key, value) in leaves(&state.meta) {
+            let (vtype, num, txt): (i64, Option<f64>, Option<String>) = match value {
+                Value::Null => (0, None, None),
+                Value::Bool(b) => (1, Some(if *b { 1.0 } else { 0.0 }), None),
+                Value::Number(n) => (2, n.as_f64(), None),
+                Value::String(s) => (3, None, Some(s.clone())),
+                Value::Array(_) => (4, None, Some(value.to_string())),
+                Value::Object(_) => (5, None, None),
+            };
+            self.meta.push((rid, key, vtype, num, txt));
+        }
     }
-    let mut objects =
-        conn.prepare_cached("INSERT INTO objects(rid, name, format, size, checksum) VALUES (?1, ?2, ?3, ?4, ?5)")?;
-    for (name, m) in &state.objects {
-        objects.execute(params![rid, name, m.format, m.size as i64, m.checksum])?;
+
+    fn flush(&mut self, conn: &Connection) -> Result<()> {
+        insert_many(conn, "tags(rid, tag)", 2, &std::mem::take(&mut self.tags), |stmt, at, (rid, tag)| {
+            stmt.raw_bind_parameter(at, rid)?;
+            stmt.raw_bind_parameter(at + 1, tag)
+        })?;
+        insert_many(
+            conn,
+            "objects(rid, name, format, size, checksum)",
+            5,
+            &std::mem::take(&mut self.objects),
+            |stmt, at, (rid, name, format, size, checksum)| {
+                stmt.raw_bind_parameter(at, rid)?;
+                stmt.raw_bind_parameter(at + 1, name)?;
+                stmt.raw_bind_parameter(at + 2, format)?;
+                stmt.raw_bind_parameter(at + 3, size)?;
+                stmt.raw_bind_parameter(at + 4, checksum)
+            },
+        )?;
+        insert_many(
+            conn,
+            "meta(rid, key, vtype, num, txt)",
+            5,
+            &std::mem::take(&mut self.meta),
+            |stmt, at, (rid, key, vtype, num, txt)| {
+                stmt.raw_bind_parameter(at, rid)?;
+                stmt.raw_bind_parameter(at + 1, key)?;
+                stmt.raw_bind_parameter(at + 2, vtype)?;
+                stmt.raw_bind_parameter(at + 3, num)?;
+                stmt.raw_bind_parameter(at + 4, txt)
+            },
+        )
     }
-    let mut meta = conn.prepare_cached("INSERT INTO meta(rid, key, vtype, num, txt) VALUES (?1, ?2, ?3, ?4, ?5)")?;
-    for (key, value) in leaves(&state.meta) {
-        let (vtype, num, txt): (i64, Option<f64>, Option<String>) = match value {
-            Value::Null => (0, None, None),
-            Value::Bool(b) => (1, Some(if *b { 1.0 } else { 0.0 }), None),
-            Value::Number(n) => (2, n.as_f64(), None),
-            Value::String(s) => (3, None, Some(s.clone())),
-            Value::Array(_) => (4, None, Some(value.to_string())),
-            Value::Object(_) => (5, None, None),
-        };
-        meta.execute(params![rid, key, vtype, num, txt])?;
+}
+
+/// Inserts `rows` into `table(columns)`, [`ROWS_PER_INSERT`] rows a statement.
+fn insert_many<T>(
+    conn: &Connection,
+    table: &str,
+    width: usize,
+    rows: &[T],
+    bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &T) -> rusqlite::Result<()>,
+) -> Result<()> {
+    let one = format!("({})", vec!["?"; width].join(","));
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let sql = format!("INSERT INTO {table} VALUES {}", vec![one.as_str(); chunk.len()].join(","));
+        let mut stmt = conn.prepare_cached(&sql)?;
+        for (i, row) in chunk.iter().enumerate() {
+            bind(&mut stmt, 1 + i * width, row)?;
+        }
+        stmt.raw_execute()?;
     }
     Ok(())
 }

@@ -70,7 +70,7 @@ impl<'c> Reader<'c> {
     pub fn dataset_by_id(&self, id: &uuid::Uuid) -> Result<Option<DatasetRow>> {
         self.conn
             .prepare_cached("SELECT rid, visible, state FROM datasets WHERE id = ?1")?
-            .query_row([id.to_string()], Self::row)
+            .query_row([id.as_bytes().as_slice()], Self::row)
             .optional()?
             .map(Self::to_row)
             .transpose()

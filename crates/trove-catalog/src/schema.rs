@@ -1,7 +1,7 @@
 //! The catalog's tables. Everything here can be rebuilt from the log; see ARCHITECTURE.md.
 
 /// Bumped whenever the tables change; an older catalog is rebuilt from the log.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 pub const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS info (
@@ -24,7 +24,7 @@ CREATE TABLE IF NOT EXISTS projects (
 -- One row per dataset id ever seen, live or deleted (deleted rows keep their tombstones).
 CREATE TABLE IF NOT EXISTS datasets (
     rid     INTEGER PRIMARY KEY,
-    id      TEXT NOT NULL UNIQUE,
+    id      BLOB NOT NULL UNIQUE,  -- the UUID's 16 bytes
     project TEXT,
     path    TEXT,
     kind    TEXT,
