@@ -24,23 +24,23 @@ struct Current {
     state: String,
 }
 
-pub(crate) fn apply(conn: &Connection, segment: &Segment) -> Result<()> {
+pub(crate) fn apply(conn: &Connection, segment: Segment) -> Result<()> {
     let header = &segment.header;
     // Merge the segment's records per dataset first (no I/O), then look every touched id up at once.
     let mut incoming: HashMap<Uuid, DatasetState> = HashMap::new();
     let mut order: Vec<Uuid> = Vec::new();
     let mut projects: HashMap<String, ProjectState> = HashMap::new();
-    for (i, record) in segment.records.iter().enumerate() {
+    for (i, record) in segment.records.into_iter().enumerate() {
         let stamp = || Stamp::new(header.ts, header.writer.clone(), i as u32);
         let state = match record {
-            Record::Dataset(change) => DatasetState::from_change(change.clone(), &stamp()),
-            Record::DatasetState(state) => state.clone(),
+            Record::Dataset(change) => DatasetState::from_change(change, &stamp()),
+            Record::DatasetState(state) => state,
             Record::Project(change) => {
-                merge_project(conn, &mut projects, ProjectState::from_change(change.clone(), &stamp()))?;
+                merge_project(conn, &mut projects, ProjectState::from_change(change, &stamp()))?;
                 continue;
             }
             Record::ProjectState(state) => {
-                merge_project(conn, &mut projects, state.clone())?;
+                merge_project(conn, &mut projects, state)?;
                 continue;
             }
         };
@@ -136,21 +136,22 @@ fn write_dataset(
     current: Option<Current>,
     incoming: DatasetState,
 ) -> Result<()> {
-    let state = match &current {
+    let (state, old) = match &current {
         Some(cur) => {
-            let mut state = parse_state(&cur.state, &cur.rid.to_string())?;
+            let old = parse_state(&cur.state, &cur.rid.to_string())?;
+            let mut state = old.clone();
             state.merge(&incoming);
-            state
+            (state, Some(old))
         }
-        None => incoming,
+        None => (incoming, None),
     };
     let json = to_json(&state)?;
-    if let Some(cur) = &current {
+    if let (Some(cur), Some(old)) = (&current, &old) {
         if cur.state == json {
             return Ok(()); // Re-applying what is already merged changes nothing.
         }
         if cur.visible {
-            delete_index_rows(conn, cur.rid)?;
+            delete_index_rows(conn, cur.rid, old)?;
         }
     }
     let alive = state.is_alive();
@@ -227,7 +228,7 @@ fn claim(conn: &Connection, rid: i64, state: &DatasetState) -> Result<()> {
             return Ok(());
         }
         conn.prepare_cached("UPDATE datasets SET visible = 0 WHERE rid = ?1")?.execute([holder_rid])?;
-        delete_index_rows(conn, holder_rid)?;
+        delete_index_rows(conn, holder_rid, &holder_state)?;
     }
     conn.prepare_cached("UPDATE datasets SET visible = 1 WHERE rid = ?1")?.execute([rid])?;
     insert_index_rows(conn, rid, state)
@@ -260,11 +261,31 @@ fn promote(conn: &Connection, project: &str, path: &str) -> Result<()> {
     Ok(())
 }
 
-fn delete_index_rows(conn: &Connection, rid: i64) -> Result<()> {
-    conn.prepare_cached("DELETE FROM tags WHERE rid = ?1")?.execute([rid])?;
+fn delete_index_rows(conn: &Connection, rid: i64, old: &DatasetState) -> Result<()> {
+    let mut tags = conn.prepare_cached("DELETE FROM tags WHERE tag = ?1 AND rid = ?2")?;
+    for tag in &old.tags {
+        tags.execute(params![tag, rid])?;
+    }
     conn.prepare_cached("DELETE FROM objects WHERE rid = ?1")?.execute([rid])?;
-    conn.prepare_cached("DELETE FROM meta WHERE rid = ?1")?.execute([rid])?;
+    let mut meta = conn.prepare_cached("DELETE FROM meta WHERE key = ?1 AND vtype = ?2 AND val = ?3 AND rid = ?4")?;
+    for (key, value) in leaves(&old.meta) {
+        let (vtype, val) = meta_value(value);
+        meta.execute(params![key, vtype, val, rid])?;
+    }
     Ok(())
+}
+
+/// How a metadata leaf is indexed: its type code and comparable value.
+fn meta_value(value: &Value) -> (i64, rusqlite::types::Value) {
+    use rusqlite::types::Value as Sql;
+    match value {
+        Value::Null => (0, Sql::Integer(0)),
+        Value::Bool(b) => (1, Sql::Integer(i64::from(*b))),
+        Value::Number(n) => (2, n.as_i64().map_or_else(|| Sql::Real(n.as_f64().unwrap_or(f64::NAN)), Sql::Integer)),
+        Value::String(s) => (3, Sql::Text(s.clone())),
+        Value::Array(_) => (4, Sql::Text(value.to_string())),
+        Value::Object(_) => (5, Sql::Text(String::new())),
+    }
 }
 
 fn insert_index_rows(conn: &Connection, rid: i64, state: &DatasetState) -> Result<()> {
@@ -277,9 +298,9 @@ fn insert_index_rows(conn: &Connection, rid: i64, state: &DatasetState) -> Resul
 /// themselves, is most of the cost of small inserts.
 #[derive(Default)]
 struct IndexRows {
-    tags: Vec<(i64, String)>,
+    tags: Vec<(String, i64)>,
     objects: Vec<(i64, String, String, i64, String)>,
-    meta: Vec<(i64, String, i64, Option<f64>, Option<String>)>,
+    meta: Vec<(String, i64, rusqlite::types::Value, i64)>,
 }
 
 /// Rows per multi-row INSERT.
@@ -288,28 +309,24 @@ const ROWS_PER_INSERT: usize = 128;
 impl IndexRows {
     fn add(&mut self, rid: i64, state: &DatasetState) {
         for tag in &state.tags {
-            self.tags.push((rid, tag.clone()));
+            self.tags.push((tag.clone(), rid));
         }
         for (name, m) in &state.objects {
             self.objects.push((rid, name.clone(), m.format.clone(), m.size as i64, m.checksum.clone()));
         }
         for (key, value) in leaves(&state.meta) {
-            let (vtype, num, txt): (i64, Option<f64>, Option<String>) = match value {
-                Value::Null => (0, None, None),
-                Value::Bool(b) => (1, Some(if *b { 1.0 } else { 0.0 }), None),
-                Value::Number(n) => (2, n.as_f64(), None),
-                Value::String(s) => (3, None, Some(s.clone())),
-                Value::Array(_) => (4, None, Some(value.to_string())),
-                Value::Object(_) => (5, None, None),
-            };
-            self.meta.push((rid, key, vtype, num, txt));
+            let (vtype, val) = meta_value(value);
+            self.meta.push((key, vtype, val, rid));
         }
     }
 
     fn flush(&mut self, conn: &Connection) -> Result<()> {
-        insert_many(conn, "tags(rid, tag)", 2, &std::mem::take(&mut self.tags), |stmt, at, (rid, tag)| {
-            stmt.raw_bind_parameter(at, rid)?;
-            stmt.raw_bind_parameter(at + 1, tag)
+        // Inserting in key order keeps each B-tree's cursor moving forward.
+        self.tags.sort_unstable();
+        self.meta.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        insert_many(conn, "tags(tag, rid)", 2, &std::mem::take(&mut self.tags), |stmt, at, (tag, rid)| {
+            stmt.raw_bind_parameter(at, tag)?;
+            stmt.raw_bind_parameter(at + 1, rid)
         })?;
         insert_many(
             conn,
@@ -324,19 +341,12 @@ impl IndexRows {
                 stmt.raw_bind_parameter(at + 4, checksum)
             },
         )?;
-        insert_many(
-            conn,
-            "meta(rid, key, vtype, num, txt)",
-            5,
-            &std::mem::take(&mut self.meta),
-            |stmt, at, (rid, key, vtype, num, txt)| {
-                stmt.raw_bind_parameter(at, rid)?;
-                stmt.raw_bind_parameter(at + 1, key)?;
-                stmt.raw_bind_parameter(at + 2, vtype)?;
-                stmt.raw_bind_parameter(at + 3, num)?;
-                stmt.raw_bind_parameter(at + 4, txt)
-            },
-        )
+        insert_many(conn, "meta(key, vtype, val, rid)", 4, &std::mem::take(&mut self.meta), |stmt, at, (key, vtype, val, rid)| {
+            stmt.raw_bind_parameter(at, key)?;
+            stmt.raw_bind_parameter(at + 1, vtype)?;
+            stmt.raw_bind_parameter(at + 2, val)?;
+            stmt.raw_bind_parameter(at + 3, rid)
+        })
     }
 }
 

@@ -114,16 +114,15 @@ impl WriteTx<'_> {
     }
 
     /// Merges one segment's records into the catalog and records the segment (and any it covers) as applied.
-    pub fn apply_segment(&mut self, name: &str, segment: &trove_model::Segment) -> Result<()> {
-        apply::apply(&self.tx, segment)?;
+    pub fn apply_segment(&mut self, name: &str, segment: trove_model::Segment) -> Result<()> {
         self.mark_applied(std::iter::once(name).chain(segment.header.covers.iter().map(String::as_str)))?;
-        let mut max_ts = self.read().max_ts()?;
-        max_ts = max_ts.max(segment.header.ts);
+        let mut max_ts = self.read().max_ts()?.max(segment.header.ts);
         for record in &segment.records {
             if let trove_model::Record::DatasetState(s) = record {
                 max_ts = max_ts.max(s.max_stamp().ts);
             }
         }
+        apply::apply(&self.tx, segment)?;
         self.tx.execute("INSERT OR REPLACE INTO info(key, value) VALUES ('max_ts', ?1)", [max_ts.to_string()])?;
         Ok(())
     }

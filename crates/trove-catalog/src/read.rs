@@ -249,7 +249,7 @@ mod tests {
         };
         let mut c = Catalog::open_in_memory().unwrap();
         let mut tx = c.write().unwrap();
-        tx.apply_segment("s", &Segment { header, records }).unwrap();
+        tx.apply_segment("s", Segment { header, records }).unwrap();
         tx.commit().unwrap();
         c
     }

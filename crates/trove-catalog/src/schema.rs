@@ -1,7 +1,7 @@
 //! The catalog's tables. Everything here can be rebuilt from the log; see ARCHITECTURE.md.
 
 /// Bumped whenever the tables change; an older catalog is rebuilt from the log.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 pub const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS info (
@@ -38,13 +38,13 @@ CREATE TABLE IF NOT EXISTS datasets (
 CREATE UNIQUE INDEX IF NOT EXISTS datasets_at ON datasets(project, path) WHERE visible = 1;
 CREATE INDEX IF NOT EXISTS datasets_hidden ON datasets(project, path) WHERE alive = 1 AND visible = 0;
 
--- Index rows exist for visible datasets only.
+-- Index rows exist for visible datasets only. Each table is one B-tree, keyed for its queries: a row
+-- costs one B-tree insert, and a dataset's rows are found for deletion from its own (old) state.
 CREATE TABLE IF NOT EXISTS tags (
-    rid INTEGER NOT NULL,
     tag TEXT NOT NULL,
-    PRIMARY KEY (rid, tag)
+    rid INTEGER NOT NULL,
+    PRIMARY KEY (tag, rid)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tags_tag ON tags(tag, rid);
 
 CREATE TABLE IF NOT EXISTS objects (
     rid      INTEGER NOT NULL,
@@ -55,16 +55,15 @@ CREATE TABLE IF NOT EXISTS objects (
     PRIMARY KEY (rid, name)
 ) WITHOUT ROWID;
 
--- Every leaf of every visible dataset's metadata, by dotted key, typed for indexed comparison.
--- vtype: 0 null, 1 boolean (num 0/1), 2 number, 3 string, 4 array (txt holds its JSON), 5 empty object.
+-- Every leaf of every visible dataset's metadata, by dotted key, typed for indexed comparison:
+-- `key = ? AND vtype = 2 AND val BETWEEN ? AND ?` is one range scan.
+-- vtype: 0 null (val 0), 1 boolean (val 0/1), 2 number (val INTEGER or REAL), 3 string (val TEXT),
+-- 4 array (val: its JSON), 5 empty object (val '').
 CREATE TABLE IF NOT EXISTS meta (
-    rid   INTEGER NOT NULL,
     key   TEXT NOT NULL,
     vtype INTEGER NOT NULL,
-    num   REAL,
-    txt   TEXT,
-    PRIMARY KEY (rid, key)
+    val   ANY NOT NULL,
+    rid   INTEGER NOT NULL,
+    PRIMARY KEY (key, vtype, val, rid)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS meta_num ON meta(key, num) WHERE num IS NOT NULL;
-CREATE INDEX IF NOT EXISTS meta_txt ON meta(key, txt) WHERE txt IS NOT NULL;
 "#;

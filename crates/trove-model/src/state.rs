@@ -156,6 +156,32 @@ pub struct DatasetState {
 impl DatasetState {
     /// The state that one change alone describes.
     pub fn from_change(change: DatasetChange, stamp: &Stamp) -> DatasetState {
+        // Without tombstones every register carries the one stamp: the canonical form is direct.
+        let no_tombstones =
+            change.unset.is_empty() && change.tags.values().all(|on| *on) && change.objects.values().all(Option::is_some);
+        let sets_something = change.alive.is_some()
+            || change.at.is_some()
+            || change.kind.is_some()
+            || change.lineage.is_some()
+            || change.origin.is_some()
+            || !change.meta.is_empty()
+            || !change.tags.is_empty()
+            || !change.objects.is_empty();
+        if no_tombstones && sets_something {
+            return DatasetState {
+                id: change.id,
+                base: stamp.clone(),
+                alive: change.alive,
+                at: change.at,
+                kind: change.kind,
+                meta: change.meta,
+                tags: change.tags.into_keys().collect(),
+                objects: change.objects.into_iter().filter_map(|(name, m)| m.map(|m| (name, m))).collect(),
+                lineage: change.lineage,
+                origin: change.origin,
+                stamps: BTreeMap::new(),
+            };
+        }
         let mut regs = Registers::default();
         let id = change.id;
         if let Some(alive) = change.alive {
@@ -464,6 +490,15 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_direct_form_of_a_change_is_the_canonical_one(change in arb_change(), ts in 0i64..5) {
+            let stamp = Stamp::new(ts, "w", 0);
+            let direct = DatasetState::from_change(change.clone(), &stamp);
+            let mut regs = Registers::default();
+            regs.merge(direct.registers());
+            prop_assert_eq!(DatasetState::from_registers(change.id, regs), direct);
+        }
+
         #[test]
         fn merge_is_order_independent_and_idempotent(
             changes in prop::collection::vec((arb_change(), 0i64..5, prop::sample::select(vec!["w1", "w2"])), 1..8),

@@ -285,8 +285,7 @@ impl Store {
         // no later writer's replacement of the same object can be overtaken by this one's.
         let moved: Result<()> = header.moves.iter().try_for_each(|m| Ok(self.storage.rename(&m.from, &m.to)?));
         crate::fault::point("after-moves");
-        let segment = Segment { header, records: plan.records };
-        tx.apply_segment(&name, &segment)?;
+        tx.apply_segment(&name, Segment { header, records: plan.records })?;
         tx.commit()?;
         drop(catalog);
         moved?;
@@ -419,10 +418,11 @@ fn catch_up(log: &Log, storage: &Storage, tx: &mut WriteTx<'_>) -> Result<usize>
             }
             match log.read(name) {
                 Ok(segment) => {
-                    tx.apply_segment(name, &segment)?;
-                    redo_moves(storage, &tx.read(), &segment.header.moves)?;
+                    let (covers, moves) = (segment.header.covers.clone(), segment.header.moves.clone());
+                    tx.apply_segment(name, segment)?;
+                    redo_moves(storage, &tx.read(), &moves)?;
                     applied.insert(name.clone());
-                    applied.extend(segment.header.covers.iter().cloned());
+                    applied.extend(covers);
                     total += 1;
                 }
                 Err(LogError::Storage(e)) if e.is_not_found() => continue 'again,

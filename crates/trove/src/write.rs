@@ -182,6 +182,28 @@ fn check_no_object_clash(read: &Reader<'_>, project: &str, path: &DatasetPath) -
     Ok(())
 }
 
+/// [`check_no_object_clash`] for many datasets at once, looking each parent up once.
+#[derive(Default)]
+struct ParentObjects(HashMap<(String, DatasetPath), Vec<String>>);
+
+impl ParentObjects {
+    fn check(&mut self, read: &Reader<'_>, project: &str, path: &DatasetPath) -> Result<()> {
+        let Some(parent) = path.parent() else { return Ok(()) };
+        let key = (project.to_string(), parent);
+        if !self.0.contains_key(&key) {
+            let names = read
+                .dataset_at(project, key.1.as_str())?
+                .map(|row| row.state.objects.into_keys().collect())
+                .unwrap_or_default();
+            self.0.insert(key.clone(), names);
+        }
+        if self.0.get(&key).is_some_and(|names| names.iter().any(|n| n == path.name())) {
+            return check_no_object_clash(read, project, path);
+        }
+        Ok(())
+    }
+}
+
 /// Refuses an object name that is also the name of a dataset (or folder) directly below.
 fn check_no_child_clash(read: &Reader<'_>, project: &str, path: &DatasetPath, object: &str) -> Result<()> {
     let child = format!("{path}/{object}");
@@ -382,6 +404,7 @@ impl Store {
             let (created, updated) = self.transact_staged("ingest", &keys, |read, plan| {
                 let mut staged = staged.iter();
                 let mut ids: HashMap<(&str, &DatasetPath), (Uuid, Option<DatasetState>)> = HashMap::new();
+                let mut parents = ParentObjects::default();
                 let (mut created, mut updated) = (0, 0);
                 for (project, path, edit, files) in chunk {
                     plan.ensure_project(read, project)?;
@@ -396,7 +419,7 @@ impl Store {
                     };
                     let mut change = change_for(id, existing.as_ref(), edit);
                     if existing.is_none() && is_new {
-                        check_no_object_clash(read, project, path)?;
+                        parents.check(read, project, path)?;
                         change.alive = Some(true);
                         change.at = Some(Location(project.clone(), path.clone()));
                         created += 1;

@@ -150,7 +150,7 @@ proptest! {
         let mut tx = shuffled.write().unwrap();
         for n in &names {
             let seg = &segments.iter().find(|(m, _)| m == n).unwrap().1;
-            tx.apply_segment(n, seg).unwrap();
+            tx.apply_segment(n, seg.clone()).unwrap();
         }
         tx.commit().unwrap();
         prop_assert_eq!(&rows(&shuffled), &reference);
@@ -176,7 +176,7 @@ proptest! {
             let take = 1 + ((cuts >> (k % 60)) as usize % 4).min(rest.len() - 1);
             let (chunk, tail) = rest.split_at(take.min(rest.len()));
             let seg = Segment { header: header(SegmentKind::Checkpoint, 0, "x", chunk.len()), records: chunk.to_vec() };
-            tx.apply_segment(&format!("s{k}"), &seg).unwrap();
+            tx.apply_segment(&format!("s{k}"), seg).unwrap();
             rest = tail;
             k += 1;
         }
@@ -223,7 +223,7 @@ proptest! {
             let mut c = Catalog::open_in_memory().unwrap();
             let mut tx = c.write().unwrap();
             for &i in order {
-                tx.apply_segment(&segments[i].0, &segments[i].1).unwrap();
+                tx.apply_segment(&segments[i].0, segments[i].1.clone()).unwrap();
             }
             tx.commit().unwrap();
             rows(&c)
