@@ -60,7 +60,10 @@ pub(crate) struct Plan {
 impl Plan {
     /// Creates the project in this commit unless it exists.
     pub fn ensure_project(&mut self, read: &Reader<'_>, project: &str) -> Result<()> {
-        if !self.projects.contains(project) && read.project(project)?.is_none() {
+        if self.projects.contains(project) {
+            return Ok(());
+        }
+        if read.project(project)?.is_none() {
             self.records.push(Record::Project(ProjectChange { project: project.to_string(), ..Default::default() }));
         }
         self.projects.insert(project.to_string());
