@@ -341,12 +341,18 @@ impl IndexRows {
                 stmt.raw_bind_parameter(at + 4, checksum)
             },
         )?;
-        insert_many(conn, "meta(key, vtype, val, rid)", 4, &std::mem::take(&mut self.meta), |stmt, at, (key, vtype, val, rid)| {
-            stmt.raw_bind_parameter(at, key)?;
-            stmt.raw_bind_parameter(at + 1, vtype)?;
-            stmt.raw_bind_parameter(at + 2, val)?;
-            stmt.raw_bind_parameter(at + 3, rid)
-        })
+        insert_many(
+            conn,
+            "meta(key, vtype, val, rid)",
+            4,
+            &std::mem::take(&mut self.meta),
+            |stmt, at, (key, vtype, val, rid)| {
+                stmt.raw_bind_parameter(at, key)?;
+                stmt.raw_bind_parameter(at + 1, vtype)?;
+                stmt.raw_bind_parameter(at + 2, val)?;
+                stmt.raw_bind_parameter(at + 3, rid)
+            },
+        )
     }
 }
 

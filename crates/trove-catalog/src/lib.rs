@@ -15,6 +15,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 pub use read::{Child, DatasetRow, Reader};
+pub use rusqlite::{Error as SqliteError, ErrorCode as SqliteErrorCode};
 
 /// A catalog operation failed.
 #[derive(Debug, thiserror::Error)]

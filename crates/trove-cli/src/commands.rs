@@ -19,7 +19,11 @@ fn open(cli_store: &Option<PathBuf>, no_fsync: bool) -> Result<Store> {
         None => Store::discover(&std::env::current_dir().context("cannot read the current folder")?)?,
     };
     let options = OpenOptions { durable: no_fsync.then_some(false) };
-    Ok(Store::open_with(&root, &options)?)
+    let store = Store::open_with(&root, &options)?;
+    if let Some(aside) = store.damaged_catalog() {
+        eprintln!("warning: the catalog was damaged; it was moved to {} and rebuilt from the log", aside.display());
+    }
+    Ok(store)
 }
 
 fn parse_ref(s: &str) -> Result<Ref> {

@@ -493,3 +493,29 @@ fn demo_builds_and_tours_a_store() {
     assert!(n >= 200, "{n} datasets");
     Command::new(bin()).arg("demo").arg(&target).assert().code(1).stderr(predicate::str::contains("already holds"));
 }
+
+#[test]
+fn a_damaged_catalog_is_rebuilt_and_a_damaged_log_segment_is_named() {
+    let s = TestStore::new();
+    s.ok(&["put", "p/a", "-m", "x=1"]);
+    s.ok(&["put", "p/b", "-t", "t"]);
+    let before = s.all();
+    for f in ["catalog.sqlite-wal", "catalog.sqlite-shm"] {
+        let _ = std::fs::remove_file(s.root().join(".trove").join(f));
+    }
+    std::fs::write(s.root().join(".trove/catalog.sqlite"), vec![b'x'; 8192]).unwrap();
+    let out = s.cmd(&["ls", "-r", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("warning: the catalog was damaged"));
+    assert_eq!(s.all(), before);
+
+    // A segment truncated by hand is reported with its name and line, and nothing else is touched.
+    let seg = s.root().join(".trove/log").join(&s.segments()[1]);
+    let text = std::fs::read_to_string(&seg).unwrap();
+    std::fs::write(&seg, &text[..text.len() - 10]).unwrap();
+    let e = s.fails(&["sync", "--full"], 1);
+    assert!(e.starts_with("error: log segment") && e.contains("is damaged at line 2"), "{e}");
+    std::fs::write(&seg, text).unwrap();
+    s.ok(&["sync", "--full"]);
+    assert_eq!(s.all(), before);
+}

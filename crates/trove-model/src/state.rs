@@ -157,8 +157,9 @@ impl DatasetState {
     /// The state that one change alone describes.
     pub fn from_change(change: DatasetChange, stamp: &Stamp) -> DatasetState {
         // Without tombstones every register carries the one stamp: the canonical form is direct.
-        let no_tombstones =
-            change.unset.is_empty() && change.tags.values().all(|on| *on) && change.objects.values().all(Option::is_some);
+        let no_tombstones = change.unset.is_empty()
+            && change.tags.values().all(|on| *on)
+            && change.objects.values().all(Option::is_some);
         let sets_something = change.alive.is_some()
             || change.at.is_some()
             || change.kind.is_some()

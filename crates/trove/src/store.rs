@@ -44,6 +44,7 @@ pub struct Store {
     catalog: Mutex<Catalog>,
     writer: Writer,
     clock: Mutex<Clock>,
+    set_aside: Option<PathBuf>,
 }
 
 /// What a write will commit: its records, the files copied before the commit, the files moved into place
@@ -135,7 +136,7 @@ impl Store {
         std::fs::create_dir_all(root.join(".trove/log")).map_err(Error::io(root))?;
         let storage = Arc::new(Storage::local(root, durable)?);
         let root = storage.local_root().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
-        let catalog = Catalog::open(&root.join(CATALOG_FILE))?;
+        let (catalog, set_aside) = open_catalog(&root)?;
         let store = Store {
             log: Log::new(storage.clone()),
             root,
@@ -144,9 +145,16 @@ impl Store {
             catalog: Mutex::new(catalog),
             writer: Writer::current(),
             clock: Mutex::new(Clock::default()),
+            set_aside,
         };
         store.refresh()?;
         Ok(store)
+    }
+
+    /// When the catalog file was damaged on opening: where it was moved. The store rebuilt its catalog from
+    /// the log (nothing is lost: the catalog holds nothing the log does not).
+    pub fn damaged_catalog(&self) -> Option<&Path> {
+        self.set_aside.as_deref()
     }
 
     /// Finds the store for a command: the nearest folder at or above `start` holding `trove.toml`.
@@ -382,6 +390,29 @@ impl Store {
         }
         Ok(CompactReport { segments_merged: inputs.len(), checkpoint: Some(name), datasets: n })
     }
+}
+
+/// Opens the catalog; one that SQLite finds damaged is moved aside (`catalog.sqlite.damaged-<time>`) and a
+/// new one is made, to be filled from the log.
+fn open_catalog(root: &Path) -> Result<(Catalog, Option<PathBuf>)> {
+    let path = root.join(CATALOG_FILE);
+    match Catalog::open(&path) {
+        Ok(c) => Ok((c, None)),
+        Err(trove_catalog::CatalogError::Sqlite(rusqlite_error)) if is_damage(&rusqlite_error) => {
+            let aside = path.with_extension(format!("sqlite.damaged-{}", trove_storage::writer::now_micros()));
+            std::fs::rename(&path, &aside).map_err(Error::io(&path))?;
+            for suffix in ["-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+            Ok((Catalog::open(&path)?, Some(aside)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn is_damage(e: &trove_catalog::SqliteError) -> bool {
+    use trove_catalog::SqliteErrorCode as Code;
+    matches!(e.sqlite_error_code(), Some(Code::NotADatabase | Code::DatabaseCorrupt))
 }
 
 fn merge_into(map: &mut HashMap<uuid::Uuid, DatasetState>, state: DatasetState) {
