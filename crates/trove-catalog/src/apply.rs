@@ -205,11 +205,12 @@ fn write_dataset(
     }
     if let Some(cur) = current {
         let moved = cur.project.as_deref() != project || cur.path.as_deref() != path;
-        if cur.visible && (!alive || moved) {
-            if let (Some(p), Some(q)) = (cur.project, cur.path) {
-                rows.flush(conn)?;
-                promote(conn, &p, &q)?;
-            }
+        if cur.visible
+            && (!alive || moved)
+            && let (Some(p), Some(q)) = (cur.project, cur.path)
+        {
+            rows.flush(conn)?;
+            promote(conn, &p, &q)?;
         }
     }
     Ok(())
