@@ -58,6 +58,8 @@ impl Catalog {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "cache_size", -65536)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // After a large ingest the WAL is checkpointed; keep the file from staying at its largest size.
+        conn.pragma_update(None, "journal_size_limit", 16 * 1024 * 1024)?;
         let version: Option<String> = conn
             .query_row("SELECT value FROM info WHERE key = 'schema_version'", [], |r| r.get(0))
             .optional()
