@@ -183,6 +183,9 @@ fn bad_input_is_refused_with_a_clear_first_line_and_nothing_written() {
     assert!(e.contains("names a project"), "{e}");
     let e = s.fails(&["put", ".trove/x"], 1);
     assert!(e.contains("may not start with `.`"), "{e}");
+    let odd = s.file("a:b.txt", b"x");
+    let e = s.fails(&["put", "lab/x", odd.to_str().unwrap()], 1);
+    assert!(e.contains("not usable as an object name") && e.contains("--name"), "{e}");
     let dir = s.inputs.path().join("folder");
     std::fs::create_dir(&dir).unwrap();
     let e = s.fails(&["put", "lab/x", dir.to_str().unwrap()], 1);

@@ -269,7 +269,12 @@ impl Store {
         validate_project(project)?;
         edit.validate()?;
         for f in files {
-            validate_name(&f.name)?;
+            validate_name(&f.name).map_err(|e| {
+                Error::Invalid(format!(
+                    "{}: not usable as an object name: {e} (choose one with --name)",
+                    f.source.display()
+                ))
+            })?;
         }
         let staged = self.stage(files)?;
         let keys: Vec<String> = staged.iter().map(|s| s.key.clone()).collect();
