@@ -120,7 +120,14 @@ impl WriteTx<'_> {
 
     /// Merges one segment's records into the catalog and records the segment (and any it covers) as applied.
     pub fn apply_segment(&mut self, name: &str, segment: trove_model::Segment) -> Result<()> {
-        self.mark_applied(std::iter::once(name).chain(segment.header.covers.iter().map(String::as_str)))?;
+        self.mark_applied([name])?;
+        self.apply_unnamed(segment)
+    }
+
+    /// Merges a segment whose name is not known yet (it is being published meanwhile); the caller marks
+    /// the name applied once it is.
+    pub fn apply_unnamed(&mut self, segment: trove_model::Segment) -> Result<()> {
+        self.mark_applied(segment.header.covers.iter().map(String::as_str))?;
         let mut max_ts = self.read().max_ts()?.max(segment.header.ts);
         for record in &segment.records {
             if let trove_model::Record::DatasetState(s) = record {

@@ -118,7 +118,12 @@ impl Log {
     /// Publishes a segment: a create-only write of the whole segment, durable before it returns when the
     /// store is durable. Returns the segment's name. This is the moment a commit becomes true.
     pub fn append(&self, header: &SegmentHeader, records: &[Record]) -> Result<String, LogError> {
-        let bytes = encode_segment(header, records)?;
+        self.publish(header, encode_segment(header, records)?)
+    }
+
+    /// [`Log::append`] for a segment already encoded with [`encode_segment`].
+    pub fn publish(&self, header: &SegmentHeader, bytes: Vec<u8>) -> Result<String, LogError> {
+        let bytes = bytes::Bytes::from(bytes);
         loop {
             let n = self.counter.fetch_add(1, Ordering::Relaxed);
             let name = segment_name(header.ts, &header.writer, n, header.trove);

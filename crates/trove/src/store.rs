@@ -281,7 +281,23 @@ impl Store {
             moves: plan.moves,
         };
         crate::fault::point("before-commit");
-        let name = match self.log.append(&header, &plan.records) {
+        let bytes = trove_storage::log::encode_segment(&header, &plan.records)?;
+        let moves = header.moves.clone();
+        // Publishing (a write and its fsync) and merging into the still uncommitted catalog transaction run
+        // at once; the transaction commits only once the commit is published.
+        let (published_as, merged) = std::thread::scope(|scope| {
+            let publishing = scope.spawn(|| self.log.publish(&header, bytes));
+            let merged = tx.apply_unnamed(Segment { header: header.clone(), records: plan.records });
+            let published_as = publishing.join().unwrap_or_else(|_| {
+                Err(LogError::Damaged {
+                    segment: "(new)".into(),
+                    line: 0,
+                    message: "the publishing thread panicked".into(),
+                })
+            });
+            (published_as, merged)
+        });
+        let name = match published_as {
             Ok(name) => name,
             Err(e) => {
                 for (_, to) in &plan.copies {
@@ -293,10 +309,12 @@ impl Store {
         *published = true;
         crate::fault::point("after-commit");
         // The commit is true from here on. Its files go into place before the catalog lock is released, so
-        // no later writer's replacement of the same object can be overtaken by this one's.
-        let moved: Result<()> = header.moves.iter().try_for_each(|m| Ok(self.storage.rename(&m.from, &m.to)?));
+        // no later writer's replacement of the same object can be overtaken by this one's. If this process
+        // fails from here on, the next one to apply the commit finishes the moves.
+        let moved: Result<()> = moves.iter().try_for_each(|m| Ok(self.storage.rename(&m.from, &m.to)?));
         crate::fault::point("after-moves");
-        tx.apply_segment(&name, Segment { header, records: plan.records })?;
+        merged?;
+        tx.mark_applied([name.as_str()])?;
         tx.commit()?;
         drop(catalog);
         moved?;

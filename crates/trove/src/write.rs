@@ -106,6 +106,35 @@ pub struct IngestLine {
     pub files: BTreeMap<String, String>,
 }
 
+/// One checked line of an ingest file: project, path, edit and files.
+type IngestItem = (String, DatasetPath, DatasetEdit, Vec<FileImport>);
+
+/// Checks one line of an ingest file (`n` is its line number, for the error).
+fn parse_ingest_line(source: &str, n: usize, line: &str) -> Result<IngestItem> {
+    let bad = |message: String| Error::Ingest { path: source.to_string(), line: n, message };
+    let parsed: IngestLine = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+    let r = Ref::parse(&parsed.path).map_err(|e| bad(e.to_string()))?;
+    let path = match (&r.path, &r.object) {
+        (Some(p), None) => p.clone(),
+        _ => return Err(bad(format!("\"path\" must be PROJECT/PATH, got {:?}", parsed.path))),
+    };
+    let edit =
+        DatasetEdit { kind: parsed.kind, meta_doc: parsed.metadata, tags_add: parsed.tags, ..Default::default() };
+    edit.validate().map_err(|e| bad(e.to_string()))?;
+    let mut files = Vec::with_capacity(parsed.files.len());
+    for (name, file) in parsed.files {
+        validate_name(&name).map_err(|e| bad(e.to_string()))?;
+        let source = PathBuf::from(&file);
+        match std::fs::metadata(&source) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => return Err(bad(format!("{file} is not a file"))),
+            Err(e) => return Err(bad(format!("{file}: {e}"))),
+        }
+        files.push(FileImport { source, name });
+    }
+    Ok((r.project, path, edit, files))
+}
+
 /// Datasets per commit in `ingest`: large enough that commit overhead vanishes, small enough that a commit
 /// (and the memory it takes) stays modest.
 pub const INGEST_BATCH: usize = 10_000;
@@ -364,39 +393,34 @@ impl Store {
         batch_size: usize,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<IngestReport> {
-        let mut lines = Vec::new();
+        // Read every line, then check them on all cores: nothing is written unless every line is good.
+        let mut raw: Vec<(usize, String)> = Vec::new();
         for (i, line) in input.lines().enumerate() {
-            let n = i + 1;
-            let bad = |message: String| Error::Ingest { path: source.to_string(), line: n, message };
-            let line = line.map_err(|e| bad(e.to_string()))?;
-            if line.trim().is_empty() {
-                continue;
+            let line =
+                line.map_err(|e| Error::Ingest { path: source.to_string(), line: i + 1, message: e.to_string() })?;
+            if !line.trim().is_empty() {
+                raw.push((i + 1, line));
             }
-            let parsed: IngestLine = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
-            let r = Ref::parse(&parsed.path).map_err(|e| bad(e.to_string()))?;
-            let path = match (&r.path, &r.object) {
-                (Some(p), None) => p.clone(),
-                _ => return Err(bad(format!("\"path\" must be PROJECT/PATH, got {:?}", parsed.path))),
-            };
-            let edit = DatasetEdit {
-                kind: parsed.kind,
-                meta_doc: parsed.metadata,
-                tags_add: parsed.tags,
-                ..Default::default()
-            };
-            edit.validate().map_err(|e| bad(e.to_string()))?;
-            let mut files = Vec::with_capacity(parsed.files.len());
-            for (name, file) in parsed.files {
-                validate_name(&name).map_err(|e| bad(e.to_string()))?;
-                let source = PathBuf::from(&file);
-                match std::fs::metadata(&source) {
-                    Ok(m) if m.is_file() => {}
-                    Ok(_) => return Err(bad(format!("{file} is not a file"))),
-                    Err(e) => return Err(bad(format!("{file}: {e}"))),
-                }
-                files.push(FileImport { source, name });
-            }
-            lines.push((r.project, path, edit, files));
+        }
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+        let per_worker = raw.len().div_ceil(workers).max(1);
+        let parsed: Vec<Result<Vec<IngestItem>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = raw
+                .chunks(per_worker)
+                .map(|part| {
+                    scope.spawn(move || part.iter().map(|(n, line)| parse_ingest_line(source, *n, line)).collect())
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(Error::Invalid("an ingest worker thread panicked".into()))))
+                .collect()
+        });
+        drop(raw);
+        let mut lines = Vec::new();
+        for part in parsed {
+            // Parts are in input order, so the first error met is the first bad line.
+            lines.extend(part?);
         }
         let total = lines.len() as u64;
         let mut report = IngestReport::default();
