@@ -267,19 +267,8 @@ impl Store {
         }
         self.copy_files(&plan.copies)?;
         let floor = tx.read().max_ts()?;
-        let header = SegmentHeader {
-            trove: SegmentKind::Commit,
-            version: LOG_VERSION,
-            ts: lock(&self.clock).tick(floor),
-            writer: self.writer.id.clone(),
-            host: self.writer.host.clone(),
-            pid: self.writer.pid,
-            user: self.writer.user.clone(),
-            op: op.to_string(),
-            records: plan.records.len(),
-            covers: vec![],
-            moves: plan.moves,
-        };
+        let mut header = self.header(SegmentKind::Commit, floor, op, plan.records.len());
+        header.moves = plan.moves;
         crate::fault::point("before-commit");
         let bytes = trove_storage::log::encode_segment(&header, &plan.records)?;
         let moves = header.moves.clone();
@@ -324,6 +313,23 @@ impl Store {
         }
         self.maybe_compact()?;
         Ok(out)
+    }
+
+    /// A segment header from this writer, stamped by a clock tick past `floor`.
+    fn header(&self, kind: SegmentKind, floor: i64, op: &str, records: usize) -> SegmentHeader {
+        SegmentHeader {
+            trove: kind,
+            version: LOG_VERSION,
+            ts: lock(&self.clock).tick(floor),
+            writer: self.writer.id.clone(),
+            host: self.writer.host.clone(),
+            pid: self.writer.pid,
+            user: self.writer.user.clone(),
+            op: op.to_string(),
+            records,
+            covers: vec![],
+            moves: vec![],
+        }
     }
 
     /// Copies data files to their new (not yet visible) places before a commit; on failure, removes the
@@ -385,19 +391,8 @@ impl Store {
         states.sort_by_key(|s| s.id);
         let n = states.len();
         records.extend(states.into_iter().map(Record::DatasetState));
-        let header = SegmentHeader {
-            trove: SegmentKind::Checkpoint,
-            version: LOG_VERSION,
-            ts: lock(&self.clock).tick(tx.read().max_ts()?),
-            writer: self.writer.id.clone(),
-            host: self.writer.host.clone(),
-            pid: self.writer.pid,
-            user: self.writer.user.clone(),
-            op: "compact".into(),
-            records: records.len(),
-            covers: inputs.clone(),
-            moves: vec![],
-        };
+        let mut header = self.header(SegmentKind::Checkpoint, tx.read().max_ts()?, "compact", records.len());
+        header.covers = inputs.clone();
         let name = self.log.append(&header, &records)?;
         // Everything in the checkpoint is already merged: the catalog only needs to know it has it.
         tx.mark_applied(std::iter::once(name.as_str()).chain(inputs.iter().map(String::as_str)))?;
