@@ -268,7 +268,9 @@ fn delete_index_rows(conn: &Connection, rid: i64, old: &DatasetState) -> Result<
         tags.execute(params![tag, rid])?;
     }
     conn.prepare_cached("DELETE FROM objects WHERE rid = ?1")?.execute([rid])?;
-    let mut meta = conn.prepare_cached("DELETE FROM meta WHERE key = ?1 AND vtype = ?2 AND val = ?3 AND rid = ?4")?;
+    let mut meta = conn.prepare_cached(
+        "DELETE FROM meta WHERE kid = (SELECT kid FROM keys WHERE key = ?1) AND vtype = ?2 AND val = ?3 AND rid = ?4",
+    )?;
     for (key, value) in leaves(&old.meta) {
         let (vtype, val) = meta_value(value);
         meta.execute(params![key, vtype, val, rid])?;
@@ -324,7 +326,20 @@ impl IndexRows {
     fn flush(&mut self, conn: &Connection) -> Result<()> {
         // Inserting in key order keeps each B-tree's cursor moving forward.
         self.tags.sort_unstable();
-        self.meta.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        let mut kids: HashMap<String, i64> = HashMap::new();
+        let mut meta: Vec<(i64, i64, rusqlite::types::Value, i64)> = Vec::with_capacity(self.meta.len());
+        for (key, vtype, val, rid) in std::mem::take(&mut self.meta) {
+            let kid = match kids.get(&key) {
+                Some(kid) => *kid,
+                None => {
+                    let kid = key_id(conn, &key)?;
+                    kids.insert(key, kid);
+                    kid
+                }
+            };
+            meta.push((kid, vtype, val, rid));
+        }
+        meta.sort_unstable_by_key(|row| (row.0, row.1));
         insert_many(conn, "tags(tag, rid)", 2, &std::mem::take(&mut self.tags), |stmt, at, (tag, rid)| {
             stmt.raw_bind_parameter(at, tag)?;
             stmt.raw_bind_parameter(at + 1, rid)
@@ -342,19 +357,24 @@ impl IndexRows {
                 stmt.raw_bind_parameter(at + 4, checksum)
             },
         )?;
-        insert_many(
-            conn,
-            "meta(key, vtype, val, rid)",
-            4,
-            &std::mem::take(&mut self.meta),
-            |stmt, at, (key, vtype, val, rid)| {
-                stmt.raw_bind_parameter(at, key)?;
-                stmt.raw_bind_parameter(at + 1, vtype)?;
-                stmt.raw_bind_parameter(at + 2, val)?;
-                stmt.raw_bind_parameter(at + 3, rid)
-            },
-        )
+        insert_many(conn, "meta(kid, vtype, val, rid)", 4, &meta, |stmt, at, (kid, vtype, val, rid)| {
+            stmt.raw_bind_parameter(at, kid)?;
+            stmt.raw_bind_parameter(at + 1, vtype)?;
+            stmt.raw_bind_parameter(at + 2, val)?;
+            stmt.raw_bind_parameter(at + 3, rid)
+        })
     }
+}
+
+/// The id of a metadata key, registering it on first use.
+fn key_id(conn: &Connection, key: &str) -> Result<i64> {
+    if let Some(kid) =
+        conn.prepare_cached("SELECT kid FROM keys WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?
+    {
+        return Ok(kid);
+    }
+    conn.prepare_cached("INSERT INTO keys(key) VALUES (?1)")?.execute([key])?;
+    Ok(conn.last_insert_rowid())
 }
 
 /// Inserts `rows` into `table(columns)`, [`ROWS_PER_INSERT`] rows a statement.

@@ -73,7 +73,7 @@ impl Catalog {
             conn.execute_batch(
                 "BEGIN IMMEDIATE; DROP TABLE IF EXISTS applied; DROP TABLE IF EXISTS projects;
                  DROP TABLE IF EXISTS datasets; DROP TABLE IF EXISTS tags; DROP TABLE IF EXISTS objects;
-                 DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS info; COMMIT;",
+                 DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS keys; DROP TABLE IF EXISTS info; COMMIT;",
             )?;
         }
         if version.as_deref() != Some(&schema::SCHEMA_VERSION.to_string()) {
@@ -161,7 +161,7 @@ impl WriteTx<'_> {
     pub fn clear(&self) -> Result<()> {
         self.tx.execute_batch(
             "DELETE FROM applied; DELETE FROM projects; DELETE FROM datasets; DELETE FROM tags;
-             DELETE FROM objects; DELETE FROM meta; DELETE FROM info WHERE key = 'max_ts';",
+             DELETE FROM objects; DELETE FROM meta; DELETE FROM keys; DELETE FROM info WHERE key = 'max_ts';",
         )?;
         Ok(())
     }

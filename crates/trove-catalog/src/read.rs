@@ -314,6 +314,115 @@ mod tests {
         }
     }
 
+    /// The index tables hold exactly the visible datasets' tags, objects and metadata leaves, through
+    /// creates, updates, moves onto a taken path and deletes.
+    #[test]
+    fn index_rows_follow_the_visible_states() {
+        use trove_model::{ObjectManifest, Record};
+        let mut c = Catalog::open_in_memory().unwrap();
+        let seg = |ts: i64, records: Vec<Record>| Segment {
+            header: SegmentHeader {
+                trove: SegmentKind::Commit,
+                version: 1,
+                ts,
+                writer: "w".into(),
+                host: "h".into(),
+                pid: 1,
+                user: String::new(),
+                op: "test".into(),
+                records: records.len(),
+                covers: vec![],
+                moves: vec![],
+            },
+            records,
+        };
+        let change = |id: u128, path: Option<&str>| DatasetChange {
+            id: uuid::Uuid::from_u128(id),
+            alive: path.map(|_| true),
+            at: path.map(|p| Location("p".into(), DatasetPath::parse(p).unwrap())),
+            ..Default::default()
+        };
+        let mut a = change(1, Some("a"));
+        a.meta = serde_json::json!({"t": 300, "s": {"m": "steel", "ok": true}, "xs": [1, 2], "n": null})
+            .as_object()
+            .unwrap()
+            .clone();
+        a.tags = [("x".to_string(), true), ("y".to_string(), true)].into();
+        let manifest = ObjectManifest {
+            format: "csv".into(),
+            size: 3,
+            checksum: "blake3:00".into(),
+            media_type: None,
+            summary: None,
+        };
+        a.objects = [("f.csv".to_string(), Some(manifest))].into();
+        let mut b = change(2, Some("b"));
+        b.meta = serde_json::json!({"t": 1.5}).as_object().unwrap().clone();
+        let mut tx = c.write().unwrap();
+        tx.apply_segment("1", seg(1, vec![Record::Dataset(a), Record::Dataset(b)])).unwrap();
+        tx.commit().unwrap();
+        let rows = |c: &Catalog| -> (Vec<(String, i64, String)>, Vec<(String, i64)>, i64) {
+            let conn = c.connection();
+            let mut meta: Vec<(String, i64, String)> = conn
+                .prepare("SELECT k.key, m.vtype, quote(m.val) FROM meta m JOIN keys k USING (kid) ORDER BY 1, 3")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            meta.sort();
+            let tags = conn
+                .prepare("SELECT tag, rid FROM tags ORDER BY 1, 2")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let objects = conn.query_row("SELECT count(*) FROM objects", [], |r| r.get(0)).unwrap();
+            (meta, tags, objects)
+        };
+        let (meta, tags, objects) = rows(&c);
+        let expect =
+            |v: &[(&str, i64, &str)]| v.iter().map(|(k, t, q)| (k.to_string(), *t, q.to_string())).collect::<Vec<_>>();
+        assert_eq!(
+            meta,
+            expect(&[
+                ("n", 0, "0"),
+                ("s.m", 3, "'steel'"),
+                ("s.ok", 1, "1"),
+                ("t", 2, "1.5"),
+                ("t", 2, "300"),
+                ("xs", 4, "'[1,2]'")
+            ])
+        );
+        assert_eq!(tags.len(), 2);
+        assert_eq!(objects, 1);
+        // Update a (drop a key, a tag), move b onto a's path later (b wins, a is hidden), then delete b.
+        let mut upd = change(1, None);
+        upd.unset = vec!["s".into(), "xs".into(), "n".into()];
+        upd.tags = [("y".to_string(), false)].into();
+        let mut tx = c.write().unwrap();
+        tx.apply_segment("2", seg(2, vec![Record::Dataset(upd)])).unwrap();
+        tx.commit().unwrap();
+        let (meta, tags, _) = rows(&c);
+        assert_eq!(meta, expect(&[("t", 2, "1.5"), ("t", 2, "300")]));
+        assert_eq!(tags.iter().map(|t| t.0.as_str()).collect::<Vec<_>>(), ["x"]);
+        let mut tx = c.write().unwrap();
+        tx.apply_segment("3", seg(3, vec![Record::Dataset(change(2, Some("a")))])).unwrap();
+        tx.commit().unwrap();
+        let (meta, tags, objects) = rows(&c);
+        assert_eq!(meta, expect(&[("t", 2, "1.5")]), "only b is visible at a");
+        assert!(tags.is_empty() && objects == 0);
+        let mut gone = change(2, None);
+        gone.alive = Some(false);
+        let mut tx = c.write().unwrap();
+        tx.apply_segment("4", seg(4, vec![Record::Dataset(gone)])).unwrap();
+        tx.commit().unwrap();
+        let (meta, tags, objects) = rows(&c);
+        assert_eq!(meta, expect(&[("t", 2, "300")]), "a is visible again");
+        assert_eq!((tags.len(), objects), (1, 1));
+    }
+
     #[test]
     fn reapplying_a_segment_changes_nothing() {
         let c = catalog_with(&["x", "y"]);

@@ -1,7 +1,7 @@
 //! The catalog's tables. Everything here can be rebuilt from the log; see ARCHITECTURE.md.
 
 /// Bumped whenever the tables change; an older catalog is rebuilt from the log.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 pub const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS info (
@@ -55,15 +55,21 @@ CREATE TABLE IF NOT EXISTS objects (
     PRIMARY KEY (rid, name)
 ) WITHOUT ROWID;
 
--- Every leaf of every visible dataset's metadata, by dotted key, typed for indexed comparison:
--- `key = ? AND vtype = 2 AND val BETWEEN ? AND ?` is one range scan.
+-- Metadata keys (dotted paths), each stored once: index rows compare small integers, not key strings.
+CREATE TABLE IF NOT EXISTS keys (
+    kid INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE
+);
+
+-- Every leaf of every visible dataset's metadata, by key, typed for indexed comparison:
+-- `kid = ? AND vtype = 2 AND val BETWEEN ? AND ?` is one range scan.
 -- vtype: 0 null (val 0), 1 boolean (val 0/1), 2 number (val INTEGER or REAL), 3 string (val TEXT),
 -- 4 array (val: its JSON), 5 empty object (val '').
 CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT NOT NULL,
+    kid   INTEGER NOT NULL,
     vtype INTEGER NOT NULL,
     val   ANY NOT NULL,
     rid   INTEGER NOT NULL,
-    PRIMARY KEY (key, vtype, val, rid)
+    PRIMARY KEY (kid, vtype, val, rid)
 ) WITHOUT ROWID;
 "#;
