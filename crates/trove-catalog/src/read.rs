@@ -361,7 +361,8 @@ mod tests {
         let mut tx = c.write().unwrap();
         tx.apply_segment("1", seg(1, vec![Record::Dataset(a), Record::Dataset(b)])).unwrap();
         tx.commit().unwrap();
-        let rows = |c: &Catalog| -> (Vec<(String, i64, String)>, Vec<(String, i64)>, i64) {
+        type IndexSnapshot = (Vec<(String, i64, String)>, Vec<(String, i64)>, i64);
+        let rows = |c: &Catalog| -> IndexSnapshot {
             let conn = c.connection();
             let mut meta: Vec<(String, i64, String)> = conn
                 .prepare("SELECT k.key, m.vtype, quote(m.val) FROM meta m JOIN keys k USING (kid) ORDER BY 1, 3")
