@@ -2,6 +2,7 @@
 //!
 //! This crate does no I/O. Everything above it (storage, catalog, library, front ends) speaks these types.
 
+pub mod filter;
 pub mod format;
 pub mod name;
 pub mod record;

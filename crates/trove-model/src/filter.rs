@@ -1,0 +1,677 @@
+//! The filter language (SPEC section 4): one AST, three ways in (text, MongoDB-style JSON, a typed builder), and the
+//! reference evaluator whose answers every other execution path (the SQL over the catalog) must reproduce.
+//!
+//! ```text
+//! material == "steel" and temperature >= 300 and temperature < 310
+//! sample.thickness_mm in [1, 2, 5] or not exists(calibrated)
+//! @tag == "calibrated" and @kind == "measurement" and @path ~ "runs/2024/*"
+//! ```
+//!
+//! # Grammar
+//!
+//! ```text
+//! filter     := ε | or
+//! or         := and ("or" and)*
+//! and        := unary ("and" unary)*
+//! unary      := "not" unary | "(" or ")" | "exists" "(" field ")" | field op
+//! op         := ("==" | "!=" | "<" | "<=" | ">" | ">=") value
+//!             | "~" string
+//!             | "not"? "in" "[" (value ("," value)* ","?)? "]"
+//! field      := "@" name | segment ("." segment)*
+//! segment    := [letter digit _] [letter digit _ -]* | string
+//! value      := string | number | "true" | "false" | "null"
+//! ```
+//!
+//! Keywords (`and or not in exists true false null`) and built-in names are case-insensitive. Strings take double
+//! or single quotes and the escapes `\\ \" \' \n \r \t \u{HEX}`. Numbers are JSON-like (`-3`, `2.5`, `1e-3`);
+//! integers that fit an `i64` stay integers. A quoted key (`"T (K)"`) is a segment holding any characters; a
+//! field's key is the dotted path as one string, exactly as the catalog indexes it, so `"a.b"` and `a.b` are the
+//! same key (metadata keys never contain dots: `value::set_dotted` splits on them).
+//!
+//! # Semantics (the reference; `Filter::matches`)
+//!
+//! - **Missing keys.** A metadata key that does not resolve (or `@kind`/`@lineage` when unset) makes every
+//!   comparison false: `==`, `<`, `~`, `in`, and also `!=` and `not in`.
+//! - **`!=` and `not in`** are the negation of `==` and `in` *among datasets that have the key*:
+//!   `x != v` is `exists(x) and not x == v`. So `material != "steel"` matches a dataset whose `material` is `5`
+//!   (it is not steel), but not one without `material`. `x not in [a, b]` is exactly `x != a and x != b`.
+//! - **Types.** `==` and the orderings only hold between values of one type: numbers with numbers (integers and
+//!   floats compare numerically, exactly), strings with strings (by code point, as SQLite's `BINARY` collation
+//!   does on UTF-8), times with times, booleans and `null` only by `==`/`!=`. Any other pair is simply not equal
+//!   and not ordered: never an error.
+//! - **Times.** A quoted value that parses as ISO-8601 (`2024-05-01`, `2024-05-01T10:00:00Z`,
+//!   `2024-05-01T10:00:00.123+02:00`; no offset means UTC) becomes a time, in microseconds since the Unix epoch.
+//!   A time compares with `@created`/`@updated` and with metadata strings that themselves parse as ISO-8601
+//!   (so `"2024-05-01"` equals a stored `"2024-05-01T00:00:00Z"`); with anything else it is a type mismatch.
+//!   `From<&str>` for `FilterValue` applies the same rule, so the builder, the text and the JSON agree.
+//! - **Arrays and objects** in metadata are opaque: `exists` sees them, no comparison or glob matches them (the
+//!   catalog indexes an array as one leaf). Array membership is not searched.
+//! - **`null`**: `x == null` holds iff `x` is present and null; `x != null` iff `x` is present and not null.
+//! - **`exists(k)`** holds iff the key path resolves, even to `null` or to an object. For built-ins it holds for
+//!   `@id @project @path @created @updated` always, for `@kind`/`@lineage` when set, for `@tag`/`@format` when
+//!   the dataset has at least one.
+//! - **`not`** is the plain logical negation of the whole inner result: `not x == 1` matches a dataset without `x`.
+//! - **`in [..]`** holds iff some element is `==`; an empty list matches nothing.
+//! - **`~` (glob)** matches the whole string, case-sensitively; `*` is any run of characters (including `/` and
+//!   none), `?` exactly one character; there is no escape and no `[...]`. It matches only strings:
+//!   `@path ~ "runs/2024/*"` is the subtree below `runs/2024`.
+//! - **Set-valued built-ins** (`@tag`, `@format`): a comparison holds if it holds for *some* element
+//!   (`@tag == "x"`: has the tag); `!=` and `not in` are its negation (`@tag != "x"`: does not have the tag,
+//!   including a dataset without tags).
+//!
+//! The MongoDB form maps onto the same AST with the same semantics (see [`Filter::from_mongo`]); note that
+//! MongoDB's own `$ne`/`$nin` also match documents without the key, trove's do not (the rule above).
+
+mod eval;
+mod iso;
+mod mongo;
+mod parse;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+pub use eval::Doc;
+
+/// A filter over datasets: the AST all three front ends produce.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Filter {
+    /// Matches every dataset: the empty filter.
+    True,
+    /// Every child holds.
+    And(Vec<Filter>),
+    /// Some child holds.
+    Or(Vec<Filter>),
+    /// The inner filter does not hold.
+    Not(Box<Filter>),
+    /// `field op value`.
+    Compare { field: Field, op: CompareOp, value: FilterValue },
+    /// `field in [values]`, or `field not in [values]` when `negated`.
+    In { field: Field, values: Vec<FilterValue>, negated: bool },
+    /// `field ~ "pattern"`: a glob with `*` and `?`.
+    Glob { field: Field, pattern: String },
+    /// `exists(field)`.
+    Exists(Field),
+}
+
+/// What a condition looks at: a metadata key or a built-in field.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// A dotted metadata key path, e.g. `sample.thickness_mm`.
+    Meta(String),
+    /// An `@name` built-in.
+    Builtin(Builtin),
+}
+
+/// The built-in fields of a dataset, written `@name`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Builtin {
+    /// `@id`: the dataset's UUID, as text.
+    Id,
+    /// `@project`: the project's name.
+    Project,
+    /// `@path`: the dataset's path in its project (`runs/2024/r17`).
+    Path,
+    /// `@kind`: the optional kind word.
+    Kind,
+    /// `@tag`: the set of tags.
+    Tag,
+    /// `@created`: a time.
+    Created,
+    /// `@updated`: a time.
+    Updated,
+    /// `@format`: the set of formats of the dataset's objects.
+    Format,
+    /// `@lineage`: the optional source the dataset derives from, as text.
+    Lineage,
+}
+
+/// The comparison operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CompareOp {
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+/// A literal value in a filter.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FilterValue {
+    /// `null`
+    Null,
+    /// `true`, `false`
+    Bool(bool),
+    /// An integer literal (one that fits an `i64`).
+    Int(i64),
+    /// Any other number. Finite in everything the parsers produce.
+    Float(f64),
+    /// A quoted string that is not an ISO-8601 timestamp.
+    String(String),
+    /// An ISO-8601 timestamp, in microseconds since the Unix epoch (UTC).
+    Time(i64),
+}
+
+/// A malformed filter, with the column it was found at.
+///
+/// Its `Display` is the message, then (for text filters) the filter echoed and a caret under the column:
+///
+/// ```text
+/// expected a value after '>=' at column 16
+///   temperature >=
+///                  ^
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct FilterError {
+    /// What is wrong, without the position.
+    pub message: String,
+    /// The 1-based column, in characters, of a text filter; `None` for a JSON filter.
+    pub column: Option<usize>,
+    /// The filter as given (a JSON filter in compact form).
+    pub input: String,
+}
+
+impl FilterError {
+    fn at(input: &str, column: usize, message: impl Into<String>) -> FilterError {
+        FilterError { message: message.into(), column: Some(column), input: input.to_string() }
+    }
+}
+
+impl fmt::Display for FilterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(column) = self.column else {
+            return write!(f, "{} in the JSON filter {}", self.message, self.input);
+        };
+        // Control characters (a newline, a tab) would break the echo's alignment: each shows as one space.
+        let echo: String = self.input.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        write!(f, "{} at column {column}\n  {}\n  {}^", self.message, echo.trim_end(), " ".repeat(column - 1))
+    }
+}
+
+impl std::str::FromStr for Filter {
+    type Err = FilterError;
+
+    /// [`Filter::parse`].
+    fn from_str(s: &str) -> Result<Filter, FilterError> {
+        Filter::parse(s)
+    }
+}
+
+impl Default for Filter {
+    /// The empty filter, which matches everything.
+    fn default() -> Filter {
+        Filter::True
+    }
+}
+
+impl Builtin {
+    /// Every built-in, in the order SPEC section 4 lists them.
+    pub const ALL: [Builtin; 9] = [
+        Builtin::Project,
+        Builtin::Path,
+        Builtin::Kind,
+        Builtin::Tag,
+        Builtin::Created,
+        Builtin::Updated,
+        Builtin::Format,
+        Builtin::Id,
+        Builtin::Lineage,
+    ];
+
+    /// The name after the `@`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::Id => "id",
+            Builtin::Project => "project",
+            Builtin::Path => "path",
+            Builtin::Kind => "kind",
+            Builtin::Tag => "tag",
+            Builtin::Created => "created",
+            Builtin::Updated => "updated",
+            Builtin::Format => "format",
+            Builtin::Lineage => "lineage",
+        }
+    }
+
+    /// The built-in called `name` (without the `@`), case-insensitively.
+    pub fn from_name(name: &str) -> Option<Builtin> {
+        Builtin::ALL.into_iter().find(|b| b.name().eq_ignore_ascii_case(name))
+    }
+}
+
+impl CompareOp {
+    /// The operator as the text language writes it.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CompareOp::Eq => "==",
+            CompareOp::Ne => "!=",
+            CompareOp::Lt => "<",
+            CompareOp::Le => "<=",
+            CompareOp::Gt => ">",
+            CompareOp::Ge => ">=",
+        }
+    }
+}
+
+impl FilterValue {
+    /// A string value, or a time if the text is an ISO-8601 timestamp: the rule every front end applies to quoted
+    /// text, so that `"2024-05-01"` compares as a time everywhere.
+    pub fn from_text(text: &str) -> FilterValue {
+        match iso::parse_timestamp(text) {
+            Some(micros) => FilterValue::Time(micros),
+            None => FilterValue::String(text.to_string()),
+        }
+    }
+}
+
+impl From<i64> for FilterValue {
+    fn from(n: i64) -> Self {
+        FilterValue::Int(n)
+    }
+}
+
+impl From<i32> for FilterValue {
+    fn from(n: i32) -> Self {
+        FilterValue::Int(n.into())
+    }
+}
+
+impl From<f64> for FilterValue {
+    fn from(n: f64) -> Self {
+        FilterValue::Float(n)
+    }
+}
+
+impl From<bool> for FilterValue {
+    fn from(b: bool) -> Self {
+        FilterValue::Bool(b)
+    }
+}
+
+impl From<&str> for FilterValue {
+    fn from(s: &str) -> Self {
+        FilterValue::from_text(s)
+    }
+}
+
+impl From<String> for FilterValue {
+    fn from(s: String) -> Self {
+        FilterValue::from_text(&s)
+    }
+}
+
+impl Filter {
+    /// Parses the text form.
+    ///
+    /// ```
+    /// use trove_model::filter::{CompareOp, Field, Filter, FilterValue};
+    ///
+    /// let f = Filter::parse("temperature >= 300 and @tag == 'calibrated'").unwrap();
+    /// assert_eq!(f, Filter::meta("temperature").ge(300).and(Filter::tag("calibrated")));
+    /// assert_eq!(Filter::parse("").unwrap(), Filter::True);
+    ///
+    /// let err = Filter::parse("temperature >= ").unwrap_err();
+    /// assert_eq!(err.column, Some(16));
+    /// assert_eq!(err.to_string(), "expected a value after '>=' at column 16\n  temperature >=\n                 ^");
+    /// ```
+    pub fn parse(input: &str) -> Result<Filter, FilterError> {
+        parse::parse(input)
+    }
+
+    /// Parses a MongoDB-style JSON filter, onto the same AST and semantics as the text form.
+    ///
+    /// `{"temperature": {"$gte": 300, "$lt": 310}, "material": "steel"}`: keys are dotted metadata keys or `@name`
+    /// built-ins; several keys or operators in one object are ANDed; `$eq $ne $gt $gte $lt $lte $in $nin $exists
+    /// $regex $and $or $not`. `$not` works on a field's operators (`{"x": {"$not": {"$gt": 1}}}`) and, beyond
+    /// MongoDB, on a whole filter (`{"$not": {...}}`). `$regex` accepts the regular expressions a glob can say
+    /// (`^`, `$`, literal characters, `.` and `.*`) and becomes a [`Filter::Glob`]; others are refused.
+    pub fn from_mongo(json: &serde_json::Value) -> Result<Filter, FilterError> {
+        mongo::from_mongo(json)
+    }
+
+    /// Parses a MongoDB-style filter given as JSON text.
+    pub fn from_mongo_str(text: &str) -> Result<Filter, FilterError> {
+        let json: serde_json::Value = serde_json::from_str(text).map_err(|e| FilterError {
+            message: format!("invalid JSON ({e})"),
+            column: None,
+            input: text.to_string(),
+        })?;
+        Filter::from_mongo(&json)
+    }
+
+    /// The MongoDB-style JSON form, which [`Filter::from_mongo`] reads back to the same filter when it is normal
+    /// ([`Filter::is_normal`]) and names no metadata key starting with `$` or `@` (JSON filters read those as
+    /// operators and built-ins).
+    pub fn to_mongo(&self) -> serde_json::Value {
+        mongo::to_mongo(self)
+    }
+
+    /// Whether the dataset `doc` matches: the reference semantics (module documentation).
+    pub fn matches(&self, doc: &Doc) -> bool {
+        eval::matches(self, doc)
+    }
+
+    /// Whether the filter is in the normal form that the parsers and the builder produce: `True` only alone,
+    /// `And`/`Or` with at least two children, no empty key, floats finite, no `FilterValue::String` that is a
+    /// timestamp (`From<&str>` makes those times). For these `Filter::parse(&f.to_string()) == Ok(f)`.
+    pub fn is_normal(&self) -> bool {
+        fn field(f: &Field) -> bool {
+            !matches!(f, Field::Meta(key) if key.is_empty())
+        }
+        fn value(v: &FilterValue) -> bool {
+            match v {
+                FilterValue::Float(x) => x.is_finite(),
+                FilterValue::String(s) => iso::parse_timestamp(s).is_none(),
+                _ => true,
+            }
+        }
+        fn inner(f: &Filter) -> bool {
+            match f {
+                Filter::True => false,
+                Filter::And(cs) | Filter::Or(cs) => cs.len() >= 2 && cs.iter().all(inner),
+                Filter::Not(f) => inner(f),
+                Filter::Compare { field: f, value: v, .. } => field(f) && value(v),
+                Filter::In { field: f, values, .. } => field(f) && values.iter().all(value),
+                Filter::Glob { field: f, .. } | Filter::Exists(f) => field(f),
+            }
+        }
+        matches!(self, Filter::True) || inner(self)
+    }
+}
+
+/// The typed builder: programs compose filters without formatting text.
+///
+/// ```
+/// use trove_model::filter::Filter;
+///
+/// let f = Filter::meta("material").eq("steel")
+///     .and(Filter::meta("temperature").ge(300))
+///     .and(Filter::path_glob("runs/2024/*"))
+///     .and(!Filter::exists("calibrated"));
+/// assert_eq!(
+///     f.to_string(),
+///     r#"material == "steel" and temperature >= 300 and @path ~ "runs/2024/*" and not exists(calibrated)"#
+/// );
+/// ```
+impl Filter {
+    /// A metadata key (dotted path) to compare: `Filter::meta("temperature").ge(300)`.
+    pub fn meta(key: impl Into<String>) -> FieldRef {
+        FieldRef(Field::Meta(key.into()))
+    }
+
+    /// A built-in field to compare: `Filter::builtin(Builtin::Kind).eq("measurement")`.
+    pub fn builtin(builtin: Builtin) -> FieldRef {
+        FieldRef(Field::Builtin(builtin))
+    }
+
+    /// `@tag == tag`: the dataset has the tag.
+    pub fn tag(tag: impl Into<String>) -> Filter {
+        // A tag is a name, never a time: keep it a string even if it looks like a date.
+        Filter::Compare {
+            field: Field::Builtin(Builtin::Tag),
+            op: CompareOp::Eq,
+            value: FilterValue::String(tag.into()),
+        }
+    }
+
+    /// `@path ~ pattern`.
+    pub fn path_glob(pattern: impl Into<String>) -> Filter {
+        Filter::Glob { field: Field::Builtin(Builtin::Path), pattern: pattern.into() }
+    }
+
+    /// `exists(key)` for a metadata key.
+    pub fn exists(key: impl Into<String>) -> Filter {
+        Filter::Exists(Field::Meta(key.into()))
+    }
+
+    /// Both hold. `True` disappears and ANDs flatten, so chains stay in normal form.
+    pub fn and(self, other: Filter) -> Filter {
+        join(self, other, true)
+    }
+
+    /// Either holds. ORs flatten.
+    pub fn or(self, other: Filter) -> Filter {
+        join(self, other, false)
+    }
+
+    /// The negation. `Filter::True.not()` has no text form of its own (it displays as `not exists(@id)`).
+    #[allow(clippy::should_implement_trait)] // `!` is implemented too; the method reads better in chains.
+    pub fn not(self) -> Filter {
+        Filter::Not(Box::new(self))
+    }
+}
+
+fn join(a: Filter, b: Filter, and: bool) -> Filter {
+    let split = |f: Filter| -> Vec<Filter> {
+        match f {
+            Filter::True if and => vec![],
+            Filter::And(cs) if and => cs,
+            Filter::Or(cs) if !and => cs,
+            f => vec![f],
+        }
+    };
+    // `True or x` is True: nothing to join.
+    if !and && (a == Filter::True || b == Filter::True) {
+        return Filter::True;
+    }
+    let mut children = split(a);
+    children.extend(split(b));
+    match children.len() {
+        0 => Filter::True,
+        1 => children.pop().unwrap_or(Filter::True),
+        _ if and => Filter::And(children),
+        _ => Filter::Or(children),
+    }
+}
+
+impl std::ops::Not for Filter {
+    type Output = Filter;
+    fn not(self) -> Filter {
+        Filter::Not(Box::new(self))
+    }
+}
+
+impl std::ops::BitAnd for Filter {
+    type Output = Filter;
+    fn bitand(self, rhs: Filter) -> Filter {
+        self.and(rhs)
+    }
+}
+
+impl std::ops::BitOr for Filter {
+    type Output = Filter;
+    fn bitor(self, rhs: Filter) -> Filter {
+        self.or(rhs)
+    }
+}
+
+/// A field waiting for its condition, from [`Filter::meta`] or [`Filter::builtin`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldRef(pub Field);
+
+impl FieldRef {
+    fn compare(self, op: CompareOp, value: impl Into<FilterValue>) -> Filter {
+        Filter::Compare { field: self.0, op, value: value.into() }
+    }
+
+    /// `field == value`.
+    pub fn eq(self, value: impl Into<FilterValue>) -> Filter {
+        self.compare(CompareOp::Eq, value)
+    }
+
+    /// `field != value`.
+    pub fn ne(self, value: impl Into<FilterValue>) -> Filter {
+        self.compare(CompareOp::Ne, value)
+    }
+
+    /// `field < value`.
+    pub fn lt(self, value: impl Into<FilterValue>) -> Filter {
+        self.compare(CompareOp::Lt, value)
+    }
+
+    /// `field <= value`.
+    pub fn le(self, value: impl Into<FilterValue>) -> Filter {
+        self.compare(CompareOp::Le, value)
+    }
+
+    /// `field > value`.
+    pub fn gt(self, value: impl Into<FilterValue>) -> Filter {
+        self.compare(CompareOp::Gt, value)
+    }
+
+    /// `field >= value`.
+    pub fn ge(self, value: impl Into<FilterValue>) -> Filter {
+        self.compare(CompareOp::Ge, value)
+    }
+
+    /// `field in [values]`.
+    pub fn is_in<V: Into<FilterValue>>(self, values: impl IntoIterator<Item = V>) -> Filter {
+        Filter::In { field: self.0, values: values.into_iter().map(Into::into).collect(), negated: false }
+    }
+
+    /// `field not in [values]`.
+    pub fn not_in<V: Into<FilterValue>>(self, values: impl IntoIterator<Item = V>) -> Filter {
+        Filter::In { field: self.0, values: values.into_iter().map(Into::into).collect(), negated: true }
+    }
+
+    /// `field ~ pattern`.
+    pub fn glob(self, pattern: impl Into<String>) -> Filter {
+        Filter::Glob { field: self.0, pattern: pattern.into() }
+    }
+
+    /// `exists(field)`.
+    pub fn exists(self) -> Filter {
+        Filter::Exists(self.0)
+    }
+}
+
+// ---- Display: the canonical text form ----
+
+/// Words a bare key may not be, so the canonical form quotes them.
+const RESERVED: [&str; 8] = ["and", "or", "not", "in", "exists", "true", "false", "null"];
+
+fn is_bare_segment(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_alphanumeric() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        && !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s))
+}
+
+/// Writes `s` as a double-quoted string literal that the parser reads back exactly.
+fn write_quoted(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    f.write_str("\"")?;
+    for c in s.chars() {
+        match c {
+            '"' => f.write_str("\\\"")?,
+            '\\' => f.write_str("\\\\")?,
+            '\n' => f.write_str("\\n")?,
+            '\r' => f.write_str("\\r")?,
+            '\t' => f.write_str("\\t")?,
+            c if c.is_control() => write!(f, "\\u{{{:x}}}", c as u32)?,
+            c => write!(f, "{c}")?,
+        }
+    }
+    f.write_str("\"")
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Field::Builtin(b) => write!(f, "@{}", b.name()),
+            Field::Meta(key) if key.split('.').all(is_bare_segment) => f.write_str(key),
+            // One quoted segment holds the whole path: it parses back to the same key string.
+            Field::Meta(key) => write_quoted(f, key),
+        }
+    }
+}
+
+impl fmt::Display for FilterValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FilterValue::Null => f.write_str("null"),
+            FilterValue::Bool(b) => write!(f, "{b}"),
+            FilterValue::Int(n) => write!(f, "{n}"),
+            // Debug always shows a '.' or an exponent (`3.0`, `1e300`), so the text reads back as a float.
+            FilterValue::Float(x) => write!(f, "{x:?}"),
+            FilterValue::String(s) => write_quoted(f, s),
+            FilterValue::Time(t) => write_quoted(f, &crate::time::rfc3339(*t)),
+        }
+    }
+}
+
+impl fmt::Display for Filter {
+    /// The canonical text: `Filter::parse` reads it back to the same filter when [`Filter::is_normal`]; any
+    /// other filter displays as an equivalent one. `True` alone is the empty string; a `True` nested in a larger
+    /// filter has no text of its own and shows as `exists(@id)`, which every dataset satisfies.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Filter::True => Ok(()),
+            other => write_filter(f, other),
+        }
+    }
+}
+
+fn write_filter(f: &mut fmt::Formatter<'_>, filter: &Filter) -> fmt::Result {
+    match filter {
+        Filter::True => f.write_str("exists(@id)"),
+        Filter::And(cs) if cs.is_empty() => f.write_str("exists(@id)"),
+        Filter::Or(cs) if cs.is_empty() => f.write_str("not exists(@id)"),
+        Filter::And(cs) | Filter::Or(cs) if cs.len() == 1 => write_filter(f, &cs[0]),
+        Filter::And(cs) => write_joined(f, cs, " and ", |c| matches!(c, Filter::And(_) | Filter::Or(_))),
+        Filter::Or(cs) => write_joined(f, cs, " or ", |c| matches!(c, Filter::Or(_))),
+        Filter::Not(inner) => {
+            f.write_str("not ")?;
+            write_child(f, inner, matches!(**inner, Filter::And(_) | Filter::Or(_)))
+        }
+        Filter::Compare { field, op, value } => write!(f, "{field} {} {value}", op.symbol()),
+        Filter::In { field, values, negated } => {
+            write!(f, "{field} {}in [", if *negated { "not " } else { "" })?;
+            for (i, v) in values.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{v}")?;
+            }
+            f.write_str("]")
+        }
+        Filter::Glob { field, pattern } => {
+            write!(f, "{field} ~ ")?;
+            write_quoted(f, pattern)
+        }
+        Filter::Exists(field) => write!(f, "exists({field})"),
+    }
+}
+
+fn write_joined(
+    f: &mut fmt::Formatter<'_>,
+    children: &[Filter],
+    sep: &str,
+    needs_parens: impl Fn(&Filter) -> bool,
+) -> fmt::Result {
+    for (i, c) in children.iter().enumerate() {
+        if i > 0 {
+            f.write_str(sep)?;
+        }
+        // A nested group of the same (or a looser) operator keeps its parentheses, so the structure round-trips.
+        write_child(f, c, needs_parens(c))?;
+    }
+    Ok(())
+}
+
+fn write_child(f: &mut fmt::Formatter<'_>, child: &Filter, parens: bool) -> fmt::Result {
+    if parens {
+        f.write_str("(")?;
+        write_filter(f, child)?;
+        f.write_str(")")
+    } else {
+        write_filter(f, child)
+    }
+}
