@@ -47,6 +47,13 @@ else
 fi
 "$TROVE" --version >&2
 
+# Scratch folders of other runs are removed when they end: one that exists belongs to a run going on now
+# (or one that was killed), and two benchmarks at once measure each other.
+for other in "${BENCH_TMP:-/tmp}"/trove-bench.*; do
+    if [[ -d "$other" ]]; then
+        echo "bench: WARNING: $other exists: is another benchmark running? (delete it if not)" >&2
+    fi
+done
 WORK="$(mktemp -d "${BENCH_TMP:-/tmp}/trove-bench.XXXXXX")"
 cleanup() { rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -73,6 +80,7 @@ echo "bench: scratch folder $WORK ($(df -T "$WORK" | awk 'NR==2 { print $2 }'))"
 
 # ------------------------------------------------------------------------------------ 1. bulk ingest
 log "1. ingest of $N datasets vs one folder + meta.json per record"
+put_result load_1 "$(cut -d' ' -f1 /proc/loadavg)"
 python3 - "$N" "$PREFIXES" "$WORK/records.jsonl" <<'PY'
 import json, random, sys
 n, prefixes, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
@@ -142,6 +150,7 @@ rm -rf "$WORK/store-durable" "$WORK/store-nofsync" # the baseline trees go at ex
 
 # -------------------------------------------------------------------------------- 2. put latency
 log "2. latency of one put (1 KiB file), $PUT_RUNS runs each, process start included"
+put_result load_2 "$(cut -d' ' -f1 /proc/loadavg)"
 head -c 1024 /dev/urandom >"$WORK/small.bin"
 "$TROVE" init "$WORK/store-lat" >/dev/null
 "$TROVE" init "$WORK/store-lat-nofsync" >/dev/null
@@ -191,6 +200,7 @@ rm -rf "$WORK/store-lat" "$WORK/store-lat-nofsync"
 
 # ------------------------------------------------------------------------------- 3. big put / get
 log "3. put and get of a ${BIG_MB} MiB file vs cp (same disk, warm page cache)"
+put_result load_3 "$(cut -d' ' -f1 /proc/loadavg)"
 BIG="$WORK/big/big.bin"
 mkdir -p "$WORK/big"
 head -c "${BIG_MB}M" /dev/urandom >"$BIG"
@@ -272,7 +282,8 @@ md.append("")
 md.append(f"{one('date')}; {one('cpus')} CPUs ({one('cpu')}), {one('mem')} RAM, {one('fs')}, {one('kernel')}; "
           f"{one('trove')} from {one('source')}, release build; {one('rustc')}.")
 md.append("")
-md.append(f"Load average (1, 5, 15 min): {one('load')}. Times are medians of {REPEAT} rounds "
+md.append(f"Load average (1, 5, 15 min): {one('load')}; 1-min load as each section began: "
+          f"{one('load_1')}, {one('load_2')}, {one('load_3')} (this benchmark alone adds about 1). Times are medians of {REPEAT} rounds "
           "(min–max in brackets), wall-clock, whole command, process start included.")
 md.append("")
 md.append(f"## 1. Ingest of {N:,} datasets")
