@@ -221,6 +221,24 @@ mod tests {
 
     use crate::Catalog;
 
+    /// A commit of one test writer at time `ts`.
+    fn segment(ts: i64, records: Vec<Record>) -> Segment {
+        let header = SegmentHeader {
+            trove: SegmentKind::Commit,
+            version: 1,
+            ts,
+            writer: "w".into(),
+            host: "h".into(),
+            pid: 1,
+            user: String::new(),
+            op: "test".into(),
+            records: records.len(),
+            covers: vec![],
+            moves: vec![],
+        };
+        Segment { header, records }
+    }
+
     fn catalog_with(paths: &[&str]) -> Catalog {
         let records = paths
             .iter()
@@ -234,22 +252,9 @@ mod tests {
                 })
             })
             .collect::<Vec<_>>();
-        let header = SegmentHeader {
-            trove: SegmentKind::Commit,
-            version: 1,
-            ts: 1,
-            writer: "w".into(),
-            host: "h".into(),
-            pid: 1,
-            user: String::new(),
-            op: "test".into(),
-            records: records.len(),
-            covers: vec![],
-            moves: vec![],
-        };
         let mut c = Catalog::open_in_memory().unwrap();
         let mut tx = c.write().unwrap();
-        tx.apply_segment("s", Segment { header, records }).unwrap();
+        tx.apply_segment("s", segment(1, records)).unwrap();
         tx.commit().unwrap();
         c
     }
@@ -318,24 +323,9 @@ mod tests {
     /// creates, updates, moves onto a taken path and deletes.
     #[test]
     fn index_rows_follow_the_visible_states() {
-        use trove_model::{ObjectManifest, Record};
+        use trove_model::ObjectManifest;
         let mut c = Catalog::open_in_memory().unwrap();
-        let seg = |ts: i64, records: Vec<Record>| Segment {
-            header: SegmentHeader {
-                trove: SegmentKind::Commit,
-                version: 1,
-                ts,
-                writer: "w".into(),
-                host: "h".into(),
-                pid: 1,
-                user: String::new(),
-                op: "test".into(),
-                records: records.len(),
-                covers: vec![],
-                moves: vec![],
-            },
-            records,
-        };
+        let seg = segment;
         let change = |id: u128, path: Option<&str>| DatasetChange {
             id: uuid::Uuid::from_u128(id),
             alive: path.map(|_| true),
