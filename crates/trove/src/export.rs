@@ -36,8 +36,24 @@ impl Store {
         Ok(size)
     }
 
-    /// Exports an object to a file. The file appears complete and verified, or not at all.
+    /// Exports an object to a file. The file appears complete and verified, or not at all. If the bytes do
+    /// not match the checksum this handle's catalog knows, another writer may have replaced the object since:
+    /// the catalog catches up and, when the object did change, the export is tried once more.
     pub fn export_object(&self, r: &Ref, dest: &Path) -> Result<u64> {
+        match self.export_object_once(r, dest) {
+            Err(Error::Damaged { what, expected, found }) => {
+                self.refresh()?;
+                let (state, object, _) = self.object_of(r)?;
+                if state.objects[&object].checksum == expected {
+                    return Err(Error::Damaged { what, expected, found });
+                }
+                self.export_object_once(r, dest)
+            }
+            other => other,
+        }
+    }
+
+    fn export_object_once(&self, r: &Ref, dest: &Path) -> Result<u64> {
         let part = dest.with_extension(match dest.extension() {
             Some(e) => format!("{}.trove-part", e.to_string_lossy()),
             None => "trove-part".to_string(),
