@@ -9,11 +9,6 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-/// trove allocates many small strings and maps per dataset; mimalloc makes bulk ingest measurably faster
-/// than the system allocator (see docs/performance.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// trove: a catalog and store for scientific data.
 #[derive(Debug, Parser)]
 #[command(name = "trove", version, about, long_about = None, disable_help_subcommand = true)]
