@@ -101,27 +101,30 @@ impl Parser<'_> {
 
     /// `after` names the token before this expression, for "expected a condition after '('".
     fn or(&mut self, after: Option<&str>) -> Result<Filter, FilterError> {
-        let mut children = vec![self.and(after)?];
-        loop {
-            self.skip_ws();
-            if !self.eat_keyword("or") {
-                break;
-            }
-            children.push(self.and(Some("or"))?);
-        }
-        Ok(if children.len() == 1 { children.remove(0) } else { Filter::Or(children) })
+        self.chain(after, "or", Self::and, Filter::Or)
     }
 
     fn and(&mut self, after: Option<&str>) -> Result<Filter, FilterError> {
-        let mut children = vec![self.unary(after)?];
+        self.chain(after, "and", Self::unary, Filter::And)
+    }
+
+    /// `operand (keyword operand)*`, one node for the whole run (or the lone operand).
+    fn chain(
+        &mut self,
+        after: Option<&str>,
+        keyword: &'static str,
+        operand: fn(&mut Self, Option<&str>) -> Result<Filter, FilterError>,
+        combine: fn(Vec<Filter>) -> Filter,
+    ) -> Result<Filter, FilterError> {
+        let mut children = vec![operand(self, after)?];
         loop {
             self.skip_ws();
-            if !self.eat_keyword("and") {
+            if !self.eat_keyword(keyword) {
                 break;
             }
-            children.push(self.unary(Some("and"))?);
+            children.push(operand(self, Some(keyword))?);
         }
-        Ok(if children.len() == 1 { children.remove(0) } else { Filter::And(children) })
+        Ok(if children.len() == 1 { children.remove(0) } else { combine(children) })
     }
 
     fn unary(&mut self, after: Option<&str>) -> Result<Filter, FilterError> {
