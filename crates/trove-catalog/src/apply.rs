@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
+use trove_model::filter::parse_timestamp;
 use trove_model::value::leaves;
 use trove_model::{DatasetState, ProjectState, Record, Segment, Stamp};
 use uuid::Uuid;
@@ -151,7 +152,7 @@ fn write_dataset(
             return Ok(()); // Re-applying what is already merged changes nothing.
         }
         if cur.visible {
-            delete_index_rows(conn, cur.rid, old)?;
+            delete_index_rows(conn, rows, cur.rid, old)?;
         }
     }
     let alive = state.is_alive();
@@ -165,15 +166,26 @@ fn write_dataset(
             Some(cur) => {
                 conn.prepare_cached(
                     "UPDATE datasets SET project = ?2, path = ?3, kind = ?4, created = ?5, updated = ?6, alive = ?7,
-                     visible = ?8, state = ?9 WHERE rid = ?1",
+                     visible = ?8, state = ?9, lineage = ?10 WHERE rid = ?1",
                 )?
-                .execute(params![cur.rid, project, path, state.kind, created, updated, alive, visible, json])?;
+                .execute(params![
+                    cur.rid,
+                    project,
+                    path,
+                    state.kind,
+                    created,
+                    updated,
+                    alive,
+                    visible,
+                    json,
+                    state.lineage_key()
+                ])?;
                 Ok(cur.rid)
             }
             None => {
                 conn.prepare_cached(
-                    "INSERT INTO datasets(id, project, path, kind, created, updated, alive, visible, state)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    "INSERT INTO datasets(id, project, path, kind, created, updated, alive, visible, state, lineage)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )?
                 .execute(params![
                     state.id.as_bytes().as_slice(),
@@ -184,7 +196,8 @@ fn write_dataset(
                     updated,
                     alive,
                     visible,
-                    json
+                    json,
+                    state.lineage_key()
                 ])?;
                 Ok(conn.last_insert_rowid())
             }
@@ -219,6 +232,7 @@ fn write_dataset(
 /// A live dataset whose path is held by another: the later location claim becomes the visible one.
 fn claim(conn: &Connection, rid: i64, state: &DatasetState) -> Result<()> {
     let Some(at) = &state.at else { return Ok(()) };
+    let mut rows = IndexRows::default();
     let holder: Option<(i64, String)> = conn
         .prepare_cached("SELECT rid, state FROM datasets WHERE project = ?1 AND path = ?2 AND visible = 1")?
         .query_row(params![at.project(), at.path().as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -229,10 +243,11 @@ fn claim(conn: &Connection, rid: i64, state: &DatasetState) -> Result<()> {
             return Ok(());
         }
         conn.prepare_cached("UPDATE datasets SET visible = 0 WHERE rid = ?1")?.execute([holder_rid])?;
-        delete_index_rows(conn, holder_rid, &holder_state)?;
+        delete_index_rows(conn, &mut rows, holder_rid, &holder_state)?;
     }
     conn.prepare_cached("UPDATE datasets SET visible = 1 WHERE rid = ?1")?.execute([rid])?;
-    insert_index_rows(conn, rid, state)
+    rows.add(rid, state);
+    rows.flush(conn)
 }
 
 /// A path was vacated: the best hidden claimant, if any, becomes visible.
@@ -262,7 +277,8 @@ fn promote(conn: &Connection, project: &str, path: &str) -> Result<()> {
     Ok(())
 }
 
-fn delete_index_rows(conn: &Connection, rid: i64, old: &DatasetState) -> Result<()> {
+/// Deletes a dataset's index rows now; its `key_stats` decrements wait in `rows` for the next flush.
+fn delete_index_rows(conn: &Connection, rows: &mut IndexRows, rid: i64, old: &DatasetState) -> Result<()> {
     let mut tags = conn.prepare_cached("DELETE FROM tags WHERE tag = ?1 AND rid = ?2")?;
     for tag in &old.tags {
         tags.execute(params![tag, rid])?;
@@ -271,24 +287,84 @@ fn delete_index_rows(conn: &Connection, rid: i64, old: &DatasetState) -> Result<
     let mut meta = conn.prepare_cached(
         "DELETE FROM meta WHERE kid = (SELECT kid FROM keys WHERE key = ?1) AND vtype = ?2 AND val = ?3 AND rid = ?4",
     )?;
-    for (key, value) in leaves(&old.meta) {
-        let (vtype, val) = meta_value(value);
+    let project = old.at.as_ref().map_or("", |at| at.project());
+    for (key, vtype, val) in index_leaves(old) {
         meta.execute(params![key, vtype, val, rid])?;
+        rows.stats.count(project, key, vtype, -1);
     }
     Ok(())
 }
 
-/// How a metadata leaf is indexed: its type code and comparable value.
-fn meta_value(value: &Value) -> (i64, rusqlite::types::Value) {
+/// The value type codes of the `meta` table (see schema.rs).
+pub(crate) mod vtype {
+    pub const NULL: i64 = 0;
+    pub const BOOL: i64 = 1;
+    pub const NUMBER: i64 = 2;
+    pub const STRING: i64 = 3;
+    pub const ARRAY: i64 = 4;
+    pub const OBJECT: i64 = 5;
+    pub const TIME: i64 = 6;
+}
+
+/// The `meta` rows of a dataset: each metadata leaf by its dotted key, type code and comparable value, and a
+/// second, time-typed row for a string that is an ISO-8601 timestamp. Indexing and unindexing both use this,
+/// so they always agree.
+fn index_leaves(state: &DatasetState) -> Vec<(String, i64, rusqlite::types::Value)> {
     use rusqlite::types::Value as Sql;
-    match value {
-        Value::Null => (0, Sql::Integer(0)),
-        Value::Bool(b) => (1, Sql::Integer(i64::from(*b))),
-        Value::Number(n) => (2, n.as_i64().map_or_else(|| Sql::Real(n.as_f64().unwrap_or(f64::NAN)), Sql::Integer)),
-        Value::String(s) => (3, Sql::Text(s.clone())),
-        Value::Array(_) => (4, Sql::Text(value.to_string())),
-        Value::Object(_) => (5, Sql::Text(String::new())),
+    let mut out = Vec::new();
+    for (key, value) in leaves(&state.meta) {
+        let (code, val) = match value {
+            Value::Null => (vtype::NULL, Sql::Integer(0)),
+            Value::Bool(b) => (vtype::BOOL, Sql::Integer(i64::from(*b))),
+            Value::Number(n) => {
+                (vtype::NUMBER, n.as_i64().map_or_else(|| Sql::Real(n.as_f64().unwrap_or(f64::NAN)), Sql::Integer))
+            }
+            Value::String(s) => {
+                if let Some(micros) = parse_timestamp(s) {
+                    out.push((key.clone(), vtype::TIME, Sql::Integer(micros)));
+                }
+                (vtype::STRING, Sql::Text(s.clone()))
+            }
+            Value::Array(_) => (vtype::ARRAY, Sql::Text(value.to_string())),
+            Value::Object(_) => (vtype::OBJECT, Sql::Text(String::new())),
+        };
+        out.push((key, code, val));
     }
+    out
+}
+
+/// Changes to `key_stats`, summed before they are written.
+#[derive(Default)]
+struct KeyStats(HashMap<(String, String, i64), i64>);
+
+impl KeyStats {
+    fn count(&mut self, project: &str, key: String, vtype: i64, delta: i64) {
+        *self.0.entry((project.to_string(), key, vtype)).or_default() += delta;
+    }
+
+    fn flush(&mut self, conn: &Connection, kids: &mut HashMap<String, i64>) -> Result<()> {
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO key_stats(project, kid, vtype, n) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(project, kid, vtype) DO UPDATE SET n = n + excluded.n",
+        )?;
+        for ((project, key, vtype), delta) in self.0.drain() {
+            if delta != 0 {
+                let kid = cached_key_id(conn, kids, key)?;
+                stmt.execute(params![project, kid, vtype, delta])?;
+            }
+        }
+        conn.prepare_cached("DELETE FROM key_stats WHERE n = 0")?.execute([])?;
+        Ok(())
+    }
+}
+
+fn cached_key_id(conn: &Connection, kids: &mut HashMap<String, i64>, key: String) -> Result<i64> {
+    if let Some(kid) = kids.get(&key) {
+        return Ok(*kid);
+    }
+    let kid = key_id(conn, &key)?;
+    kids.insert(key, kid);
+    Ok(kid)
 }
 
 fn insert_index_rows(conn: &Connection, rid: i64, state: &DatasetState) -> Result<()> {
@@ -304,6 +380,7 @@ struct IndexRows {
     tags: Vec<(String, i64)>,
     objects: Vec<(i64, String, String, i64, String)>,
     meta: Vec<(String, i64, rusqlite::types::Value, i64)>,
+    stats: KeyStats,
 }
 
 /// Rows per multi-row INSERT.
@@ -317,8 +394,9 @@ impl IndexRows {
         for (name, m) in &state.objects {
             self.objects.push((rid, name.clone(), m.format.clone(), m.size as i64, m.checksum.clone()));
         }
-        for (key, value) in leaves(&state.meta) {
-            let (vtype, val) = meta_value(value);
+        let project = state.at.as_ref().map_or("", |at| at.project());
+        for (key, vtype, val) in index_leaves(state) {
+            self.stats.count(project, key.clone(), vtype, 1);
             self.meta.push((key, vtype, val, rid));
         }
     }
@@ -329,16 +407,9 @@ impl IndexRows {
         let mut kids: HashMap<String, i64> = HashMap::new();
         let mut meta: Vec<(i64, i64, rusqlite::types::Value, i64)> = Vec::with_capacity(self.meta.len());
         for (key, vtype, val, rid) in std::mem::take(&mut self.meta) {
-            let kid = match kids.get(&key) {
-                Some(kid) => *kid,
-                None => {
-                    let kid = key_id(conn, &key)?;
-                    kids.insert(key, kid);
-                    kid
-                }
-            };
-            meta.push((kid, vtype, val, rid));
+            meta.push((cached_key_id(conn, &mut kids, key)?, vtype, val, rid));
         }
+        self.stats.flush(conn, &mut kids)?;
         meta.sort_unstable_by_key(|row| (row.0, row.1));
         insert_many(conn, "tags(tag, rid)", 2, &std::mem::take(&mut self.tags), |stmt, at, (tag, rid)| {
             stmt.raw_bind_parameter(at, tag)?;

@@ -6,7 +6,9 @@
 //! consistently. WAL mode lets readers run while a writer works.
 
 mod apply;
+mod query;
 mod read;
+mod ridset;
 pub mod schema;
 
 use std::path::Path;
@@ -14,7 +16,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
+pub use query::{FindOptions, Sort, SortKey};
 pub use read::{Child, DatasetRow, Reader};
+pub use ridset::RidSet;
 pub use rusqlite::{Error as SqliteError, ErrorCode as SqliteErrorCode};
 
 /// A catalog operation failed.
@@ -51,6 +55,7 @@ impl Catalog {
 
     fn setup(conn: Connection) -> Result<Catalog> {
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        register_functions(&conn)?;
         conn.set_prepared_statement_cache_capacity(64);
         // Takes effect when the file is new: larger pages mean shallower B-trees and fewer page splits.
         conn.pragma_update(None, "page_size", 16384)?;
@@ -73,7 +78,7 @@ impl Catalog {
             conn.execute_batch(
                 "BEGIN IMMEDIATE; DROP TABLE IF EXISTS applied; DROP TABLE IF EXISTS projects;
                  DROP TABLE IF EXISTS datasets; DROP TABLE IF EXISTS tags; DROP TABLE IF EXISTS objects;
-                 DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS keys; DROP TABLE IF EXISTS info; COMMIT;",
+                 DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS keys; DROP TABLE IF EXISTS key_stats; DROP TABLE IF EXISTS info; COMMIT;",
             )?;
         }
         if version.as_deref() != Some(&schema::SCHEMA_VERSION.to_string()) {
@@ -106,6 +111,25 @@ impl Catalog {
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
+}
+
+/// SQL functions the catalog's queries use.
+fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    // `trove_time(text)`: the microseconds of an ISO-8601 timestamp, or NULL (filters compare times).
+    conn.create_scalar_function(
+        "trove_time",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            Ok(match ctx.get_raw(0) {
+                rusqlite::types::ValueRef::Text(t) => {
+                    std::str::from_utf8(t).ok().and_then(trove_model::filter::parse_timestamp)
+                }
+                _ => None,
+            })
+        },
+    )
 }
 
 /// A write transaction: apply segments, then [`WriteTx::commit`]. Dropping it rolls back.
@@ -161,7 +185,7 @@ impl WriteTx<'_> {
     pub fn clear(&self) -> Result<()> {
         self.tx.execute_batch(
             "DELETE FROM applied; DELETE FROM projects; DELETE FROM datasets; DELETE FROM tags;
-             DELETE FROM objects; DELETE FROM meta; DELETE FROM keys; DELETE FROM info WHERE key = 'max_ts';",
+             DELETE FROM objects; DELETE FROM meta; DELETE FROM keys; DELETE FROM key_stats; DELETE FROM info WHERE key = 'max_ts';",
         )?;
         Ok(())
     }

@@ -28,7 +28,7 @@ pub struct Child {
 
 /// Read-only queries, on a catalog or inside a write transaction.
 pub struct Reader<'c> {
-    conn: &'c Connection,
+    pub(crate) conn: &'c Connection,
 }
 
 /// The half-open range of paths strictly below `prefix` (all paths when `prefix` is empty).

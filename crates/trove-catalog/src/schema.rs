@@ -1,7 +1,7 @@
 //! The catalog's tables. Everything here can be rebuilt from the log; see ARCHITECTURE.md.
 
 /// Bumped whenever the tables change; an older catalog is rebuilt from the log.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 pub const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS info (
@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS datasets (
     project TEXT,
     path    TEXT,
     kind    TEXT,
+    lineage TEXT,                  -- the lineage key, when the dataset derives from others
     created INTEGER NOT NULL,
     updated INTEGER NOT NULL,
     alive   INTEGER NOT NULL,
@@ -37,6 +38,11 @@ CREATE TABLE IF NOT EXISTS datasets (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS datasets_at ON datasets(project, path) WHERE visible = 1;
 CREATE INDEX IF NOT EXISTS datasets_hidden ON datasets(project, path) WHERE alive = 1 AND visible = 0;
+-- Built-in fields that filters compare (`@kind`, `@created`, `@updated`, `@lineage`), for visible datasets only.
+CREATE INDEX IF NOT EXISTS datasets_kind ON datasets(kind) WHERE visible = 1;
+CREATE INDEX IF NOT EXISTS datasets_created ON datasets(created) WHERE visible = 1;
+CREATE INDEX IF NOT EXISTS datasets_updated ON datasets(updated) WHERE visible = 1;
+CREATE INDEX IF NOT EXISTS datasets_lineage ON datasets(lineage) WHERE visible = 1;
 
 -- Index rows exist for visible datasets only. Each table is one B-tree, keyed for its queries: a row
 -- costs one B-tree insert, and a dataset's rows are found for deletion from its own (old) state.
@@ -54,6 +60,7 @@ CREATE TABLE IF NOT EXISTS objects (
     checksum TEXT NOT NULL,
     PRIMARY KEY (rid, name)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS objects_format ON objects(format);
 
 -- Metadata keys (dotted paths), each stored once: index rows compare small integers, not key strings.
 CREATE TABLE IF NOT EXISTS keys (
@@ -64,12 +71,23 @@ CREATE TABLE IF NOT EXISTS keys (
 -- Every leaf of every visible dataset's metadata, by key, typed for indexed comparison:
 -- `kid = ? AND vtype = 2 AND val BETWEEN ? AND ?` is one range scan.
 -- vtype: 0 null (val 0), 1 boolean (val 0/1), 2 number (val INTEGER or REAL), 3 string (val TEXT),
--- 4 array (val: its JSON), 5 empty object (val '').
+-- 4 array (val: its JSON), 5 empty object (val ''), and 6 time: a string leaf that is an ISO-8601 timestamp
+-- gets this second row (val: microseconds since the epoch), so that times compare as times.
 CREATE TABLE IF NOT EXISTS meta (
     kid   INTEGER NOT NULL,
     vtype INTEGER NOT NULL,
     val   ANY NOT NULL,
     rid   INTEGER NOT NULL,
     PRIMARY KEY (kid, vtype, val, rid)
+) WITHOUT ROWID;
+
+-- How many leaves of each key and type each project's visible datasets hold, kept as rows are indexed and
+-- removed, so that `trove schema` answers without reading the metadata.
+CREATE TABLE IF NOT EXISTS key_stats (
+    project TEXT NOT NULL,
+    kid     INTEGER NOT NULL,
+    vtype   INTEGER NOT NULL,
+    n       INTEGER NOT NULL,
+    PRIMARY KEY (project, kid, vtype)
 ) WITHOUT ROWID;
 "#;

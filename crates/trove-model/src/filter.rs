@@ -73,6 +73,17 @@ use std::fmt;
 
 pub use eval::Doc;
 
+/// Microseconds since the Unix epoch of an ISO-8601 timestamp, or `None` when `text` is not one: the rule that
+/// makes a quoted filter value a time, and that the catalog applies to metadata strings so they compare as times.
+///
+/// ```
+/// assert_eq!(trove_model::filter::parse_timestamp("1970-01-01T00:00:01Z"), Some(1_000_000));
+/// assert_eq!(trove_model::filter::parse_timestamp("steel"), None);
+/// ```
+pub fn parse_timestamp(text: &str) -> Option<i64> {
+    iso::parse_timestamp(text)
+}
+
 /// A filter over datasets: the AST all three front ends produce.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Filter {
@@ -244,6 +255,20 @@ impl Builtin {
     /// The built-in called `name` (without the `@`), case-insensitively.
     pub fn from_name(name: &str) -> Option<Builtin> {
         Builtin::ALL.into_iter().find(|b| b.name().eq_ignore_ascii_case(name))
+    }
+}
+
+impl Field {
+    /// Parses a field alone: a dotted key (segments quoted where needed) or an `@name` built-in.
+    ///
+    /// ```
+    /// use trove_model::filter::{Builtin, Field};
+    /// assert_eq!(Field::parse("sample.\"T (K)\"").unwrap(), Field::Meta("sample.T (K)".into()));
+    /// assert_eq!(Field::parse("@Created").unwrap(), Field::Builtin(Builtin::Created));
+    /// assert!(Field::parse("a b").is_err());
+    /// ```
+    pub fn parse(input: &str) -> Result<Field, FilterError> {
+        parse::parse_field(input)
     }
 }
 

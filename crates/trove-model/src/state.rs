@@ -325,6 +325,40 @@ impl DatasetState {
         self.stamps.values().map(|s| s.ts).chain([self.base.ts]).max().unwrap_or(self.base.ts)
     }
 
+    /// The lineage key filters compare `@lineage` with: the lineage itself when it is a string, else its `key`
+    /// field.
+    pub fn lineage_key(&self) -> Option<&str> {
+        match self.lineage.as_ref()? {
+            Value::String(key) => Some(key),
+            Value::Object(fields) => fields.get("key")?.as_str(),
+            _ => None,
+        }
+    }
+
+    /// What filters see of this dataset, with `metadata` as its metadata (its own, or merged with its
+    /// ancestors' for inherited queries).
+    pub fn filter_doc(&self, metadata: Map<String, Value>) -> crate::filter::Doc {
+        let (project, path) = match &self.at {
+            Some(at) => (at.project().to_string(), at.path().as_str().to_string()),
+            None => (String::new(), String::new()),
+        };
+        let mut formats: Vec<String> = self.objects.values().map(|o| o.format.clone()).collect();
+        formats.sort_unstable();
+        formats.dedup();
+        crate::filter::Doc {
+            id: self.id.to_string(),
+            project,
+            path,
+            kind: self.kind.clone(),
+            tags: self.tags.iter().cloned().collect(),
+            created: self.created(),
+            updated: self.updated(),
+            formats,
+            lineage: self.lineage_key().map(str::to_string),
+            metadata,
+        }
+    }
+
     /// The stamp of the location register: among two live datasets claiming one path, the later claim wins.
     pub fn at_stamp(&self) -> &Stamp {
         stamp_of(&self.base, &self.stamps, &Field::At)

@@ -21,6 +21,21 @@ pub(super) fn parse(input: &str) -> Result<Filter, FilterError> {
     }
 }
 
+/// A field alone (`temperature`, `sample."T (K)"`, `@created`), as `--sort` takes it.
+pub(super) fn parse_field(input: &str) -> Result<Field, FilterError> {
+    let mut p = Parser { input, chars: input.chars().collect(), pos: 0, depth: 0 };
+    p.skip_ws();
+    if !p.at_field() {
+        return Err(p.error(format!("expected a key or an @field{}", p.found())));
+    }
+    let field = p.field()?;
+    p.skip_ws();
+    if !p.at_end() {
+        return Err(p.error(format!("expected the end of the key{}", p.found())));
+    }
+    Ok(field)
+}
+
 struct Parser<'a> {
     input: &'a str,
     chars: Vec<char>,

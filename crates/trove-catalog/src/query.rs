@@ -1,0 +1,727 @@
+//! Filters executed over the catalog's indexes.
+//!
+//! Every condition of a filter (`temperature >= 300`, `@tag == "x"`, `exists(a.b)`) becomes one SQL statement
+//! that reads the matching row ids from one index: a range of `meta` (key, type, value), of `tags`, of
+//! `objects(format)`, or of an index on a built-in column of `datasets`. The sets are combined in memory
+//! ([`RidSet`]): `and` intersects, `or` unites, and `not` is kept symbolic (a complement) until something
+//! forces it, so `a and not b` is a difference and never reads every dataset. Only a filter whose answer is a
+//! complement at the top (`not exists(x)`) reads the list of all datasets.
+//!
+//! The answers are exactly those of the reference evaluator, [`Filter::matches`]; the property test in
+//! `tests/query.rs` holds the two together. The rules that make this work:
+//! - index rows exist for visible datasets only, so every set is a subset of the visible datasets;
+//! - a condition only ever selects rows where it is true, so SQL's `NULL` logic never enters;
+//! - type mismatches are decided here, before any SQL: `x < true` is the empty set, not a query.
+
+use rusqlite::types::Value as Sql;
+use rusqlite::{Connection, OptionalExtension, params_from_iter};
+use trove_model::filter::{Builtin, CompareOp, Field, Filter, FilterValue};
+use uuid::Uuid;
+
+use crate::Result;
+use crate::apply::vtype;
+use crate::ridset::RidSet;
+
+/// The text form of a dataset id (`datasets.id` is the UUID's 16 bytes), for the rare conditions that compare
+/// `@id` other than by equality.
+pub(crate) const ID_TEXT: &str = "lower(substr(hex(id), 1, 8) || '-' || substr(hex(id), 9, 4) || '-' || \
+     substr(hex(id), 13, 4) || '-' || substr(hex(id), 17, 4) || '-' || substr(hex(id), 21))";
+
+/// A set of datasets, or the complement of one (among the visible datasets in scope).
+enum Answer {
+    Only(RidSet),
+    AllBut(RidSet),
+}
+
+impl Answer {
+    fn none() -> Answer {
+        Answer::Only(RidSet::new())
+    }
+
+    fn not(self) -> Answer {
+        match self {
+            Answer::Only(s) => Answer::AllBut(s),
+            Answer::AllBut(s) => Answer::Only(s),
+        }
+    }
+
+    fn and(self, other: Answer) -> Answer {
+        match (self, other) {
+            (Answer::Only(mut a), Answer::Only(b)) => {
+                a.intersect_with(&b);
+                Answer::Only(a)
+            }
+            (Answer::Only(mut a), Answer::AllBut(b)) | (Answer::AllBut(b), Answer::Only(mut a)) => {
+                a.difference_with(&b);
+                Answer::Only(a)
+            }
+            (Answer::AllBut(mut a), Answer::AllBut(b)) => {
+                a.union_with(&b);
+                Answer::AllBut(a)
+            }
+        }
+    }
+
+    fn or(self, other: Answer) -> Answer {
+        self.not().and(other.not()).not()
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, Answer::Only(s) if s.is_empty())
+    }
+}
+
+/// The comparison a condition asks of one value: an ordering, equality, or a glob.
+#[derive(Clone, Copy)]
+enum Test<'v> {
+    Cmp(CompareOp, &'v FilterValue),
+    Glob(&'v str),
+}
+
+/// A SQL condition on one column or expression, with its parameters.
+struct Cond {
+    sql: String,
+    params: Vec<Sql>,
+}
+
+/// Executes filters. Borrowed from a [`crate::Reader`].
+pub(crate) struct Executor<'c> {
+    pub(crate) conn: &'c Connection,
+    /// Restricts every answer to one project.
+    pub(crate) project: Option<&'c str>,
+}
+
+impl Executor<'_> {
+    /// The visible datasets (of the project in scope) that match `filter`.
+    pub(crate) fn matching(&self, filter: &Filter) -> Result<RidSet> {
+        let answer = self.eval(filter)?;
+        let answer = match self.project_scope()? {
+            Some(project) => project.and(answer),
+            None => answer,
+        };
+        match answer {
+            Answer::Only(set) => Ok(set),
+            Answer::AllBut(excluded) => {
+                let mut all = self.universe()?;
+                all.difference_with(&excluded);
+                Ok(all)
+            }
+        }
+    }
+
+    /// The datasets of the project in scope, or `None` when that is every dataset (no project given, or the
+    /// store holds no other project): then no restriction is needed.
+    fn project_scope(&self) -> Result<Option<Answer>> {
+        let Some(project) = self.project else { return Ok(None) };
+        let others: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT 1 WHERE EXISTS (SELECT 1 FROM datasets WHERE visible = 1 AND project < ?1)
+                 OR EXISTS (SELECT 1 FROM datasets WHERE visible = 1 AND project > ?1)",
+            )?
+            .query_row([project], |r| r.get(0))
+            .optional()?;
+        if others.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Answer::Only(self.rids(
+            "SELECT rid FROM datasets WHERE visible = 1 AND project = ?1",
+            &[Sql::Text(project.to_string())],
+        )?)))
+    }
+
+    /// Every visible dataset (of the project in scope).
+    pub(crate) fn universe(&self) -> Result<RidSet> {
+        match self.project {
+            Some(p) => self.rids("SELECT rid FROM datasets WHERE visible = 1 AND project = ?1", &[Sql::Text(p.into())]),
+            None => self.rids("SELECT rid FROM datasets WHERE visible = 1", &[]),
+        }
+    }
+
+    pub(crate) fn rids(&self, sql: &str, params: &[Sql]) -> Result<RidSet> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut rows = stmt.query(params_from_iter(params))?;
+        let mut set = RidSet::new();
+        while let Some(row) = rows.next()? {
+            set.insert(row.get(0)?);
+        }
+        Ok(set)
+    }
+
+    fn eval(&self, filter: &Filter) -> Result<Answer> {
+        match filter {
+            Filter::True => Ok(Answer::AllBut(RidSet::new())),
+            Filter::And(children) => {
+                let mut answer = Answer::AllBut(RidSet::new());
+                for child in merge_ranges(children) {
+                    answer = answer.and(match child {
+                        Conjunct::Filter(f) => self.eval(f)?,
+                        Conjunct::Range { key, low, high } => self.meta_range(key, low, high)?,
+                    });
+                    if answer.is_empty() {
+                        break;
+                    }
+                }
+                Ok(answer)
+            }
+            Filter::Or(children) => {
+                let mut answer = Answer::none();
+                for child in children {
+                    answer = answer.or(self.eval(child)?);
+                }
+                Ok(answer)
+            }
+            Filter::Not(inner) => Ok(self.eval(inner)?.not()),
+            Filter::Exists(field) => self.exists(field),
+            Filter::Glob { field, pattern } => self.test(field, Test::Glob(pattern)),
+            Filter::Compare { field, op: CompareOp::Ne, value } => {
+                let equal = self.test(field, Test::Cmp(CompareOp::Eq, value))?;
+                self.present_but_not(field, equal)
+            }
+            Filter::Compare { field, op, value } => self.test(field, Test::Cmp(*op, value)),
+            Filter::In { field, values, negated } => {
+                let mut any = Answer::none();
+                for value in values {
+                    any = any.or(self.test(field, Test::Cmp(CompareOp::Eq, value))?);
+                }
+                if *negated { self.present_but_not(field, any) } else { Ok(any) }
+            }
+        }
+    }
+
+    /// `!=` and `not in`: the datasets that have the field, less those that equal.
+    fn present_but_not(&self, field: &Field, equal: Answer) -> Result<Answer> {
+        let always_present = matches!(
+            field,
+            Field::Builtin(
+                Builtin::Id | Builtin::Project | Builtin::Path | Builtin::Created | Builtin::Updated | Builtin::Tag
+                    | Builtin::Format
+            )
+        );
+        if always_present { Ok(equal.not()) } else { Ok(self.exists(field)?.and(equal.not())) }
+    }
+
+    fn exists(&self, field: &Field) -> Result<Answer> {
+        let set = match field {
+            Field::Meta(key) => {
+                // The key itself (a leaf, or an empty object) or anything nested below it.
+                let mut set = RidSet::new();
+                for kid in self.key_ids_under(key)? {
+                    set.union_with(&self.rids(
+                        "SELECT rid FROM meta WHERE kid = ?1 AND vtype < 6",
+                        &[Sql::Integer(kid)],
+                    )?);
+                }
+                set
+            }
+            Field::Builtin(Builtin::Tag) => self.rids("SELECT rid FROM tags", &[])?,
+            Field::Builtin(Builtin::Format) => self.rids("SELECT rid FROM objects", &[])?,
+            Field::Builtin(Builtin::Kind) => {
+                self.rids("SELECT rid FROM datasets WHERE visible = 1 AND kind IS NOT NULL", &[])?
+            }
+            Field::Builtin(Builtin::Lineage) => {
+                self.rids("SELECT rid FROM datasets WHERE visible = 1 AND lineage IS NOT NULL", &[])?
+            }
+            Field::Builtin(_) => return Ok(Answer::AllBut(RidSet::new())),
+        };
+        Ok(Answer::Only(set))
+    }
+
+    fn key_id(&self, key: &str) -> Result<Option<i64>> {
+        Ok(self.conn.prepare_cached("SELECT kid FROM keys WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?)
+    }
+
+    /// The ids of `key` and of every key nested below it (`key.*`).
+    fn key_ids_under(&self, key: &str) -> Result<Vec<i64>> {
+        // `.` is followed by `/` in byte order: [key., key/) holds exactly the nested keys.
+        let mut stmt =
+            self.conn.prepare_cached("SELECT kid FROM keys WHERE key = ?1 OR (key >= ?1 || '.' AND key < ?1 || '/')")?;
+        let kids = stmt.query_map([key], |r| r.get(0))?.collect::<rusqlite::Result<Vec<i64>>>()?;
+        Ok(kids)
+    }
+
+    /// One comparison or glob on one field.
+    fn test(&self, field: &Field, test: Test) -> Result<Answer> {
+        let set = match field {
+            Field::Meta(key) => {
+                let Some(kid) = self.key_id(key)? else { return Ok(Answer::none()) };
+                let Some((code, cond)) = meta_condition(test) else { return Ok(Answer::none()) };
+                let mut params = vec![Sql::Integer(kid), Sql::Integer(code)];
+                params.extend(cond.params);
+                self.rids(&format!("SELECT rid FROM meta WHERE kid = ?1 AND vtype = ?2 AND {}", cond.sql), &params)?
+            }
+            Field::Builtin(b) => {
+                let Some((sql, cond)) = builtin_condition(*b, test) else { return Ok(Answer::none()) };
+                self.rids(&format!("{sql} {}", cond.sql), &cond.params)?
+            }
+        };
+        Ok(Answer::Only(set))
+    }
+
+    /// `low <= key <= high` (bounds optional, inclusive or not) on one metadata key: one range scan.
+    fn meta_range(&self, key: &str, low: Bound, high: Bound) -> Result<Answer> {
+        let Some(kid) = self.key_id(key)? else { return Ok(Answer::none()) };
+        let mut sql = "SELECT rid FROM meta WHERE kid = ?1 AND vtype = ?2".to_string();
+        let mut params = vec![Sql::Integer(kid), Sql::Integer(0)];
+        let mut code = None;
+        for (bound, strict, loose) in [(low, ">", ">="), (high, "<", "<=")] {
+            let Some((value, inclusive)) = bound else { continue };
+            let (c, v) = sql_value(value).unwrap_or((vtype::NULL, Sql::Null));
+            code = Some(c);
+            params.push(v);
+            sql.push_str(&format!(" AND val {} ?{}", if inclusive { loose } else { strict }, params.len()));
+        }
+        params[1] = Sql::Integer(code.unwrap_or(vtype::NULL));
+        Ok(Answer::Only(self.rids(&sql, &params)?))
+    }
+}
+
+/// The `meta` type code and value condition for a comparison on a metadata key; `None` when nothing can match
+/// (a type that does not order, a glob on anything but text).
+fn meta_condition(test: Test) -> Option<(i64, Cond)> {
+    match test {
+        Test::Glob(pattern) => Some((vtype::STRING, glob_condition("val", pattern, 3))),
+        Test::Cmp(op, value) => {
+            let (code, val) = sql_value(value)?;
+            if op != CompareOp::Eq && matches!(code, vtype::NULL | vtype::BOOL) {
+                return None;
+            }
+            let sql = if code == vtype::NULL { "1".to_string() } else { format!("val {} ?3", sql_op(op)) };
+            let params = if code == vtype::NULL { vec![] } else { vec![val] };
+            Some((code, Cond { sql, params }))
+        }
+    }
+}
+
+/// How a filter value is indexed in `meta`: its type code and SQL value. `None` for a NaN, which equals and
+/// orders with nothing.
+fn sql_value(value: &FilterValue) -> Option<(i64, Sql)> {
+    Some(match value {
+        FilterValue::Null => (vtype::NULL, Sql::Integer(0)),
+        FilterValue::Bool(b) => (vtype::BOOL, Sql::Integer(i64::from(*b))),
+        FilterValue::Int(i) => (vtype::NUMBER, Sql::Integer(*i)),
+        FilterValue::Float(x) if x.is_nan() => return None,
+        FilterValue::Float(x) => (vtype::NUMBER, Sql::Real(*x)),
+        FilterValue::String(s) => (vtype::STRING, Sql::Text(s.clone())),
+        FilterValue::Time(t) => (vtype::TIME, Sql::Integer(*t)),
+    })
+}
+
+fn sql_op(op: CompareOp) -> &'static str {
+    match op {
+        CompareOp::Eq | CompareOp::Ne => "=",
+        CompareOp::Lt => "<",
+        CompareOp::Le => "<=",
+        CompareOp::Gt => ">",
+        CompareOp::Ge => ">=",
+    }
+}
+
+/// The statement (up to its condition) and the condition for a test on a built-in field; `None` when the
+/// value's type cannot match the field's.
+fn builtin_condition(field: Builtin, test: Test) -> Option<(&'static str, Cond)> {
+    const DATASETS: &str = "SELECT rid FROM datasets WHERE visible = 1 AND";
+    let (select, column) = match field {
+        Builtin::Tag => ("SELECT rid FROM tags WHERE", "tag"),
+        Builtin::Format => ("SELECT rid FROM objects WHERE", "format"),
+        Builtin::Project => (DATASETS, "project"),
+        Builtin::Path => (DATASETS, "path"),
+        Builtin::Kind => (DATASETS, "kind"),
+        Builtin::Lineage => (DATASETS, "lineage"),
+        Builtin::Created | Builtin::Updated => {
+            // Times, and nothing else: a time compares with a time.
+            let column = if field == Builtin::Created { "created" } else { "updated" };
+            return match test {
+                Test::Cmp(op, FilterValue::Time(t)) => Some((
+                    DATASETS,
+                    Cond { sql: format!("{column} {} ?1", sql_op(op)), params: vec![Sql::Integer(*t)] },
+                )),
+                _ => None,
+            };
+        }
+        Builtin::Id => {
+            if let Test::Cmp(CompareOp::Eq, FilterValue::String(s)) = test {
+                // Equality is a lookup in the id index; text that is not a UUID is no dataset's id.
+                let id = Uuid::parse_str(s).ok().filter(|id| id.hyphenated().to_string() == *s)?;
+                return Some((DATASETS, Cond { sql: "id = ?1".into(), params: vec![Sql::Blob(id.as_bytes().to_vec())] }));
+            }
+            (DATASETS, ID_TEXT)
+        }
+    };
+    let cond = match test {
+        Test::Glob(pattern) => glob_condition(column, pattern, 1),
+        Test::Cmp(op, FilterValue::String(s)) => {
+            Cond { sql: format!("{column} {} ?1", sql_op(op)), params: vec![Sql::Text(s.clone())] }
+        }
+        // Text that is itself a timestamp compares with a time (`@kind == "2024-05-01"` is allowed, if odd).
+        Test::Cmp(op, FilterValue::Time(t)) => {
+            Cond { sql: format!("trove_time({column}) {} ?1", sql_op(op)), params: vec![Sql::Integer(*t)] }
+        }
+        Test::Cmp(..) => return None,
+    };
+    Some((select, cond))
+}
+
+/// `column GLOB pattern`, plus a range on the pattern's literal prefix so that an index serves it. trove's glob
+/// has `*` and `?` and nothing else; SQLite's also has `[...]`, so `[` is escaped as `[[]`. Parameters are
+/// numbered from `first`.
+fn glob_condition(column: &str, pattern: &str, first: usize) -> Cond {
+    let escaped = pattern.replace('[', "[[]");
+    let mut sql = format!("{column} GLOB ?{first}");
+    let mut params = vec![Sql::Text(escaped)];
+    let prefix: String = pattern.chars().take_while(|c| *c != '*' && *c != '?').collect();
+    if !prefix.is_empty() {
+        sql.push_str(&format!(" AND {column} >= ?{}", first + 1));
+        params.push(Sql::Text(prefix.clone()));
+        if let Some(upper) = successor(&prefix) {
+            sql.push_str(&format!(" AND {column} < ?{}", first + 2));
+            params.push(Sql::Text(upper));
+        }
+    }
+    Cond { sql, params }
+}
+
+/// The least string greater than every string that starts with `prefix` (UTF-8 byte order is code point
+/// order), or `None` when there is none.
+fn successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// One bound of a range: the value and whether it is included.
+type Bound<'v> = Option<(&'v FilterValue, bool)>;
+
+/// A conjunct of an `and`: a filter as it is, or a lower and an upper bound on one metadata key merged into one
+/// range scan (`t >= 300 and t < 310` reads 1% of the key's rows, not 50% and 50%).
+enum Conjunct<'f> {
+    Filter(&'f Filter),
+    Range { key: &'f str, low: Bound<'f>, high: Bound<'f> },
+}
+
+fn merge_ranges(children: &[Filter]) -> Vec<Conjunct<'_>> {
+    let mut out: Vec<Conjunct> = Vec::with_capacity(children.len());
+    for child in children {
+        let Filter::Compare { field: Field::Meta(key), op, value } = child else {
+            out.push(Conjunct::Filter(child));
+            continue;
+        };
+        let (is_low, inclusive) = match op {
+            CompareOp::Gt => (true, false),
+            CompareOp::Ge => (true, true),
+            CompareOp::Lt => (false, false),
+            CompareOp::Le => (false, true),
+            _ => {
+                out.push(Conjunct::Filter(child));
+                continue;
+            }
+        };
+        let class = sql_value(value).map(|(code, _)| code);
+        if class.is_none() || matches!(class, Some(vtype::NULL | vtype::BOOL)) {
+            out.push(Conjunct::Filter(child));
+            continue;
+        }
+        // A range on the same key, of the same type, with this side still open.
+        let partner = out.iter_mut().find_map(|c| match c {
+            Conjunct::Range { key: k, low, high } if *k == key.as_str() => {
+                let (side, other) = if is_low { (low, &*high) } else { (high, &*low) };
+                let same_type = other.is_some_and(|(v, _)| sql_value(v).map(|(c, _)| c) == class);
+                (side.is_none() && same_type).then_some(side)
+            }
+            _ => None,
+        });
+        match partner {
+            Some(side) => *side = Some((value, inclusive)),
+            None => {
+                let bound = Some((value, inclusive));
+                let (low, high) = if is_low { (bound, None) } else { (None, bound) };
+                out.push(Conjunct::Range { key, low, high });
+            }
+        }
+    }
+    out
+}
+
+/// How `find` orders its results.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sort {
+    pub key: SortKey,
+    pub descending: bool,
+}
+
+/// What results are ordered by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    /// A metadata key's value: by type (null, booleans, numbers, strings, arrays, objects), then by value.
+    /// Datasets without the key come last, whichever the direction.
+    Meta(String),
+    /// A built-in field; `@tag` and `@format` are sets and cannot order.
+    Builtin(Builtin),
+}
+
+impl Default for Sort {
+    /// Project, then path.
+    fn default() -> Sort {
+        Sort { key: SortKey::Builtin(Builtin::Path), descending: false }
+    }
+}
+
+impl std::str::FromStr for Sort {
+    type Err = String;
+
+    /// `KEY`, `-KEY` (descending), `@created`, `-@updated`, `"T (K)"`.
+    fn from_str(text: &str) -> Result<Sort, String> {
+        let (descending, key) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let field = trove_model::filter::Field::parse(key).map_err(|e| format!("bad sort key {text:?}: {e}"))?;
+        let key = match field {
+            Field::Meta(key) => SortKey::Meta(key),
+            Field::Builtin(b @ (Builtin::Tag | Builtin::Format)) => {
+                return Err(format!("cannot sort by @{}: a dataset has a set of them, not one", b.name()));
+            }
+            Field::Builtin(b) => SortKey::Builtin(b),
+        };
+        Ok(Sort { key, descending })
+    }
+}
+
+impl Executor<'_> {
+    /// Calls `each` with the ids of `set` in `sort` order, skipping `offset` and stopping after `limit` or
+    /// when `each` returns false. Reads as it goes: nothing but the ids is held.
+    pub(crate) fn ordered(
+        &self,
+        set: &RidSet,
+        sort: &Sort,
+        offset: u64,
+        limit: Option<u64>,
+        each: &mut dyn FnMut(i64) -> Result<bool>,
+    ) -> Result<()> {
+        let mut pager = Pager { offset, limit, each };
+        match &sort.key {
+            SortKey::Meta(key) => {
+                let mut done = RidSet::new();
+                if let Some(kid) = self.key_id(key)? {
+                    let dir = if sort.descending { "DESC" } else { "ASC" };
+                    let sql =
+                        format!("SELECT rid FROM meta WHERE kid = ?1 AND vtype < 6 ORDER BY vtype {dir}, val {dir}");
+                    let mut stmt = self.conn.prepare_cached(&sql)?;
+                    let mut rows = stmt.query([kid])?;
+                    while let Some(row) = rows.next()? {
+                        let rid: i64 = row.get(0)?;
+                        if set.contains(rid) && !done.contains(rid) {
+                            done.insert(rid);
+                            if !pager.give(rid)? {
+                                return Ok(());
+                            }
+                        }
+                    }
+                }
+                let mut rest = set.clone();
+                rest.difference_with(&done);
+                self.by_path(&rest, false, &mut pager)
+            }
+            SortKey::Builtin(Builtin::Path | Builtin::Project) => self.by_path(set, sort.descending, &mut pager),
+            SortKey::Builtin(b) => {
+                let column = match b {
+                    Builtin::Id => "id",
+                    Builtin::Kind => "kind",
+                    Builtin::Lineage => "lineage",
+                    Builtin::Created => "created",
+                    _ => "updated",
+                };
+                let dir = if sort.descending { "DESC" } else { "ASC" };
+                let sql = format!(
+                    "SELECT rid FROM datasets WHERE visible = 1 AND {column} IS NOT NULL ORDER BY {column} {dir}"
+                );
+                let mut done = RidSet::new();
+                let mut stmt = self.conn.prepare_cached(&sql)?;
+                let mut rows = stmt.query([])?;
+                while let Some(row) = rows.next()? {
+                    let rid: i64 = row.get(0)?;
+                    if set.contains(rid) {
+                        done.insert(rid);
+                        if !pager.give(rid)? {
+                            return Ok(());
+                        }
+                    }
+                }
+                let mut rest = set.clone();
+                rest.difference_with(&done);
+                self.by_path(&rest, false, &mut pager)
+            }
+        }
+    }
+
+    /// `set` in (project, path) order.
+    fn by_path(&self, set: &RidSet, descending: bool, pager: &mut Pager) -> Result<()> {
+        let n = set.len();
+        if n == 0 {
+            return Ok(());
+        }
+        let dir = if descending { "DESC" } else { "ASC" };
+        // A small answer is looked up row by row and sorted; a large one is read in index order and filtered.
+        if n <= 20_000 {
+            let mut stmt = self.conn.prepare_cached("SELECT project, path FROM datasets WHERE rid = ?1")?;
+            let mut keyed: Vec<(String, String, i64)> = Vec::with_capacity(n as usize);
+            for rid in set.iter() {
+                let (project, path): (String, String) = stmt.query_row([rid], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                keyed.push((project, path, rid));
+            }
+            keyed.sort_unstable_by(|a, b| {
+                let o = (&a.0, &a.1).cmp(&(&b.0, &b.1));
+                if descending { o.reverse() } else { o }
+            });
+            for (_, _, rid) in keyed {
+                if !pager.give(rid)? {
+                    return Ok(());
+                }
+            }
+            return Ok(());
+        }
+        let (sql, params) = match self.project {
+            Some(p) => (
+                format!("SELECT rid FROM datasets WHERE visible = 1 AND project = ?1 ORDER BY path {dir}"),
+                vec![Sql::Text(p.to_string())],
+            ),
+            None => (format!("SELECT rid FROM datasets WHERE visible = 1 ORDER BY project {dir}, path {dir}"), vec![]),
+        };
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params_from_iter(params))?;
+        while let Some(row) = rows.next()? {
+            let rid: i64 = row.get(0)?;
+            if set.contains(rid) && !pager.give(rid)? {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Applies `--offset` and `--limit` to a stream of ids.
+struct Pager<'a> {
+    offset: u64,
+    limit: Option<u64>,
+    each: &'a mut dyn FnMut(i64) -> Result<bool>,
+}
+
+impl Pager<'_> {
+    /// Passes `rid` on (unless still skipping); false when no more are wanted.
+    fn give(&mut self, rid: i64) -> Result<bool> {
+        if self.offset > 0 {
+            self.offset -= 1;
+            return Ok(true);
+        }
+        match &mut self.limit {
+            Some(0) => return Ok(false),
+            Some(n) => *n -= 1,
+            None => {}
+        }
+        if !(self.each)(rid)? {
+            return Ok(false);
+        }
+        Ok(self.limit != Some(0))
+    }
+}
+
+/// What `find` asks of the catalog besides the filter.
+#[derive(Clone, Debug, Default)]
+pub struct FindOptions {
+    /// Only datasets of this project.
+    pub project: Option<String>,
+    pub sort: Sort,
+    /// Results skipped first.
+    pub offset: u64,
+    /// At most this many results.
+    pub limit: Option<u64>,
+}
+
+impl<'c> crate::Reader<'c> {
+    fn executor<'a>(&'a self, project: Option<&'a str>) -> Executor<'a> {
+        Executor { conn: self.conn, project }
+    }
+
+    /// The row ids of the visible datasets (of `project`, when given) that match `filter`.
+    ///
+    /// ```
+    /// # use trove_catalog::Catalog;
+    /// # use trove_model::filter::Filter;
+    /// let catalog = Catalog::open_in_memory()?;
+    /// let none = catalog.read().matching(&Filter::parse("temperature >= 300")?, None)?;
+    /// assert!(none.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn matching(&self, filter: &Filter, project: Option<&str>) -> Result<RidSet> {
+        self.executor(project).matching(filter)
+    }
+
+    /// Calls `each` with the row ids of `set` in the order and window `options` ask for; stops early when
+    /// `each` returns false.
+    pub fn in_order(
+        &self,
+        set: &RidSet,
+        options: &FindOptions,
+        mut each: impl FnMut(i64) -> Result<bool>,
+    ) -> Result<()> {
+        self.executor(options.project.as_deref()).ordered(set, &options.sort, options.offset, options.limit, &mut each)
+    }
+
+    /// The dataset in row `rid`.
+    pub fn dataset_by_rid(&self, rid: i64) -> Result<Option<crate::DatasetRow>> {
+        let row: Option<(bool, String)> = self
+            .conn
+            .prepare_cached("SELECT visible, state FROM datasets WHERE rid = ?1")?
+            .query_row([rid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        row.map(|(visible, json)| {
+            Ok(crate::DatasetRow { rid, visible, state: crate::apply::parse_state(&json, &rid.to_string())? })
+        })
+        .transpose()
+    }
+
+    /// The project and path of the dataset in row `rid`, without reading its state.
+    pub fn location_by_rid(&self, rid: i64) -> Result<Option<(String, String)>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT project, path FROM datasets WHERE rid = ?1 AND project IS NOT NULL")?
+            .query_row([rid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn successor_of_prefixes() {
+        assert_eq!(successor("runs/2024/").as_deref(), Some("runs/20240"));
+        assert_eq!(successor("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(successor("\u{10FFFF}"), None);
+        assert_eq!(successor("\u{D7FF}").as_deref(), Some("\u{E000}"));
+    }
+
+    #[test]
+    fn glob_escapes_brackets() {
+        let c = glob_condition("val", "a[1]*", 3);
+        assert_eq!(c.sql, "val GLOB ?3 AND val >= ?4 AND val < ?5");
+        assert_eq!(c.params[0], Sql::Text("a[[]1]*".into()));
+    }
+
+    #[test]
+    fn sort_keys() {
+        let s: Sort = "-temperature".parse().unwrap();
+        assert_eq!(s, Sort { key: SortKey::Meta("temperature".into()), descending: true });
+        let s: Sort = "@created".parse().unwrap();
+        assert_eq!(s, Sort { key: SortKey::Builtin(Builtin::Created), descending: false });
+        assert!("@tag".parse::<Sort>().unwrap_err().contains("cannot sort by @tag"));
+        assert!("a..b".parse::<Sort>().is_err());
+    }
+}
