@@ -10,6 +10,7 @@ mod query;
 mod read;
 mod ridset;
 pub mod schema;
+mod views;
 
 use std::path::Path;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 pub use query::{FindOptions, Sort, SortKey};
 pub use read::{Child, DatasetRow, Reader};
 pub use ridset::RidSet;
+pub use views::{KeyUsage, SqlConsole, VIEWS};
 pub use rusqlite::{Error as SqliteError, ErrorCode as SqliteErrorCode};
 
 /// A catalog operation failed.
@@ -26,6 +28,8 @@ pub use rusqlite::{Error as SqliteError, ErrorCode as SqliteErrorCode};
 pub enum CatalogError {
     #[error("catalog: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Refused(String),
     #[error("catalog row for {what} is not valid JSON: {source}")]
     BadRow { what: String, source: serde_json::Error },
 }
@@ -114,7 +118,7 @@ impl Catalog {
 }
 
 /// SQL functions the catalog's queries use.
-fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     use rusqlite::functions::FunctionFlags;
     // `trove_time(text)`: the microseconds of an ISO-8601 timestamp, or NULL (filters compare times).
     conn.create_scalar_function(

@@ -112,6 +112,11 @@ impl Executor<'_> {
     /// The datasets of the project in scope, or `None` when that is every dataset (no project given, or the
     /// store holds no other project): then no restriction is needed.
     fn project_scope(&self) -> Result<Option<Answer>> {
+        Ok(self.project_datasets()?.map(Answer::Only))
+    }
+
+    /// The datasets of the project in scope, or `None` when that restricts nothing.
+    pub(crate) fn project_datasets(&self) -> Result<Option<RidSet>> {
         let Some(project) = self.project else { return Ok(None) };
         let others: Option<i64> = self
             .conn
@@ -124,10 +129,10 @@ impl Executor<'_> {
         if others.is_none() {
             return Ok(None);
         }
-        Ok(Some(Answer::Only(self.rids(
+        Ok(Some(self.rids(
             "SELECT rid FROM datasets WHERE visible = 1 AND project = ?1",
             &[Sql::Text(project.to_string())],
-        )?)))
+        )?))
     }
 
     /// Every visible dataset (of the project in scope).

@@ -23,6 +23,14 @@ impl RidSet {
         self.words[word] |= 1 << (rid % 64);
     }
 
+    pub fn remove(&mut self, rid: i64) {
+        if let Ok(rid) = usize::try_from(rid)
+            && let Some(word) = self.words.get_mut(rid / 64)
+        {
+            *word &= !(1 << (rid % 64));
+        }
+    }
+
     pub fn contains(&self, rid: i64) -> bool {
         usize::try_from(rid).is_ok_and(|rid| self.words.get(rid / 64).is_some_and(|w| w & (1 << (rid % 64)) != 0))
     }

@@ -78,6 +78,9 @@ pub fn run_on(store: &Store, command: Command, out: &mut Out) -> Result<()> {
         Command::Ingest { file, batch } => ingest(store, &file, batch, out)?,
         Command::Get { reference, output } => get(store, &reference, output, out)?,
         Command::Ls(args) => ls(store, args, out)?,
+        Command::Find(args) => crate::find::find(store, args, out)?,
+        Command::Schema { project, json } => crate::find::schema(store, project, json, out)?,
+        Command::Sql { query, json } => crate::find::sql(store, &query, json, out)?,
         Command::Locate { reference } => out.line(store.locate(&parse_ref(&reference)?)?)?,
         Command::Show { reference, inherited, json } => show(store, &reference, inherited, json, out)?,
         Command::Meta(MetaCommand::Set { reference, assignments: items }) => {

@@ -2,6 +2,7 @@
 
 mod commands;
 mod demo;
+mod find;
 mod output;
 
 use std::path::PathBuf;
@@ -96,6 +97,24 @@ pub enum Command {
         #[arg(long)]
         full: bool,
     },
+    /// Search: datasets matching a filter (`temperature >= 300 and @tag == "calibrated"`), from the indexes.
+    Find(FindArgs),
+    /// Metadata keys in use, with their types, counts and ranges.
+    Schema {
+        /// Only this project's datasets.
+        project: Option<String>,
+        /// One JSON object per key, one per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read-only SQL over the catalog's views: datasets, tags, objects, metadata, projects.
+    Sql {
+        /// One SELECT statement.
+        query: String,
+        /// One JSON object per row, one per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Merge log segments into a checkpoint.
     Compact {
         /// Merge earlier checkpoints too, leaving one segment.
@@ -142,6 +161,41 @@ pub struct PutArgs {
     #[arg(long, value_name = "OBJ")]
     pub name: Option<String>,
     /// Print the dataset as JSON afterwards.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("mode").args(["count", "ids", "json"]))]
+pub struct FindArgs {
+    /// The filter, e.g. `material == "steel" and temperature >= 300 and @path ~ "runs/2024/*"` (default: all).
+    pub filter: Option<String>,
+    /// A MongoDB-style JSON filter (`{"temperature": {"$gte": 300}}`), or `-` to read it from stdin. With a
+    /// FILTER too, both must hold.
+    #[arg(long, value_name = "JSON")]
+    pub filter_json: Option<String>,
+    /// Only datasets of this project.
+    #[arg(short, long)]
+    pub project: Option<String>,
+    /// Match against metadata inherited from the project and ancestor datasets, merged under each dataset's own.
+    #[arg(long)]
+    pub inherited: bool,
+    /// Order by a metadata key or @field; `-KEY` for descending (default: by project and path).
+    #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
+    pub sort: Option<String>,
+    /// At most N results.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Skip the first N results.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub offset: u64,
+    /// Print only how many datasets match.
+    #[arg(long)]
+    pub count: bool,
+    /// Print one PROJECT/PATH per line.
+    #[arg(long)]
+    pub ids: bool,
+    /// Print one `show --json` object per line.
     #[arg(long)]
     pub json: bool,
 }

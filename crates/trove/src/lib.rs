@@ -18,13 +18,15 @@
 mod error;
 mod export;
 mod fault;
+mod query;
 mod store;
 mod view;
 mod write;
 
 pub use error::{Error, Result};
 pub use store::{CATALOG_FILE, CONFIG_FILE, CompactReport, OpenOptions, STAGING, Store, SyncReport};
-pub use trove_catalog::Child;
+pub use query::Query;
+pub use trove_catalog::{CatalogError, Child, FindOptions, KeyUsage, RidSet, Sort, SortKey, SqlConsole};
 pub use view::{Target, object_key};
 pub use write::{DatasetEdit, FileImport, INGEST_BATCH, IngestLine, IngestReport, PutOutcome};
 

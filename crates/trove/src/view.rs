@@ -25,7 +25,7 @@ pub enum Target {
 }
 
 /// Deep-merges `over` onto `base`: objects merge key by key, anything else is replaced.
-fn deep_merge(base: &mut Map<String, Value>, over: &Map<String, Value>) {
+pub(crate) fn deep_merge(base: &mut Map<String, Value>, over: &Map<String, Value>) {
     for (k, v) in over {
         match (base.get_mut(k), v) {
             (Some(Value::Object(b)), Value::Object(o)) => deep_merge(b, o),

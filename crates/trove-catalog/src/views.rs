@@ -1,0 +1,192 @@
+//! What the catalog tells about itself: the metadata keys in use (`trove schema`) and read-only SQL over
+//! documented views (`trove sql`).
+
+use std::path::Path;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags, params};
+use serde_json::{Value, json};
+
+use crate::apply::vtype;
+use crate::query::Executor;
+use crate::{CatalogError, Reader, Result};
+
+/// One metadata key in use: how many leaves of each type it has, and the range of its numbers and times.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyUsage {
+    /// The dotted key.
+    pub key: String,
+    /// `(type name, count)` for `null boolean number string array object`, the types present only.
+    pub types: Vec<(&'static str, u64)>,
+    /// How many of its strings are ISO-8601 timestamps.
+    pub times: u64,
+    /// The least and greatest number, when it has numbers.
+    pub numbers: Option<(Value, Value)>,
+    /// The earliest and latest timestamp (microseconds), when it has any.
+    pub time_range: Option<(i64, i64)>,
+}
+
+impl KeyUsage {
+    /// The number of datasets with the key (each has one leaf per key).
+    pub fn count(&self) -> u64 {
+        self.types.iter().map(|(_, n)| n).sum()
+    }
+}
+
+fn type_name(code: i64) -> &'static str {
+    match code {
+        vtype::NULL => "null",
+        vtype::BOOL => "boolean",
+        vtype::NUMBER => "number",
+        vtype::STRING => "string",
+        vtype::ARRAY => "array",
+        _ => "object",
+    }
+}
+
+fn sql_to_json(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => json!(i),
+        ValueRef::Real(x) => json!(x),
+        ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::String(b.iter().map(|x| format!("{x:02x}")).collect()),
+    }
+}
+
+impl Reader<'_> {
+    /// Every metadata key in use (in `project`, or anywhere), in key order. Counts come from `key_stats`,
+    /// kept as data is written; ranges from the ends of the `meta` index. Nothing reads all the metadata.
+    pub fn key_usage(&self, project: Option<&str>) -> Result<Vec<KeyUsage>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT k.kid, k.key, s.vtype, sum(s.n) FROM key_stats s JOIN keys k ON k.kid = s.kid
+             WHERE ?1 IS NULL OR s.project = ?1 GROUP BY s.kid, s.vtype HAVING sum(s.n) > 0 ORDER BY k.key, s.vtype",
+        )?;
+        let rows = stmt
+            .query_map([project], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<Vec<(i64, String, i64, i64)>>>()?;
+        let executor = Executor { conn: self.conn, project };
+        // Within one project of several, the ends of a key's range are the first and last of its index rows
+        // that belong to the project.
+        let scope = match project {
+            Some(_) => executor.project_datasets()?,
+            None => None,
+        };
+        let mut out: Vec<(i64, KeyUsage)> = Vec::new();
+        for (kid, key, code, n) in rows {
+            if out.last().is_none_or(|(k, _)| *k != kid) {
+                out.push((kid, KeyUsage { key, types: vec![], times: 0, numbers: None, time_range: None }));
+            }
+            let Some((_, usage)) = out.last_mut() else { continue };
+            let n = n as u64;
+            match code {
+                vtype::TIME => {
+                    usage.times = n;
+                    let ends = self.ends(kid, code, scope.as_ref())?;
+                    usage.time_range = ends.and_then(|(a, b)| Some((a.as_i64()?, b.as_i64()?)));
+                }
+                _ => {
+                    usage.types.push((type_name(code), n));
+                    if code == vtype::NUMBER {
+                        usage.numbers = self.ends(kid, code, scope.as_ref())?;
+                    }
+                }
+            }
+        }
+        Ok(out.into_iter().map(|(_, u)| u).filter(|u| u.count() > 0).collect())
+    }
+
+    /// The least and greatest value of one key and type, among `scope` when given.
+    fn ends(&self, kid: i64, code: i64, scope: Option<&crate::RidSet>) -> Result<Option<(Value, Value)>> {
+        let first = |dir: &str| -> Result<Option<Value>> {
+            let sql = format!("SELECT val, rid FROM meta WHERE kid = ?1 AND vtype = ?2 ORDER BY val {dir}");
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params![kid, code])?;
+            while let Some(row) = rows.next()? {
+                if scope.is_none_or(|s| s.contains(row.get(1).unwrap_or(-1))) {
+                    return Ok(Some(sql_to_json(row.get_ref(0)?)));
+                }
+            }
+            Ok(None)
+        };
+        Ok(first("ASC")?.zip(first("DESC")?))
+    }
+}
+
+/// The views `trove sql` offers, documented in the README. They hide the index's internal encoding (row ids,
+/// key ids, type codes, the UUID's bytes) behind plain columns.
+pub const VIEWS: &str = r#"
+CREATE TEMP VIEW datasets AS
+SELECT {id} AS id, project, path, kind,
+       strftime('%Y-%m-%dT%H:%M:%fZ', created / 1e6, 'unixepoch') AS created,
+       strftime('%Y-%m-%dT%H:%M:%fZ', updated / 1e6, 'unixepoch') AS updated,
+       lineage,
+       coalesce(json_extract(state, '$.meta'), '{}') AS metadata,
+       rid
+FROM main.datasets WHERE visible = 1;
+
+CREATE TEMP VIEW tags AS
+SELECT d.id, d.project, d.path, t.tag FROM main.tags t JOIN temp.datasets d ON d.rid = t.rid;
+
+CREATE TEMP VIEW objects AS
+SELECT d.id, d.project, d.path, o.name, o.format, o.size, o.checksum
+FROM main.objects o JOIN temp.datasets d ON d.rid = o.rid;
+
+CREATE TEMP VIEW metadata AS
+SELECT d.id, d.project, d.path, k.key,
+       CASE m.vtype WHEN 0 THEN 'null' WHEN 1 THEN 'boolean' WHEN 2 THEN 'number' WHEN 3 THEN 'string'
+                    WHEN 4 THEN 'array' ELSE 'object' END AS type,
+       CASE m.vtype WHEN 0 THEN NULL WHEN 5 THEN '{}' ELSE m.val END AS value
+FROM main.meta m JOIN main.keys k ON k.kid = m.kid JOIN temp.datasets d ON d.rid = m.rid
+WHERE m.vtype < 6;
+
+CREATE TEMP VIEW projects AS
+SELECT name, strftime('%Y-%m-%dT%H:%M:%fZ', created / 1e6, 'unixepoch') AS created,
+       coalesce(json_extract(state, '$.meta'), '{}') AS metadata
+FROM main.projects;
+"#;
+
+/// A read-only connection to a catalog file with the documented views: what `trove sql` runs on.
+pub struct SqlConsole {
+    conn: Connection,
+}
+
+impl SqlConsole {
+    /// Opens the catalog at `path` read-only. Writes are refused three times over: the file is opened
+    /// read-only, `query_only` is set, and a statement that would write is rejected before it runs.
+    pub fn open(path: &Path) -> Result<SqlConsole> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        conn.busy_timeout(crate::BUSY_TIMEOUT)?;
+        crate::register_functions(&conn)?;
+        conn.execute_batch(&VIEWS.replace("{id}", crate::query::ID_TEXT))?;
+        conn.pragma_update(None, "query_only", true)?;
+        Ok(SqlConsole { conn })
+    }
+
+    /// Runs one read-only statement; `each` receives the column names and each row as JSON values (numbers,
+    /// text, `null`; a blob as hex), and stops the query by returning false. Returns the column names.
+    pub fn query(&self, sql: &str, mut each: impl FnMut(&[String], Vec<Value>) -> Result<bool>) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(_, Some(message)) => CatalogError::Refused(format!("invalid SQL: {message}")),
+            e => e.into(),
+        })?;
+        if !stmt.readonly() {
+            return Err(CatalogError::Refused(format!(
+                "trove sql runs read-only queries; this statement would change the catalog: {}",
+                sql.trim()
+            )));
+        }
+        let names: Vec<String> = stmt.column_names().into_iter().map(str::to_string).collect();
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let values = (0..names.len()).map(|i| row.get_ref(i).map(sql_to_json)).collect::<rusqlite::Result<_>>()?;
+            if !each(&names, values)? {
+                break;
+            }
+        }
+        Ok(names)
+    }
+}
