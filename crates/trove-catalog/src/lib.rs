@@ -19,7 +19,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 pub use query::{FindOptions, Sort, SortKey};
 pub use read::{Child, DatasetRow, Reader};
-pub use ridset::RidSet;
+pub use ridset::{Matches, RidSet};
 pub use views::{KeyUsage, SqlConsole, VIEWS};
 pub use rusqlite::{Error as SqliteError, ErrorCode as SqliteErrorCode};
 

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::Result;
 use crate::apply::vtype;
-use crate::ridset::RidSet;
+use crate::ridset::{Matches, RidSet};
 
 /// The text form of a dataset id (`datasets.id` is the UUID's 16 bytes), for the rare conditions that compare
 /// `@id` other than by equality.
@@ -93,20 +93,16 @@ pub(crate) struct Executor<'c> {
 
 impl Executor<'_> {
     /// The visible datasets (of the project in scope) that match `filter`.
-    pub(crate) fn matching(&self, filter: &Filter) -> Result<RidSet> {
+    pub(crate) fn matching(&self, filter: &Filter) -> Result<Matches> {
         let answer = self.eval(filter)?;
         let answer = match self.project_scope()? {
             Some(project) => project.and(answer),
             None => answer,
         };
-        match answer {
-            Answer::Only(set) => Ok(set),
-            Answer::AllBut(excluded) => {
-                let mut all = self.universe()?;
-                all.difference_with(&excluded);
-                Ok(all)
-            }
-        }
+        Ok(match answer {
+            Answer::Only(set) => Matches { set, complement: false },
+            Answer::AllBut(set) => Matches { set, complement: true },
+        })
     }
 
     /// The datasets of the project in scope, or `None` when that is every dataset (no project given, or the
@@ -256,7 +252,12 @@ impl Executor<'_> {
                 self.rids(&format!("SELECT rid FROM meta WHERE kid = ?1 AND vtype = ?2 AND {}", cond.sql), &params)?
             }
             Field::Builtin(b) => {
-                let Some((sql, cond)) = builtin_condition(*b, test) else { return Ok(Answer::none()) };
+                let Some((sql, mut cond)) = builtin_condition(*b, test) else { return Ok(Answer::none()) };
+                // Paths are indexed under their project: naming it turns a path glob into a range scan.
+                if let (Builtin::Path, Some(project)) = (b, self.project) {
+                    cond.params.push(Sql::Text(project.to_string()));
+                    cond.sql = format!("project = ?{} AND {}", cond.params.len(), cond.sql);
+                }
                 self.rids(&format!("{sql} {}", cond.sql), &cond.params)?
             }
         };
@@ -453,6 +454,11 @@ fn merge_ranges(children: &[Filter]) -> Vec<Conjunct<'_>> {
     out
 }
 
+/// The order of value types when sorting by a metadata key, whichever the direction: the values that sort
+/// meaningfully first.
+const SORT_TYPE_ORDER: [i64; 6] =
+    [vtype::NUMBER, vtype::STRING, vtype::BOOL, vtype::ARRAY, vtype::OBJECT, vtype::NULL];
+
 /// How `find` orders its results.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sort {
@@ -463,8 +469,8 @@ pub struct Sort {
 /// What results are ordered by.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SortKey {
-    /// A metadata key's value: by type (null, booleans, numbers, strings, arrays, objects), then by value.
-    /// Datasets without the key come last, whichever the direction.
+    /// A metadata key's value: numbers, then strings, booleans, arrays, objects and nulls, each group in
+    /// the direction asked; datasets without the key come last.
     Meta(String),
     /// A built-in field; `@tag` and `@format` are sets and cannot order.
     Builtin(Builtin),
@@ -503,7 +509,7 @@ impl Executor<'_> {
     /// when `each` returns false. Reads as it goes: nothing but the ids is held.
     pub(crate) fn ordered(
         &self,
-        set: &RidSet,
+        set: &Matches,
         sort: &Sort,
         offset: u64,
         limit: Option<u64>,
@@ -515,23 +521,22 @@ impl Executor<'_> {
                 let mut done = RidSet::new();
                 if let Some(kid) = self.key_id(key)? {
                     let dir = if sort.descending { "DESC" } else { "ASC" };
-                    let sql =
-                        format!("SELECT rid FROM meta WHERE kid = ?1 AND vtype < 6 ORDER BY vtype {dir}, val {dir}");
+                    let sql = format!("SELECT rid FROM meta WHERE kid = ?1 AND vtype = ?2 ORDER BY val {dir}");
                     let mut stmt = self.conn.prepare_cached(&sql)?;
-                    let mut rows = stmt.query([kid])?;
-                    while let Some(row) = rows.next()? {
-                        let rid: i64 = row.get(0)?;
-                        if set.contains(rid) && !done.contains(rid) {
-                            done.insert(rid);
-                            if !pager.give(rid)? {
-                                return Ok(());
+                    for code in SORT_TYPE_ORDER {
+                        let mut rows = stmt.query([kid, code])?;
+                        while let Some(row) = rows.next()? {
+                            let rid: i64 = row.get(0)?;
+                            if set.contains(rid) && !done.contains(rid) {
+                                done.insert(rid);
+                                if !pager.give(rid)? {
+                                    return Ok(());
+                                }
                             }
                         }
                     }
                 }
-                let mut rest = set.clone();
-                rest.difference_with(&done);
-                self.by_path(&rest, false, &mut pager)
+                self.by_path(&set.without(&done), false, &mut pager)
             }
             SortKey::Builtin(Builtin::Path | Builtin::Project) => self.by_path(set, sort.descending, &mut pager),
             SortKey::Builtin(b) => {
@@ -558,22 +563,20 @@ impl Executor<'_> {
                         }
                     }
                 }
-                let mut rest = set.clone();
-                rest.difference_with(&done);
-                self.by_path(&rest, false, &mut pager)
+                self.by_path(&set.without(&done), false, &mut pager)
             }
         }
     }
 
     /// `set` in (project, path) order.
-    fn by_path(&self, set: &RidSet, descending: bool, pager: &mut Pager) -> Result<()> {
-        let n = set.len();
-        if n == 0 {
+    fn by_path(&self, matches: &Matches, descending: bool, pager: &mut Pager) -> Result<()> {
+        let (set, n) = (&matches.set, matches.set.len());
+        if n == 0 && !matches.complement {
             return Ok(());
         }
         let dir = if descending { "DESC" } else { "ASC" };
         // A small answer is looked up row by row and sorted; a large one is read in index order and filtered.
-        if n <= 20_000 {
+        if n <= 20_000 && !matches.complement {
             let mut stmt = self.conn.prepare_cached("SELECT project, path FROM datasets WHERE rid = ?1")?;
             let mut keyed: Vec<(String, String, i64)> = Vec::with_capacity(n as usize);
             for rid in set.iter() {
@@ -602,7 +605,7 @@ impl Executor<'_> {
         let mut rows = stmt.query(params_from_iter(params))?;
         while let Some(row) = rows.next()? {
             let rid: i64 = row.get(0)?;
-            if set.contains(rid) && !pager.give(rid)? {
+            if matches.contains(rid) && !pager.give(rid)? {
                 return Ok(());
             }
         }
@@ -659,19 +662,37 @@ impl<'c> crate::Reader<'c> {
     /// # use trove_catalog::Catalog;
     /// # use trove_model::filter::Filter;
     /// let catalog = Catalog::open_in_memory()?;
-    /// let none = catalog.read().matching(&Filter::parse("temperature >= 300")?, None)?;
-    /// assert!(none.is_empty());
+    /// let found = catalog.read().matching(&Filter::parse("temperature >= 300")?, None)?;
+    /// assert_eq!(catalog.read().count_matches(&found, None)?, 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn matching(&self, filter: &Filter, project: Option<&str>) -> Result<RidSet> {
+    pub fn matching(&self, filter: &Filter, project: Option<&str>) -> Result<Matches> {
         self.executor(project).matching(filter)
+    }
+
+    /// How many datasets `matches` holds (of `project`, the scope it was computed in).
+    pub fn count_matches(&self, matches: &Matches, project: Option<&str>) -> Result<u64> {
+        if !matches.complement {
+            return Ok(matches.set.len());
+        }
+        Ok(self.count(project)?.saturating_sub(matches.set.len()))
+    }
+
+    /// The row ids `matches` holds, listed.
+    pub fn matching_rids(&self, matches: &Matches, project: Option<&str>) -> Result<RidSet> {
+        if !matches.complement {
+            return Ok(matches.set.clone());
+        }
+        let mut all = self.executor(project).universe()?;
+        all.difference_with(&matches.set);
+        Ok(all)
     }
 
     /// Calls `each` with the row ids of `set` in the order and window `options` ask for; stops early when
     /// `each` returns false.
     pub fn in_order(
         &self,
-        set: &RidSet,
+        set: &Matches,
         options: &FindOptions,
         mut each: impl FnMut(i64) -> Result<bool>,
     ) -> Result<()> {

@@ -85,6 +85,36 @@ impl RidSet {
     }
 }
 
+/// The answer to a filter: a set of row ids, or every visible dataset in scope but a set (`not exists(x)`),
+/// kept that way so that nobody lists every dataset just to leave a few out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Matches {
+    pub set: RidSet,
+    /// True when the answer is everything in scope except `set`.
+    pub complement: bool,
+}
+
+impl Matches {
+    pub fn contains(&self, rid: i64) -> bool {
+        self.set.contains(rid) != self.complement
+    }
+
+    pub fn insert(&mut self, rid: i64) {
+        if self.complement { self.set.remove(rid) } else { self.set.insert(rid) }
+    }
+
+    pub fn remove(&mut self, rid: i64) {
+        if self.complement { self.set.insert(rid) } else { self.set.remove(rid) }
+    }
+
+    /// These matches less `other`.
+    pub fn without(&self, other: &RidSet) -> Matches {
+        let mut set = self.set.clone();
+        if self.complement { set.union_with(other) } else { set.difference_with(other) }
+        Matches { set, complement: self.complement }
+    }
+}
+
 impl FromIterator<i64> for RidSet {
     fn from_iter<I: IntoIterator<Item = i64>>(iter: I) -> RidSet {
         let mut set = RidSet::new();

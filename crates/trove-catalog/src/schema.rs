@@ -39,10 +39,10 @@ CREATE TABLE IF NOT EXISTS datasets (
 CREATE UNIQUE INDEX IF NOT EXISTS datasets_at ON datasets(project, path) WHERE visible = 1;
 CREATE INDEX IF NOT EXISTS datasets_hidden ON datasets(project, path) WHERE alive = 1 AND visible = 0;
 -- Built-in fields that filters compare (`@kind`, `@created`, `@updated`, `@lineage`), for visible datasets only.
-CREATE INDEX IF NOT EXISTS datasets_kind ON datasets(kind) WHERE visible = 1;
+CREATE INDEX IF NOT EXISTS datasets_kind ON datasets(kind) WHERE visible = 1 AND kind IS NOT NULL;
 CREATE INDEX IF NOT EXISTS datasets_created ON datasets(created) WHERE visible = 1;
 CREATE INDEX IF NOT EXISTS datasets_updated ON datasets(updated) WHERE visible = 1;
-CREATE INDEX IF NOT EXISTS datasets_lineage ON datasets(lineage) WHERE visible = 1;
+CREATE INDEX IF NOT EXISTS datasets_lineage ON datasets(lineage) WHERE visible = 1 AND lineage IS NOT NULL;
 
 -- Index rows exist for visible datasets only. Each table is one B-tree, keyed for its queries: a row
 -- costs one B-tree insert, and a dataset's rows are found for deletion from its own (old) state.

@@ -169,10 +169,8 @@ impl SqlConsole {
     /// Runs one read-only statement; `each` receives the column names and each row as JSON values (numbers,
     /// text, `null`; a blob as hex), and stops the query by returning false. Returns the column names.
     pub fn query(&self, sql: &str, mut each: impl FnMut(&[String], Vec<Value>) -> Result<bool>) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare(sql).map_err(|e| match e {
-            rusqlite::Error::SqliteFailure(_, Some(message)) => CatalogError::Refused(format!("invalid SQL: {message}")),
-            e => e.into(),
-        })?;
+        // Whatever SQLite cannot prepare (a syntax error, an unknown table) is the query's fault.
+        let mut stmt = self.conn.prepare(sql).map_err(|e| CatalogError::Refused(format!("invalid SQL: {e}")))?;
         if !stmt.readonly() {
             return Err(CatalogError::Refused(format!(
                 "trove sql runs read-only queries; this statement would change the catalog: {}",

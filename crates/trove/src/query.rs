@@ -1,7 +1,7 @@
 //! Finding datasets: filters over the catalog, with inherited metadata on request; the keys in use; SQL.
 
 use serde_json::{Map, Value};
-use trove_catalog::{FindOptions, KeyUsage, Reader, RidSet, SqlConsole};
+use trove_catalog::{FindOptions, KeyUsage, Matches, Reader, RidSet, SqlConsole};
 use trove_model::filter::{Field, Filter};
 use trove_model::{DatasetState, ProjectState};
 
@@ -45,7 +45,7 @@ impl Query {
 impl Store {
     /// How many datasets match.
     pub fn count(&self, query: &Query) -> Result<u64> {
-        self.read(|r| Ok(matching(r, query)?.len()))
+        self.read(|r| Ok(r.count_matches(&matching(r, query)?, query.options.project.as_deref())?))
     }
 
     /// The project and path of each match, in order; `each` returns false to stop.
@@ -99,7 +99,7 @@ fn keep_going(result: Result<bool>, failure: &mut Option<crate::Error>) -> bool 
     }
 }
 
-fn matching(r: &Reader<'_>, query: &Query) -> Result<RidSet> {
+fn matching(r: &Reader<'_>, query: &Query) -> Result<Matches> {
     let project = query.options.project.as_deref();
     let mut set = r.matching(&query.filter, project)?;
     if query.inherited {
@@ -131,7 +131,7 @@ fn filter_heads(filter: &Filter, out: &mut Vec<String>) {
 /// `find --inherited`. A dataset's inherited metadata differs from its own, for the keys the filter reads, only
 /// if its project or one of its ancestors has one of those keys. The indexed answer stands for every other
 /// dataset; those few are judged again by the reference evaluator on their merged metadata.
-fn correct_for_inheritance(r: &Reader<'_>, query: &Query, set: &mut RidSet) -> Result<()> {
+fn correct_for_inheritance(r: &Reader<'_>, query: &Query, set: &mut Matches) -> Result<()> {
     let mut heads = Vec::new();
     filter_heads(&query.filter, &mut heads);
     if heads.is_empty() {
@@ -142,7 +142,8 @@ fn correct_for_inheritance(r: &Reader<'_>, query: &Query, set: &mut RidSet) -> R
     // Datasets that pass one of the keys down (those with no descendants pass nothing, but are cheap to keep).
     let mut givers = RidSet::new();
     for head in &heads {
-        givers.union_with(&r.matching(&Filter::Exists(Field::Meta(head.clone())), project)?);
+        let having = r.matching(&Filter::Exists(Field::Meta(head.clone())), project)?;
+        givers.union_with(&r.matching_rids(&having, project)?);
     }
     let giving_projects: Vec<ProjectState> = r
         .projects()?

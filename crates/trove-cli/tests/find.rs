@@ -1,0 +1,157 @@
+//! `find`, `schema` and `sql` through the real binary.
+
+mod common;
+
+use common::TestStore;
+use serde_json::Value;
+
+/// A small store: six runs with mixed metadata, a parent that passes metadata down, tags, one file.
+fn lab() -> TestStore {
+    let s = TestStore::new();
+    let jsonl = s.inputs.path().join("runs.jsonl");
+    let mut lines = String::new();
+    for (i, (t, material, tag)) in [
+        ("290.5", "steel", "calibrated"),
+        ("300", "steel", "calibrated"),
+        ("305.25", "copper", "pilot"),
+        ("310", "steel", "pilot"),
+        ("320", "glass", "calibrated"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        lines.push_str(&format!(
+            r#"{{"path": "lab/runs/2024/r{i}", "kind": "measurement", "metadata": {{"temperature": {t}, "material": "{material}", "sample": {{"thickness_mm": {i}}}, "date": "2024-05-0{}"}}, "tags": ["{tag}"]}}"#,
+            i + 1
+        ));
+        lines.push('\n');
+    }
+    // A key that is a number in one dataset and a string in another must not break a query.
+    lines.push_str(r#"{"path": "lab/runs/2023/odd", "metadata": {"temperature": "hot", "T (K)": 4}}"#);
+    lines.push('\n');
+    std::fs::write(&jsonl, lines).unwrap();
+    s.ok(&["ingest", jsonl.to_str().unwrap()]);
+    s.ok(&["put", "lab/runs/2024", "-m", "operator=ada", "-m", "campaign.name=spring"]);
+    s
+}
+
+fn ids(s: &TestStore, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["find", "--ids"];
+    all.extend_from_slice(args);
+    s.ok(&all).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn filters_select_sort_and_window() {
+    let s = lab();
+    assert_eq!(ids(&s, &[r#"material == "steel" and temperature >= 300"#]), ["lab/runs/2024/r1", "lab/runs/2024/r3"]);
+    assert_eq!(s.ok(&["find", "--count", "temperature >= 300"]).trim(), "4");
+    // The string "hot" is neither above nor below a number, nor equal to it.
+    assert_eq!(s.ok(&["find", "--count", "temperature < 300 or temperature >= 300"]).trim(), "5");
+    assert_eq!(ids(&s, &["temperature == 'hot'"]), ["lab/runs/2023/odd"]);
+    assert_eq!(ids(&s, &[r#""T (K)" == 4"#]), ["lab/runs/2023/odd"]);
+    assert_eq!(ids(&s, &["sample.thickness_mm in [1, 4]"]), ["lab/runs/2024/r1", "lab/runs/2024/r4"]);
+    assert_eq!(ids(&s, &["not exists(material)"]).len(), 2, "odd, and the parent runs/2024");
+    assert_eq!(ids(&s, &[r#"@tag == "pilot" and @path ~ "runs/2024/*""#]), ["lab/runs/2024/r2", "lab/runs/2024/r3"]);
+    assert_eq!(ids(&s, &[r#"date >= "2024-05-04""#]), ["lab/runs/2024/r3", "lab/runs/2024/r4"]);
+    assert_eq!(ids(&s, &["@created >= '2000-01-01' and @kind == 'measurement'"]).len(), 5);
+    assert_eq!(ids(&s, &["--sort", "-temperature", "--limit", "2", "exists(temperature)"]), [
+        "lab/runs/2024/r4",
+        "lab/runs/2024/r3"
+    ]);
+    assert_eq!(ids(&s, &["--sort", "temperature", "--offset", "1", "--limit", "2", "material == 'steel'"]), [
+        "lab/runs/2024/r1",
+        "lab/runs/2024/r3"
+    ]);
+    assert_eq!(ids(&s, &["--project", "lab", "--sort", "-@path", "--limit", "1"]), ["lab/runs/2024/r4"]);
+    assert!(ids(&s, &["--project", "nothing-here"]).is_empty());
+}
+
+#[test]
+fn json_filters_json_output_and_the_table() {
+    let s = lab();
+    let got = ids(&s, &["--filter-json", r#"{"temperature": {"$gte": 300, "$lt": 310}, "material": "steel"}"#]);
+    assert_eq!(got, ["lab/runs/2024/r1"]);
+    let both = ids(&s, &["@tag == 'calibrated'", "--filter-json", r#"{"material": {"$in": ["steel", "glass"]}}"#]);
+    assert_eq!(both, ["lab/runs/2024/r0", "lab/runs/2024/r1", "lab/runs/2024/r4"]);
+    let json = s.ok(&["find", "--json", "material == 'copper'"]);
+    let v: Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v, s.show("lab/runs/2024/r2"));
+    let table = s.ok(&["find", "material == 'copper'"]);
+    assert!(table.contains("lab/runs/2024/r2") && table.contains("material=copper") && table.contains("[pilot]"));
+}
+
+#[test]
+fn inherited_metadata_is_searchable() {
+    let s = lab();
+    assert!(ids(&s, &["operator == 'ada'"]) == ["lab/runs/2024"]);
+    let inherited = ids(&s, &["--inherited", "operator == 'ada' and material == 'steel'"]);
+    assert_eq!(inherited, ["lab/runs/2024/r0", "lab/runs/2024/r1", "lab/runs/2024/r3"]);
+    assert_eq!(ids(&s, &["--inherited", "campaign.name == 'spring'"]).len(), 6);
+    // A child's own value wins over the inherited one.
+    s.ok(&["meta", "set", "lab/runs/2024/r0", "operator=bob"]);
+    assert_eq!(ids(&s, &["--inherited", "operator == 'bob'"]), ["lab/runs/2024/r0"]);
+    assert_eq!(s.ok(&["find", "--inherited", "--count", "operator != 'bob'"]).trim(), "5");
+    // Project metadata flows down too.
+    s.ok(&["meta", "set", "lab", "facility=ILL"]);
+    assert_eq!(s.ok(&["find", "--inherited", "--count", "facility == 'ILL'"]).trim(), "7");
+    assert_eq!(s.ok(&["find", "--count", "facility == 'ILL'"]).trim(), "0");
+}
+
+#[test]
+fn malformed_filters_point_at_the_column() {
+    let s = lab();
+    let err = s.fails(&["find", "temperature >= "], 1);
+    assert!(err.starts_with("error: expected a value after '>=' at column 16\n"), "{err}");
+    assert!(err.contains("  temperature >=\n                 ^"), "{err}");
+    let err = s.fails(&["find", "--filter-json", r#"{"t": {"$near": 3}}"#], 1);
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains("$near"), "{err}");
+    let err = s.fails(&["find", "--sort", "@tag"], 1);
+    assert!(err.contains("cannot sort by @tag"), "{err}");
+    s.fails(&["find", "--count", "--ids"], 2);
+}
+
+#[test]
+fn schema_lists_keys_types_counts_and_ranges() {
+    let s = lab();
+    let out = s.ok(&["schema", "--json"]);
+    let rows: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let temperature = rows.iter().find(|r| r["key"] == "temperature").unwrap();
+    assert_eq!(temperature["count"], 6);
+    assert_eq!(temperature["types"], serde_json::json!({"number": 5, "string": 1}));
+    assert_eq!(temperature["min"], 290.5);
+    assert_eq!(temperature["max"], 320);
+    let date = rows.iter().find(|r| r["key"] == "date").unwrap();
+    assert_eq!(date["times"], 5);
+    assert_eq!(date["earliest"], "2024-05-01T00:00:00.000000Z");
+    // Kept as data changes: removing a key's last number updates the range.
+    s.ok(&["rm", "lab/runs/2024/r4"]);
+    let out = s.ok(&["schema", "lab", "--json"]);
+    let t: Value = out.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|r| r["key"] == "temperature").unwrap();
+    assert_eq!((t["count"].clone(), t["max"].clone()), (5.into(), 310.into()));
+    let table = s.ok(&["schema"]);
+    assert!(table.starts_with("KEY"), "{table}");
+    assert!(table.contains("sample.thickness_mm"), "{table}");
+    assert!(s.fails(&["schema", "nope"], 1).contains("project nope not found"));
+}
+
+#[test]
+fn sql_reads_views_and_refuses_writes() {
+    let s = lab();
+    let out = s.ok(&["sql", "--json", "SELECT tag, count(*) AS n FROM tags GROUP BY tag ORDER BY tag"]);
+    assert_eq!(out, "{\"n\":3,\"tag\":\"calibrated\"}\n{\"n\":2,\"tag\":\"pilot\"}\n");
+    let out = s.ok(&[
+        "sql",
+        "SELECT path, value FROM metadata WHERE key = 'temperature' AND type = 'number' ORDER BY value DESC LIMIT 1",
+    ]);
+    assert_eq!(out, "path          value\nruns/2024/r4  320\n");
+    let out = s.ok(&["sql", "--json", "SELECT json_extract(metadata, '$.sample.thickness_mm') AS t FROM datasets WHERE path = 'runs/2024/r2'"]);
+    assert_eq!(out.trim(), r#"{"t":2}"#);
+    for write in ["DELETE FROM main.datasets", "DROP TABLE main.meta", "INSERT INTO main.keys(key) VALUES ('x')", "DELETE FROM datasets"] {
+        let err = s.fails(&["sql", write], 1);
+        assert!(err.contains("read-only") || err.contains("cannot modify"), "{write}: {err}");
+    }
+    assert!(s.fails(&["sql", "SELEC 1"], 1).contains("invalid SQL"));
+    assert_eq!(s.ok(&["find", "--count"]).trim(), "7", "nothing was lost");
+}
