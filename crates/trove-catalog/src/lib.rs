@@ -20,8 +20,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 pub use query::{FindOptions, Sort, SortKey};
 pub use read::{Child, DatasetRow, Reader};
 pub use ridset::{Matches, RidSet};
-pub use views::{KeyUsage, SqlConsole, VIEWS};
 pub use rusqlite::{Error as SqliteError, ErrorCode as SqliteErrorCode};
+pub use views::{KeyUsage, SqlConsole, VIEWS};
 
 /// A catalog operation failed.
 #[derive(Debug, thiserror::Error)]

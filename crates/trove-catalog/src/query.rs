@@ -125,10 +125,12 @@ impl Executor<'_> {
         if others.is_none() {
             return Ok(None);
         }
-        Ok(Some(self.rids(
-            "SELECT rid FROM datasets WHERE visible = 1 AND project = ?1",
-            &[Sql::Text(project.to_string())],
-        )?))
+        Ok(Some(
+            self.rids(
+                "SELECT rid FROM datasets WHERE visible = 1 AND project = ?1",
+                &[Sql::Text(project.to_string())],
+            )?,
+        ))
     }
 
     /// Every visible dataset (of the project in scope).
@@ -195,7 +197,12 @@ impl Executor<'_> {
         let always_present = matches!(
             field,
             Field::Builtin(
-                Builtin::Id | Builtin::Project | Builtin::Path | Builtin::Created | Builtin::Updated | Builtin::Tag
+                Builtin::Id
+                    | Builtin::Project
+                    | Builtin::Path
+                    | Builtin::Created
+                    | Builtin::Updated
+                    | Builtin::Tag
                     | Builtin::Format
             )
         );
@@ -208,10 +215,9 @@ impl Executor<'_> {
                 // The key itself (a leaf, or an empty object) or anything nested below it.
                 let mut set = RidSet::new();
                 for kid in self.key_ids_under(key)? {
-                    set.union_with(&self.rids(
-                        "SELECT rid FROM meta WHERE kid = ?1 AND vtype < 6",
-                        &[Sql::Integer(kid)],
-                    )?);
+                    set.union_with(
+                        &self.rids("SELECT rid FROM meta WHERE kid = ?1 AND vtype < 6", &[Sql::Integer(kid)])?,
+                    );
                 }
                 set
             }
@@ -229,14 +235,19 @@ impl Executor<'_> {
     }
 
     fn key_id(&self, key: &str) -> Result<Option<i64>> {
-        Ok(self.conn.prepare_cached("SELECT kid FROM keys WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?)
+        Ok(self
+            .conn
+            .prepare_cached("SELECT kid FROM keys WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?)
     }
 
     /// The ids of `key` and of every key nested below it (`key.*`).
     fn key_ids_under(&self, key: &str) -> Result<Vec<i64>> {
         // `.` is followed by `/` in byte order: [key., key/) holds exactly the nested keys.
-        let mut stmt =
-            self.conn.prepare_cached("SELECT kid FROM keys WHERE key = ?1 OR (key >= ?1 || '.' AND key < ?1 || '/')")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT kid FROM keys WHERE key = ?1 OR (key >= ?1 || '.' AND key < ?1 || '/')")?;
         let kids = stmt.query_map([key], |r| r.get(0))?.collect::<rusqlite::Result<Vec<i64>>>()?;
         Ok(kids)
     }
@@ -349,7 +360,10 @@ fn builtin_condition(field: Builtin, test: Test) -> Option<(&'static str, Cond)>
             if let Test::Cmp(CompareOp::Eq, FilterValue::String(s)) = test {
                 // Equality is a lookup in the id index; text that is not a UUID is no dataset's id.
                 let id = Uuid::parse_str(s).ok().filter(|id| id.hyphenated().to_string() == *s)?;
-                return Some((DATASETS, Cond { sql: "id = ?1".into(), params: vec![Sql::Blob(id.as_bytes().to_vec())] }));
+                return Some((
+                    DATASETS,
+                    Cond { sql: "id = ?1".into(), params: vec![Sql::Blob(id.as_bytes().to_vec())] },
+                ));
             }
             (DATASETS, ID_TEXT)
         }
@@ -456,8 +470,7 @@ fn merge_ranges(children: &[Filter]) -> Vec<Conjunct<'_>> {
 
 /// The order of value types when sorting by a metadata key, whichever the direction: the values that sort
 /// meaningfully first.
-const SORT_TYPE_ORDER: [i64; 6] =
-    [vtype::NUMBER, vtype::STRING, vtype::BOOL, vtype::ARRAY, vtype::OBJECT, vtype::NULL];
+const SORT_TYPE_ORDER: [i64; 6] = [vtype::NUMBER, vtype::STRING, vtype::BOOL, vtype::ARRAY, vtype::OBJECT, vtype::NULL];
 
 /// How `find` orders its results.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -110,7 +110,11 @@ impl Matches {
     /// These matches less `other`.
     pub fn without(&self, other: &RidSet) -> Matches {
         let mut set = self.set.clone();
-        if self.complement { set.union_with(other) } else { set.difference_with(other) }
+        if self.complement {
+            set.union_with(other)
+        } else {
+            set.difference_with(other)
+        }
         Matches { set, complement: self.complement }
     }
 }

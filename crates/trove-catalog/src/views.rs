@@ -63,7 +63,9 @@ impl Reader<'_> {
              WHERE ?1 IS NULL OR s.project = ?1 GROUP BY s.kid, s.vtype HAVING sum(s.n) > 0 ORDER BY k.key, s.vtype",
         )?;
         let rows = stmt
-            .query_map([project], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get(3)?)))?
+            .query_map([project], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get(3)?))
+            })?
             .collect::<rusqlite::Result<Vec<(i64, String, i64, i64)>>>()?;
         let executor = Executor { conn: self.conn, project };
         // Within one project of several, the ends of a key's range are the first and last of its index rows
@@ -177,7 +179,7 @@ impl SqlConsole {
                 sql.trim()
             )));
         }
-        let names: Vec<String> = stmt.column_names().into_iter().map(str::to_string).collect();
+        let names: Vec<String> = stmt.column_names().map(str::to_string).collect();
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             let values = (0..names.len()).map(|i| row.get_ref(i).map(sql_to_json)).collect::<rusqlite::Result<_>>()?;

@@ -117,8 +117,23 @@ fn filter_value() -> impl Strategy<Value = FilterValue> {
         (-3i64..4).prop_map(FilterValue::Int),
         prop::sample::select(vec![-2.5, 0.5, 1.0, 2.0, 3.25, 1e20]).prop_map(FilterValue::Float),
         prop::sample::select(vec![
-            "steel", "st", "", "Steel", "a[1]", "ü", "t1", "t2", "csv", "npy", "k1", "sim", "measurement", "p", "q",
-            "r1", "runs/2024/r1",
+            "steel",
+            "st",
+            "",
+            "Steel",
+            "a[1]",
+            "ü",
+            "t1",
+            "t2",
+            "csv",
+            "npy",
+            "k1",
+            "sim",
+            "measurement",
+            "p",
+            "q",
+            "r1",
+            "runs/2024/r1",
         ])
         .prop_map(|s| FilterValue::String(s.to_string())),
         (-1i64..7).prop_map(|s| FilterValue::Time(BASE_TS + s * 1_000_000)),
@@ -193,7 +208,11 @@ fn load(specs: &[Spec]) -> (Catalog, Vec<Uuid>) {
         let ts = BASE_TS + spec.created * 1_000_000;
         tx.apply_segment(&format!("c{i}"), segment(ts, vec![Record::Dataset(change)])).unwrap();
         if let Some(later) = spec.edited {
-            let edit = DatasetChange { id, meta: [("edited".to_string(), json!(true))].into_iter().collect(), ..Default::default() };
+            let edit = DatasetChange {
+                id,
+                meta: [("edited".to_string(), json!(true))].into_iter().collect(),
+                ..Default::default()
+            };
             tx.apply_segment(&format!("e{i}"), segment(ts + later * 1_000_000, vec![Record::Dataset(edit)])).unwrap();
         }
     }
@@ -283,7 +302,14 @@ fn sort_by_a_metadata_key_puts_missing_last_in_both_directions() {
     let order = |sort: &str| {
         let options = FindOptions { sort: sort.parse::<Sort>().unwrap(), ..FindOptions::default() };
         let mut got = Vec::new();
-        reader.in_order(&set, &options, |rid| Ok({ got.push(reader.location_by_rid(rid)?.unwrap().1); true })).unwrap();
+        reader
+            .in_order(&set, &options, |rid| {
+                Ok({
+                    got.push(reader.location_by_rid(rid)?.unwrap().1);
+                    true
+                })
+            })
+            .unwrap();
         got
     };
     // Numbers before strings in both directions; r2 has no `t`.
@@ -292,7 +318,14 @@ fn sort_by_a_metadata_key_puts_missing_last_in_both_directions() {
     assert_eq!(order("-@path"), ["r4", "r3", "r2", "r1", "r0"]);
     let options = FindOptions { sort: "t".parse().unwrap(), offset: 1, limit: Some(2), ..FindOptions::default() };
     let mut got = Vec::new();
-    reader.in_order(&set, &options, |rid| Ok({ got.push(reader.location_by_rid(rid)?.unwrap().1); true })).unwrap();
+    reader
+        .in_order(&set, &options, |rid| {
+            Ok({
+                got.push(reader.location_by_rid(rid)?.unwrap().1);
+                true
+            })
+        })
+        .unwrap();
     assert_eq!(got, ["r1", "r0"]);
 }
 
@@ -313,7 +346,13 @@ fn a_range_on_one_key_is_one_scan_and_still_exact() {
         })
         .collect();
     let (catalog, ids) = load(&specs);
-    for text in ["t >= 2 and t < 4", "t > 1 and t <= 3 and t != 3", "t >= 2 and t >= 3", "t < 4 and t > 'a'", "t > 1 and t < 2.5"] {
+    for text in [
+        "t >= 2 and t < 4",
+        "t > 1 and t <= 3 and t != 3",
+        "t >= 2 and t >= 3",
+        "t < 4 and t > 'a'",
+        "t > 1 and t < 2.5",
+    ] {
         let f = Filter::parse(text).unwrap();
         assert_eq!(sql_answer(&catalog, &f, None), reference_answer(&catalog, &ids, &f, None), "{text}");
     }

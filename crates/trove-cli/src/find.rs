@@ -88,7 +88,10 @@ fn table_columns(filter: &Filter, sort: &Sort) -> Vec<String> {
             Filter::True => {}
             Filter::And(cs) | Filter::Or(cs) => cs.iter().for_each(|c| walk(c, out)),
             Filter::Not(inner) => walk(inner, out),
-            Filter::Compare { field, .. } | Filter::In { field, .. } | Filter::Glob { field, .. } | Filter::Exists(field) => {
+            Filter::Compare { field, .. }
+            | Filter::In { field, .. }
+            | Filter::Glob { field, .. }
+            | Filter::Exists(field) => {
                 if let Field::Meta(key) = field
                     && !out.contains(key)
                 {
@@ -195,7 +198,8 @@ pub fn schema(store: &Store, project: Option<String>, json: bool, out: &mut Out)
     let time_text = |t: i64| time::rfc3339(t);
     if json {
         for u in &usage {
-            let types: serde_json::Map<String, Value> = u.types.iter().map(|(t, n)| (t.to_string(), (*n).into())).collect();
+            let types: serde_json::Map<String, Value> =
+                u.types.iter().map(|(t, n)| (t.to_string(), (*n).into())).collect();
             let mut v = serde_json::json!({"key": u.key, "count": u.count(), "types": types});
             if let Some((lo, hi)) = &u.numbers {
                 v["min"] = lo.clone();

@@ -55,14 +55,14 @@ fn filters_select_sort_and_window() {
     assert_eq!(ids(&s, &[r#"@tag == "pilot" and @path ~ "runs/2024/*""#]), ["lab/runs/2024/r2", "lab/runs/2024/r3"]);
     assert_eq!(ids(&s, &[r#"date >= "2024-05-04""#]), ["lab/runs/2024/r3", "lab/runs/2024/r4"]);
     assert_eq!(ids(&s, &["@created >= '2000-01-01' and @kind == 'measurement'"]).len(), 5);
-    assert_eq!(ids(&s, &["--sort", "-temperature", "--limit", "2", "exists(temperature)"]), [
-        "lab/runs/2024/r4",
-        "lab/runs/2024/r3"
-    ]);
-    assert_eq!(ids(&s, &["--sort", "temperature", "--offset", "1", "--limit", "2", "material == 'steel'"]), [
-        "lab/runs/2024/r1",
-        "lab/runs/2024/r3"
-    ]);
+    assert_eq!(
+        ids(&s, &["--sort", "-temperature", "--limit", "2", "exists(temperature)"]),
+        ["lab/runs/2024/r4", "lab/runs/2024/r3"]
+    );
+    assert_eq!(
+        ids(&s, &["--sort", "temperature", "--offset", "1", "--limit", "2", "material == 'steel'"]),
+        ["lab/runs/2024/r1", "lab/runs/2024/r3"]
+    );
     assert_eq!(ids(&s, &["--project", "lab", "--sort", "-@path", "--limit", "1"]), ["lab/runs/2024/r4"]);
     assert!(ids(&s, &["--project", "nothing-here"]).is_empty());
 }
@@ -128,7 +128,8 @@ fn schema_lists_keys_types_counts_and_ranges() {
     // Kept as data changes: removing a key's last number updates the range.
     s.ok(&["rm", "lab/runs/2024/r4"]);
     let out = s.ok(&["schema", "lab", "--json"]);
-    let t: Value = out.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|r| r["key"] == "temperature").unwrap();
+    let t: Value =
+        out.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|r| r["key"] == "temperature").unwrap();
     assert_eq!((t["count"].clone(), t["max"].clone()), (5.into(), 310.into()));
     let table = s.ok(&["schema"]);
     assert!(table.starts_with("KEY"), "{table}");
@@ -146,9 +147,18 @@ fn sql_reads_views_and_refuses_writes() {
         "SELECT path, value FROM metadata WHERE key = 'temperature' AND type = 'number' ORDER BY value DESC LIMIT 1",
     ]);
     assert_eq!(out, "path          value\nruns/2024/r4  320\n");
-    let out = s.ok(&["sql", "--json", "SELECT json_extract(metadata, '$.sample.thickness_mm') AS t FROM datasets WHERE path = 'runs/2024/r2'"]);
+    let out = s.ok(&[
+        "sql",
+        "--json",
+        "SELECT json_extract(metadata, '$.sample.thickness_mm') AS t FROM datasets WHERE path = 'runs/2024/r2'",
+    ]);
     assert_eq!(out.trim(), r#"{"t":2}"#);
-    for write in ["DELETE FROM main.datasets", "DROP TABLE main.meta", "INSERT INTO main.keys(key) VALUES ('x')", "DELETE FROM datasets"] {
+    for write in [
+        "DELETE FROM main.datasets",
+        "DROP TABLE main.meta",
+        "INSERT INTO main.keys(key) VALUES ('x')",
+        "DELETE FROM datasets",
+    ] {
         let err = s.fails(&["sql", write], 1);
         assert!(err.contains("read-only") || err.contains("cannot modify"), "{write}: {err}");
     }

@@ -24,8 +24,8 @@ mod view;
 mod write;
 
 pub use error::{Error, Result};
-pub use store::{CATALOG_FILE, CONFIG_FILE, CompactReport, OpenOptions, STAGING, Store, SyncReport};
 pub use query::Query;
+pub use store::{CATALOG_FILE, CONFIG_FILE, CompactReport, OpenOptions, STAGING, Store, SyncReport};
 pub use trove_catalog::{CatalogError, Child, FindOptions, KeyUsage, RidSet, Sort, SortKey, SqlConsole};
 pub use view::{Target, object_key};
 pub use write::{DatasetEdit, FileImport, INGEST_BATCH, IngestLine, IngestReport, PutOutcome};

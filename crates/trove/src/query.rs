@@ -122,9 +122,10 @@ fn filter_heads(filter: &Filter, out: &mut Vec<String>) {
         Filter::True => {}
         Filter::And(cs) | Filter::Or(cs) => cs.iter().for_each(|c| filter_heads(c, out)),
         Filter::Not(inner) => filter_heads(inner, out),
-        Filter::Compare { field, .. } | Filter::In { field, .. } | Filter::Glob { field, .. } | Filter::Exists(field) => {
-            field_head(field, out)
-        }
+        Filter::Compare { field, .. }
+        | Filter::In { field, .. }
+        | Filter::Glob { field, .. }
+        | Filter::Exists(field) => field_head(field, out),
     }
 }
 
@@ -145,11 +146,8 @@ fn correct_for_inheritance(r: &Reader<'_>, query: &Query, set: &mut Matches) -> 
         let having = r.matching(&Filter::Exists(Field::Meta(head.clone())), project)?;
         givers.union_with(&r.matching_rids(&having, project)?);
     }
-    let giving_projects: Vec<ProjectState> = r
-        .projects()?
-        .into_iter()
-        .filter(|p| project.is_none_or(|name| p.name == name) && touches(&p.meta))
-        .collect();
+    let giving_projects: Vec<ProjectState> =
+        r.projects()?.into_iter().filter(|p| project.is_none_or(|name| p.name == name) && touches(&p.meta)).collect();
     if givers.is_empty() && giving_projects.is_empty() {
         return Ok(());
     }
