@@ -46,6 +46,23 @@ struct Spec {
     edited: Option<i64>,
 }
 
+impl Spec {
+    /// A plain dataset in project `p` with only this metadata.
+    fn with_meta(meta: Map<String, Value>) -> Spec {
+        Spec {
+            project: true,
+            deep: false,
+            kind: None,
+            meta,
+            tags: BTreeSet::new(),
+            formats: BTreeSet::new(),
+            lineage: None,
+            created: 0,
+            edited: None,
+        }
+    }
+}
+
 fn scalar() -> impl Strategy<Value = Value> {
     prop_oneof![
         Just(Value::Null),
@@ -284,17 +301,7 @@ fn sort_by_a_metadata_key_puts_missing_last_in_both_directions() {
         if i != 2 {
             meta.insert("t".into(), t);
         }
-        specs.push(Spec {
-            project: true,
-            deep: false,
-            kind: None,
-            meta,
-            tags: BTreeSet::new(),
-            formats: BTreeSet::new(),
-            lineage: None,
-            created: 0,
-            edited: None,
-        });
+        specs.push(Spec::with_meta(meta));
     }
     let (catalog, _) = load(&specs);
     let reader = catalog.read();
@@ -333,17 +340,7 @@ fn sort_by_a_metadata_key_puts_missing_last_in_both_directions() {
 fn a_range_on_one_key_is_one_scan_and_still_exact() {
     let specs: Vec<Spec> = [json!(1), json!(2.5), json!(3), json!("2"), json!(4)]
         .into_iter()
-        .map(|t| Spec {
-            project: true,
-            deep: false,
-            kind: None,
-            meta: [("t".to_string(), t)].into_iter().collect(),
-            tags: BTreeSet::new(),
-            formats: BTreeSet::new(),
-            lineage: None,
-            created: 0,
-            edited: None,
-        })
+        .map(|t| Spec::with_meta([("t".to_string(), t)].into_iter().collect()))
         .collect();
     let (catalog, ids) = load(&specs);
     for text in [

@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Read};
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
-use trove::model::filter::{Field, Filter};
+use trove::model::filter::Filter;
 use trove::model::value::get_dotted;
 use trove::model::{DatasetState, time};
 use trove::{FindOptions, Query, Sort, SortKey, Store};
@@ -83,25 +83,7 @@ pub fn find(store: &Store, args: FindArgs, out: &mut Out) -> Result<()> {
 
 /// The metadata keys a table shows: those the filter and the sort mention, in order, at most six.
 fn table_columns(filter: &Filter, sort: &Sort) -> Vec<String> {
-    fn walk(f: &Filter, out: &mut Vec<String>) {
-        match f {
-            Filter::True => {}
-            Filter::And(cs) | Filter::Or(cs) => cs.iter().for_each(|c| walk(c, out)),
-            Filter::Not(inner) => walk(inner, out),
-            Filter::Compare { field, .. }
-            | Filter::In { field, .. }
-            | Filter::Glob { field, .. }
-            | Filter::Exists(field) => {
-                if let Field::Meta(key) = field
-                    && !out.contains(key)
-                {
-                    out.push(key.clone());
-                }
-            }
-        }
-    }
-    let mut keys = Vec::new();
-    walk(filter, &mut keys);
+    let mut keys = filter.meta_keys();
     if let SortKey::Meta(key) = &sort.key
         && !keys.contains(key)
     {

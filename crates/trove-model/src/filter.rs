@@ -258,6 +258,38 @@ impl Builtin {
     }
 }
 
+impl Filter {
+    /// The metadata keys the filter reads, each once, in the order they first appear.
+    ///
+    /// ```
+    /// use trove_model::filter::Filter;
+    /// let f = Filter::parse("a.b > 1 and (c == 2 or not a.b < 0) and @tag == 'x'").unwrap();
+    /// assert_eq!(f.meta_keys(), ["a.b", "c"]);
+    /// ```
+    pub fn meta_keys(&self) -> Vec<String> {
+        fn walk(f: &Filter, out: &mut Vec<String>) {
+            match f {
+                Filter::True => {}
+                Filter::And(cs) | Filter::Or(cs) => cs.iter().for_each(|c| walk(c, out)),
+                Filter::Not(inner) => walk(inner, out),
+                Filter::Compare { field, .. }
+                | Filter::In { field, .. }
+                | Filter::Glob { field, .. }
+                | Filter::Exists(field) => {
+                    if let Field::Meta(key) = field
+                        && !out.contains(key)
+                    {
+                        out.push(key.clone());
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out
+    }
+}
+
 impl Field {
     /// Parses a field alone: a dotted key (segments quoted where needed) or an `@name` built-in.
     ///

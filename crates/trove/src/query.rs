@@ -108,33 +108,18 @@ fn matching(r: &Reader<'_>, query: &Query) -> Result<Matches> {
     Ok(set)
 }
 
-/// The top-level metadata keys a filter looks at: inheritance can only change the answer through them.
-fn filter_heads(filter: &Filter, out: &mut Vec<String>) {
-    let field_head = |field: &Field, out: &mut Vec<String>| {
-        if let Field::Meta(key) = field {
-            let head = key.split('.').next().unwrap_or(key).to_string();
-            if !out.contains(&head) {
-                out.push(head);
-            }
-        }
-    };
-    match filter {
-        Filter::True => {}
-        Filter::And(cs) | Filter::Or(cs) => cs.iter().for_each(|c| filter_heads(c, out)),
-        Filter::Not(inner) => filter_heads(inner, out),
-        Filter::Compare { field, .. }
-        | Filter::In { field, .. }
-        | Filter::Glob { field, .. }
-        | Filter::Exists(field) => field_head(field, out),
-    }
-}
-
 /// `find --inherited`. A dataset's inherited metadata differs from its own, for the keys the filter reads, only
 /// if its project or one of its ancestors has one of those keys. The indexed answer stands for every other
 /// dataset; those few are judged again by the reference evaluator on their merged metadata.
 fn correct_for_inheritance(r: &Reader<'_>, query: &Query, set: &mut Matches) -> Result<()> {
-    let mut heads = Vec::new();
-    filter_heads(&query.filter, &mut heads);
+    // Inheritance can change the answer only through the top-level keys the filter reads.
+    let mut heads: Vec<String> = Vec::new();
+    for key in query.filter.meta_keys() {
+        let head = key.split('.').next().unwrap_or(&key).to_string();
+        if !heads.contains(&head) {
+            heads.push(head);
+        }
+    }
     if heads.is_empty() {
         return Ok(());
     }
