@@ -1,0 +1,223 @@
+//! trove's format handlers: how each kind of data object is detected, imported, summarised, converted and
+//! previewed. Tables (Parquet, CSV, Arrow IPC), n-d arrays (npy, Zarr v3), and any other file or folder.
+//!
+//! Everything here works on local paths and knows nothing of stores, logs or catalogs: the facade stages a
+//! handler's output, hashes it and commits it.
+//!
+//! # Adding a format
+//!
+//! Write one module with a type that implements [`Format`] (and [`TableFormat`] when its data is a table, or
+//! [`ArrayFormat`] when it is an n-d array), and list it in [`handlers`]. Conversions to and from every other
+//! table or array format, `cat`, `get --as` and the summaries then work with no other change.
+//!
+//! ```
+//! let csv = trove_formats::by_name("csv").unwrap();
+//! assert_eq!(csv.extension(), "csv");
+//! assert!(csv.as_table().is_some());
+//! ```
+
+mod error;
+
+pub mod array;
+pub mod arrow_ipc;
+pub mod csv;
+pub mod file;
+pub mod folder;
+pub mod media;
+pub mod npy;
+pub mod parquet;
+pub mod table;
+pub mod zarr;
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use ::arrow::record_batch::RecordBatchReader;
+use serde_json::Value;
+
+pub use array::{ArrayInfo, ArraySource, DType, RawArray, Region, Slice};
+pub use error::{FormatError, Result};
+pub use table::TableSelect;
+
+/// How a format's stored form sits on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One file.
+    File,
+    /// A folder of files (a Zarr array, a folder object).
+    Folder,
+}
+
+/// What detection looks at: the name, the first bytes of a file, and whether it is a folder.
+#[derive(Debug, Clone, Copy)]
+pub struct Probe<'a> {
+    pub path: &'a Path,
+    /// Up to [`PROBE_BYTES`] from the start of a file (empty for a folder).
+    pub head: &'a [u8],
+    pub is_dir: bool,
+}
+
+/// How many leading bytes [`detect`] reads.
+pub const PROBE_BYTES: usize = 4096;
+
+impl Probe<'_> {
+    /// The lower-cased extension of the name, if it has one.
+    pub fn extension(&self) -> Option<String> {
+        self.path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase)
+    }
+}
+
+/// Compression of a chunked array's chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    #[default]
+    Zstd,
+    None,
+}
+
+impl std::str::FromStr for Compression {
+    type Err = FormatError;
+    fn from_str(s: &str) -> Result<Compression> {
+        match s {
+            "zstd" => Ok(Compression::Zstd),
+            "none" => Ok(Compression::None),
+            other => Err(FormatError::Invalid(format!("unknown compression {other:?} (zstd or none)"))),
+        }
+    }
+}
+
+/// Choices for writing a stored form.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// The chunk shape of a chunked array (default: chosen from its shape and element size).
+    pub chunks: Option<Vec<u64>>,
+    pub compression: Compression,
+}
+
+/// What `cat` shows.
+#[derive(Debug, Clone, Default)]
+pub struct PreviewOptions {
+    /// Rows of a table, or elements along the first axis of an array (default: a screenful).
+    pub head: Option<usize>,
+    /// Only these columns of a table.
+    pub columns: Option<Vec<String>>,
+    /// Only this part of an array.
+    pub slice: Option<Slice>,
+}
+
+/// One format: detection, summary and preview. Tables and arrays also implement [`TableFormat`] or
+/// [`ArrayFormat`], through which every conversion between formats runs.
+pub trait Format: Send + Sync {
+    /// The word recorded in object manifests and matched by `@format` (`parquet`, `npy`, `zarr`, ...).
+    fn name(&self) -> &'static str;
+    /// The file extension of the stored form, without the dot.
+    fn extension(&self) -> &'static str;
+    /// The media type of the stored form.
+    fn media_type(&self) -> &'static str;
+    fn layout(&self) -> Layout {
+        Layout::File
+    }
+    /// Whether a file or folder is in this format.
+    fn detect(&self, probe: &Probe<'_>) -> bool;
+    /// The summary recorded in the manifest of a stored object (schema and row count, dtype and shape, ...).
+    fn summarise(&self, stored: &Path) -> Result<Value>;
+    /// Writes a readable preview of a stored object.
+    fn preview(&self, stored: &Path, options: &PreviewOptions, out: &mut dyn Write) -> Result<()>;
+    fn as_table(&self) -> Option<&dyn TableFormat> {
+        None
+    }
+    fn as_array(&self) -> Option<&dyn ArrayFormat> {
+        None
+    }
+}
+
+/// A format whose data is a table.
+pub trait TableFormat: Send + Sync {
+    /// Streams the stored table as record batches: all or some columns, all rows or a range of them.
+    fn read(&self, path: &Path, select: &TableSelect) -> Result<Box<dyn RecordBatchReader + Send>>;
+    /// Writes a stream of record batches as a new file at `dest`. Memory stays bounded by a few batches.
+    fn write(&self, batches: &mut dyn RecordBatchReader, dest: &Path, options: &WriteOptions) -> Result<()>;
+}
+
+/// A format whose data is an n-d array.
+pub trait ArrayFormat: Send + Sync {
+    /// Element type, shape and chunking, without reading the data.
+    fn info(&self, path: &Path) -> Result<ArrayInfo>;
+    /// Reads one rectangular region, touching only the bytes (or chunks) it needs.
+    fn read(&self, path: &Path, region: &Region) -> Result<RawArray>;
+    /// Writes an array as a new file or folder at `dest`, pulling it from `source` a slab at a time.
+    fn write(&self, source: &mut dyn ArraySource, dest: &Path, options: &WriteOptions) -> Result<()>;
+}
+
+/// Every format trove knows, most specific first; [`file::RawFile`] (anything) comes last.
+pub fn handlers() -> &'static [&'static dyn Format] {
+    &[
+        &parquet::Parquet,
+        &arrow_ipc::ArrowIpc,
+        &npy::Npy,
+        &zarr::Zarr,
+        &csv::Csv,
+        &folder::Folder,
+        &file::RawFile,
+    ]
+}
+
+/// The handler for a format word. A word that no handler claims (`json`, `text`, `image`, ...) is a plain
+/// file to trove, so it gets [`file::RawFile`]; `None` only for words that cannot be a stored format.
+pub fn by_name(name: &str) -> Option<&'static dyn Format> {
+    handlers().iter().copied().find(|h| h.name() == name).or_else(|| {
+        let word_like = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        word_like.then_some(&file::RawFile as &dyn Format)
+    })
+}
+
+/// The handler for a format word given by a user (`--as`): only formats trove can write.
+pub fn target(name: &str) -> Result<&'static dyn Format> {
+    handlers()
+        .iter()
+        .copied()
+        .find(|h| h.name() == name && (h.as_table().is_some() || h.as_array().is_some()))
+        .ok_or_else(|| {
+            let known: Vec<&str> = handlers()
+                .iter()
+                .filter(|h| h.as_table().is_some() || h.as_array().is_some())
+                .map(|h| h.name())
+                .collect();
+            FormatError::Invalid(format!("unknown format {name:?} (one of: {})", known.join(", ")))
+        })
+}
+
+/// Detects the format of a local file or folder from its name and first bytes.
+pub fn detect(path: &Path) -> Result<&'static dyn Format> {
+    let meta = std::fs::metadata(path).map_err(FormatError::io(path))?;
+    let mut head = Vec::new();
+    if meta.is_file() {
+        let file = std::fs::File::open(path).map_err(FormatError::io(path))?;
+        file.take(PROBE_BYTES as u64).read_to_end(&mut head).map_err(FormatError::io(path))?;
+    }
+    let probe = Probe { path, head: &head, is_dir: meta.is_dir() };
+    Ok(handlers().iter().copied().find(|h| h.detect(&probe)).unwrap_or(&file::RawFile))
+}
+
+/// Rewrites the object at `src` (in format `from`) as format `to` at `dest`. Tables convert to tables and
+/// arrays to arrays, streamed, so memory does not grow with the object.
+pub fn convert(from: &dyn Format, src: &Path, to: &dyn Format, dest: &Path, options: &WriteOptions) -> Result<()> {
+    if let (Some(reader), Some(writer)) = (from.as_table(), to.as_table()) {
+        let mut batches = reader.read(src, &TableSelect::default())?;
+        return writer.write(&mut *batches, dest, options);
+    }
+    if let (Some(reader), Some(writer)) = (from.as_array(), to.as_array()) {
+        let mut source = array::FormatSource::open(reader, src)?;
+        return writer.write(&mut source, dest, options);
+    }
+    Err(FormatError::Invalid(format!(
+        "cannot convert {} to {}: {}",
+        from.name(),
+        to.name(),
+        match (from.as_table().is_some(), from.as_array().is_some()) {
+            (true, _) => "a table converts only to table formats (parquet, csv, arrow)",
+            (_, true) => "an array converts only to array formats (npy, zarr)",
+            _ => "only tables and arrays can be converted",
+        }
+    )))
+}
