@@ -344,6 +344,7 @@ mod tests {
             checksum: "blake3:00".into(),
             media_type: None,
             summary: None,
+            files: None,
         };
         a.objects = [("f.csv".to_string(), Some(manifest))].into();
         let mut b = change(2, Some("b"));

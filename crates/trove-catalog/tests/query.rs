@@ -207,6 +207,7 @@ fn load(specs: &[Spec]) -> (Catalog, Vec<Uuid>) {
                     checksum: "blake3:00".into(),
                     media_type: None,
                     summary: None,
+                    files: None,
                 };
                 (format!("o.{f}"), Some(m))
             })

@@ -7,10 +7,10 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value};
 use trove::model::value::{parse_assignment, parse_key};
 use trove::model::{DatasetPath, Ref};
-use trove::{DatasetEdit, FileImport, OpenOptions, Store, Target};
+use trove::{Compression, DatasetEdit, FileImport, OpenOptions, PreviewOptions, Slice, Store, Target, WriteOptions};
 
 use crate::output::{self, Out};
-use crate::{Cli, Command, LsArgs, MetaCommand, ProjectCommand, PutArgs, TagCommand};
+use crate::{Cli, Command, ConvertArgs, LsArgs, MetaCommand, ProjectCommand, PutArgs, TagCommand};
 
 /// Finds and opens the store a command works on.
 fn open(cli_store: &Option<PathBuf>, no_fsync: bool) -> Result<Store> {
@@ -76,7 +76,8 @@ pub fn run_on(store: &Store, command: Command, out: &mut Out) -> Result<()> {
         Command::Project(ProjectCommand::Ls { json }) => list_projects(store, json, out)?,
         Command::Put(args) => put(store, args, out)?,
         Command::Ingest { file, batch } => ingest(store, &file, batch, out)?,
-        Command::Get { reference, output } => get(store, &reference, output, out)?,
+        Command::Get { reference, output, convert } => get(store, &reference, output, &convert, out)?,
+        Command::Cat { reference, head, columns, slice } => cat(store, &reference, head, columns, slice)?,
         Command::Ls(args) => ls(store, args, out)?,
         Command::Find(args) => crate::find::find(store, args, out)?,
         Command::Schema { project, json } => crate::find::schema(store, project, json, out)?,
@@ -152,12 +153,14 @@ fn put(store: &Store, args: PutArgs, out: &mut Out) -> Result<()> {
     if args.name.is_some() && args.files.len() != 1 {
         bail!("--name names the object of a single file; {} files were given", args.files.len());
     }
+    let options = write_options(&args.convert)?;
     let mut files = Vec::with_capacity(args.files.len());
     for f in &args.files {
         let mut import = FileImport::new(f)?;
-        if let Some(name) = &args.name {
-            import.name = name.clone();
-        }
+        import.name = args.name.clone();
+        import.as_format = args.convert.as_format.clone();
+        import.options = options.clone();
+        import.reflink = args.reflink;
         files.push(import);
     }
     let meta_doc = match &args.meta_json {
@@ -181,6 +184,17 @@ fn put(store: &Store, args: PutArgs, out: &mut Out) -> Result<()> {
         out.line(format!("  + {name}\t{}\t{}\t{}", m.format, output::size(m.size), m.checksum))?;
     }
     Ok(())
+}
+
+fn write_options(args: &ConvertArgs) -> Result<WriteOptions> {
+    let compression = match &args.compression {
+        Some(c) => c.parse()?,
+        None => Compression::default(),
+    };
+    if (args.chunks.is_some() || args.compression.is_some()) && args.as_format.is_none() {
+        bail!("--chunks and --compression choose how a Zarr array is written: add --as zarr");
+    }
+    Ok(WriteOptions { chunks: args.chunks.clone(), compression })
 }
 
 fn read_meta_json(file: &Path) -> Result<Map<String, Value>> {
@@ -223,8 +237,18 @@ fn ingest(store: &Store, file: &Path, batch: usize, out: &mut Out) -> Result<()>
     ))?)
 }
 
-fn get(store: &Store, reference: &str, output: Option<PathBuf>, out: &mut Out) -> Result<()> {
+fn get(store: &Store, reference: &str, output: Option<PathBuf>, convert: &ConvertArgs, out: &mut Out) -> Result<()> {
     let r = parse_ref(reference)?;
+    let options = write_options(convert)?;
+    if let (Some(object), Some(to)) = (&r.object, &convert.as_format) {
+        let info = store.object_info(&r)?;
+        if info.manifest.format != *to {
+            return get_converted(store, &r, object, to, output, &options, out);
+        }
+    }
+    if convert.as_format.is_some() && r.object.is_none() {
+        bail!("--as converts one object: give PROJECT/PATH:OBJECT");
+    }
     if let Some(object) = &r.object {
         if output.as_deref() == Some(Path::new("-")) {
             let mut stdout = std::io::stdout().lock();
@@ -248,6 +272,58 @@ fn get(store: &Store, reference: &str, output: Option<PathBuf>, out: &mut Out) -
         if files.len() == 1 { "" } else { "s" },
         dir.display()
     ))?)
+}
+
+/// `get --as`: converts on the way out, to a file or folder, or through a scratch file to stdout.
+fn get_converted(
+    store: &Store,
+    r: &Ref,
+    object: &str,
+    to: &str,
+    output: Option<PathBuf>,
+    options: &WriteOptions,
+    out: &mut Out,
+) -> Result<()> {
+    let target = trove::formats::target(to)?;
+    if output.as_deref() == Some(Path::new("-")) {
+        if target.layout() == trove::formats::Layout::Folder {
+            bail!("a {to} object is a folder and cannot go to stdout: give -o DIR");
+        }
+        let scratch = tempfile::Builder::new().prefix(".trove-get-").tempdir_in(store.root().join(".trove"))?;
+        let file = scratch.path().join(format!("out.{}", target.extension()));
+        store.export_converted(r, &file, to, options)?;
+        let mut stdout = std::io::stdout().lock();
+        std::io::copy(&mut std::fs::File::open(&file)?, &mut stdout)?;
+        stdout.flush()?;
+        return Ok(());
+    }
+    let stem = Path::new(object).file_stem().and_then(|s| s.to_str()).unwrap_or(object);
+    let default_name = format!("{stem}.{}", target.extension());
+    let mut dest = output.unwrap_or_else(|| PathBuf::from(&default_name));
+    if dest.is_dir() && target.layout() != trove::formats::Layout::Folder {
+        dest = dest.join(&default_name);
+    }
+    store.export_converted(r, &dest, to, options)?;
+    Ok(out.line(format!("wrote {} ({to})", dest.display()))?)
+}
+
+fn cat(
+    store: &Store,
+    reference: &str,
+    head: Option<usize>,
+    columns: Option<Vec<String>>,
+    slice: Option<String>,
+) -> Result<()> {
+    let r = parse_ref(reference)?;
+    if r.object.is_none() {
+        bail!("{r} names a dataset: cat shows one object, PROJECT/PATH:OBJECT (see `trove ls {r}`)");
+    }
+    let slice = slice.map(|s| Slice::parse(&s)).transpose()?;
+    let options = PreviewOptions { head, columns, slice };
+    let mut stdout = std::io::stdout().lock();
+    store.preview(&r, &options, &mut stdout)?;
+    stdout.flush()?;
+    Ok(())
 }
 
 fn ls(store: &Store, args: LsArgs, out: &mut Out) -> Result<()> {

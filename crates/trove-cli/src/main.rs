@@ -57,6 +57,21 @@ pub enum Command {
         /// Output file or folder (default: the object's name, or the dataset's name, here). `-` is stdout.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        convert: ConvertArgs,
+    },
+    /// Print a table, array or file preview (REF:OBJ).
+    Cat {
+        reference: String,
+        /// Rows of a table, or entries along an array's first axis (lines of a text file).
+        #[arg(long, value_name = "N")]
+        head: Option<usize>,
+        /// Only these columns of a table.
+        #[arg(long, value_name = "A,B,..", value_delimiter = ',')]
+        columns: Option<Vec<String>>,
+        /// Only this part of an array, numpy style: "0:5, :, 3".
+        #[arg(long, value_name = "SLICE")]
+        slice: Option<String>,
     },
     /// List projects, what is below a dataset or folder, and a dataset's objects.
     Ls(LsArgs),
@@ -139,6 +154,20 @@ pub enum ProjectCommand {
     },
 }
 
+/// Conversion on the way in (`put`) or out (`get`).
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Convert to this format: parquet, csv or arrow for tables; npy or zarr for arrays.
+    #[arg(long = "as", value_name = "FORMAT")]
+    pub as_format: Option<String>,
+    /// Chunk shape of a Zarr array, one length per axis (e.g. 1000,1000). Default: chunks of a few MB.
+    #[arg(long, value_name = "N,N,..", value_delimiter = ',')]
+    pub chunks: Option<Vec<u64>>,
+    /// Compression of a Zarr array's chunks: zstd (default) or none.
+    #[arg(long, value_name = "zstd|none")]
+    pub compression: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct PutArgs {
     /// PROJECT/PATH of the dataset.
@@ -157,9 +186,16 @@ pub struct PutArgs {
     /// The dataset's kind (measurement, simulation, ...).
     #[arg(long)]
     pub kind: Option<String>,
-    /// Object name for the single file given (default: its file name).
+    /// Object name for the single file given (default: its file name; a converted file keeps its stem and
+    /// takes the new format's extension).
     #[arg(long, value_name = "OBJ")]
     pub name: Option<String>,
+    #[command(flatten)]
+    pub convert: ConvertArgs,
+    /// Share the files' blocks copy-on-write instead of copying them, where the filesystem supports it
+    /// (same filesystem as the store; otherwise the files are copied).
+    #[arg(long)]
+    pub reflink: bool,
     /// Print the dataset as JSON afterwards.
     #[arg(long)]
     pub json: bool,

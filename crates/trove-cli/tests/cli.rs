@@ -186,10 +186,6 @@ fn bad_input_is_refused_with_a_clear_first_line_and_nothing_written() {
     let odd = s.file("a:b.txt", b"x");
     let e = s.fails(&["put", "lab/x", odd.to_str().unwrap()], 1);
     assert!(e.contains("not usable as an object name") && e.contains("--name"), "{e}");
-    let dir = s.inputs.path().join("folder");
-    std::fs::create_dir(&dir).unwrap();
-    let e = s.fails(&["put", "lab/x", dir.to_str().unwrap()], 1);
-    assert!(e.contains("is a folder"), "{e}");
     assert_eq!(s.segments(), before, "a failed command wrote to the log");
     assert!(s.fails(&["show", "lab/x"], 1).contains("dataset lab/x not found"));
 }

@@ -1,13 +1,49 @@
-//! PLACEHOLDER: being written.
+//! CSV: comma- (or tab- or semicolon-) separated text with a header row. Reading infers each column's type
+//! (integer, float, boolean, date, timestamp, else text); writing puts timestamps in ISO 8601.
+//!
+//! # Type inference
+//!
+//! A column's type must hold every value in it, or a conversion fails part-way (or, worse, a value that
+//! does not fit would have to be dropped). Inferring from a prefix of the file and restarting when a later
+//! value does not fit only works when whoever consumes the batches can start over, and a reader handed to a
+//! Parquet writer cannot un-write what it wrote. So [`Csv`]'s `read` first makes one streamed pass over the
+//! file (or over the columns selected) to infer the types, then a second pass that parses. The first pass
+//! tokenises with arrow's CSV reader, exactly as the second does, and tests each value with the very
+//! parsers the second pass will use, so the second pass cannot fail on a value's type; columns already
+//! known to be text are skipped, and the pass ends early once every column is text. It costs about as much
+//! as the parsing pass (measured in `tests/tables.rs`, `csv_inference_cost`): a conversion to Parquet is
+//! dominated by Parquet encoding and zstd anyway, and the result never depends on where in a file the
+//! first odd value sits.
 
-use std::io::Write;
-use std::path::Path;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use arrow::array::timezone::Tz;
+use arrow::array::{AsArray, RecordBatch};
+use arrow::compute::kernels::cast_utils::{Parser, string_to_datetime};
+use arrow::csv::reader::{BufReader as CsvReader, Format as CsvDialect};
+use arrow::csv::{ReaderBuilder, WriterBuilder};
+use arrow::datatypes::{DataType, Date32Type, Field, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatchReader;
 use serde_json::Value;
 
-use crate::{Format, PreviewOptions, Probe, Result};
+use crate::table::{self, DEFAULT_HEAD};
+use crate::{Format, FormatError, PreviewOptions, Probe, Result, TableFormat, TableSelect, WriteOptions};
 
+/// The CSV format.
 pub struct Csv;
+
+/// Rows per record batch when reading.
+const BATCH_ROWS: usize = 8192;
+
+/// How much of a file's start is looked at to find its delimiter.
+const SNIFF_BYTES: u64 = 64 * 1024;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 impl Format for Csv {
     fn name(&self) -> &'static str {
@@ -17,15 +53,490 @@ impl Format for Csv {
         "csv"
     }
     fn media_type(&self) -> &'static str {
-        "application/octet-stream"
+        "text/csv"
     }
-    fn detect(&self, _probe: &Probe<'_>) -> bool {
-        false
+    fn detect(&self, probe: &Probe<'_>) -> bool {
+        !probe.is_dir && probe.extension().is_some_and(|e| e == "csv" || e == "tsv")
     }
-    fn summarise(&self, _stored: &Path) -> Result<Value> {
-        todo!()
+
+    /// Rows, inferred schema, nulls and bounds per column, from streamed passes over the file.
+    fn summarise(&self, stored: &Path) -> Result<Value> {
+        let mut batches = self.read(stored, &TableSelect::default())?;
+        Ok(Value::Object(table::summarise_batches(&mut *batches)?))
     }
-    fn preview(&self, _stored: &Path, _options: &PreviewOptions, _out: &mut dyn Write) -> Result<()> {
-        todo!()
+
+    /// Types the shown rows from those rows alone (a preview should not wait for a whole-file inference),
+    /// and counts the rest without parsing them.
+    fn preview(&self, stored: &Path, options: &PreviewOptions, out: &mut dyn Write) -> Result<()> {
+        let source = Source::open(stored)?;
+        let head = options.head.unwrap_or(DEFAULT_HEAD) as u64;
+        let select = TableSelect { columns: options.columns.clone(), rows: Some(0..head) };
+        let reader = source.batches(&select, Some(0..head))?;
+        let schema = reader.schema();
+        let batches = reader.collect::<std::result::Result<Vec<_>, _>>().map_err(table::from_arrow)?;
+        let total = source.count_rows()?;
+        table::write_preview(out, &schema, &batches, total)
+    }
+
+    fn as_table(&self) -> Option<&dyn TableFormat> {
+        Some(self)
+    }
+}
+
+impl TableFormat for Csv {
+    /// Infers the selected columns' types over the whole file (see the module documentation), then streams
+    /// them; rows before the range asked for are tokenised but not parsed.
+    fn read(&self, path: &Path, select: &TableSelect) -> Result<Box<dyn RecordBatchReader + Send>> {
+        let source = Source::open(path)?;
+        Ok(Box::new(source.batches(select, None)?))
+    }
+
+    /// Writes a header and one line per row, comma-separated; nulls are empty cells, timestamps ISO 8601.
+    fn write(&self, batches: &mut dyn RecordBatchReader, dest: &Path, _options: &WriteOptions) -> Result<()> {
+        let written = write_file(batches, dest);
+        if written.is_err() {
+            // A half-written file is no use to anyone; the error says what went wrong.
+            let _ = std::fs::remove_file(dest);
+        }
+        written
+    }
+}
+
+fn write_file(batches: &mut dyn RecordBatchReader, dest: &Path) -> Result<()> {
+    let schema = batches.schema();
+    if let Some(field) = table::nested_fields(&schema).first() {
+        return Err(FormatError::Invalid(format!(
+            "cannot write column {:?} ({}) as CSV: a CSV cell holds one value, not a list or record",
+            field.name(),
+            field.data_type()
+        )));
+    }
+    let file = File::create(dest).map_err(FormatError::io(dest))?;
+    let cannot = |e: ArrowError| match e {
+        ArrowError::IoError(_, source) => FormatError::Io { path: dest.to_path_buf(), source },
+        other => FormatError::Invalid(format!("cannot write {} as CSV: {other}", dest.display())),
+    };
+    let mut writer = WriterBuilder::new().with_header(true).build(BufWriter::new(file));
+    // An empty batch first, so that even a table without rows gets its header line.
+    writer.write(&table::displayable(&RecordBatch::new_empty(schema))?).map_err(cannot)?;
+    for batch in batches {
+        writer.write(&table::displayable(&batch.map_err(table::from_arrow)?)?).map_err(cannot)?;
+    }
+    writer.into_inner().into_inner().map_err(|e| FormatError::io(dest)(e.into_error()))?;
+    Ok(())
+}
+
+/// A CSV file, with what its first lines tell: where the data starts, the delimiter and the column names.
+struct Source {
+    path: PathBuf,
+    /// Bytes of byte-order mark before the header.
+    skip: u64,
+    delimiter: u8,
+    names: Vec<String>,
+}
+
+impl Source {
+    fn open(path: &Path) -> Result<Source> {
+        let mut start = Vec::new();
+        let file = File::open(path).map_err(FormatError::io(path))?;
+        file.take(SNIFF_BYTES).read_to_end(&mut start).map_err(FormatError::io(path))?;
+        let skip = if start.starts_with(BOM) { BOM.len() } else { 0 };
+        let tab_named = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+        let delimiter = if tab_named { b'\t' } else { sniff_delimiter(&start[skip..]) };
+        let mut source = Source { path: path.to_path_buf(), skip: skip as u64, delimiter, names: Vec::new() };
+        let (header, _) = source.dialect().infer_schema(source.body()?, Some(0)).map_err(|e| source.error(e))?;
+        if header.fields().is_empty() {
+            return Err(FormatError::malformed(path, "empty file: a CSV table needs a header line naming its columns"));
+        }
+        source.names = unique_names(header.fields().iter().map(|f| f.name().as_str()));
+        Ok(source)
+    }
+
+    fn dialect(&self) -> CsvDialect {
+        CsvDialect::default().with_header(true).with_delimiter(self.delimiter)
+    }
+
+    /// The file from its header on.
+    fn body(&self) -> Result<BufReader<File>> {
+        let mut file = File::open(&self.path).map_err(FormatError::io(&self.path))?;
+        file.seek(SeekFrom::Start(self.skip)).map_err(FormatError::io(&self.path))?;
+        // Large reads: the passes over a file are sequential and the tokeniser is fast.
+        Ok(BufReader::with_capacity(1 << 20, file))
+    }
+
+    /// Every column as text, as the file has it.
+    fn text_schema(&self) -> Schema {
+        Schema::new(self.names.iter().map(|n| Field::new(n, DataType::Utf8, true)).collect::<Vec<_>>())
+    }
+
+    fn builder(&self, schema: Schema) -> ReaderBuilder {
+        ReaderBuilder::new(Arc::new(schema)).with_format(self.dialect()).with_batch_size(BATCH_ROWS)
+    }
+
+    /// Typed batches of the selected columns and rows. Types are inferred from the rows in `infer_rows`
+    /// (all rows when `None`), which must include every row selected.
+    fn batches(&self, select: &TableSelect, infer_rows: Option<Range<u64>>) -> Result<CsvBatches> {
+        let text = self.text_schema();
+        let wanted = table::column_indices(&text, select.columns.as_deref(), &self.path)?;
+        let wanted = wanted.unwrap_or_else(|| (0..self.names.len()).collect());
+        let mut inferred = wanted.clone();
+        inferred.sort_unstable();
+        inferred.dedup();
+        let types = self.infer(&inferred, infer_rows)?;
+        let mut fields: Vec<Field> = text.fields().iter().map(|f| f.as_ref().clone()).collect();
+        for (&column, data_type) in inferred.iter().zip(types) {
+            fields[column] = Field::new(&self.names[column], data_type, true);
+        }
+        let schema = Schema::new(fields);
+        let projected = Arc::new(schema.project(&wanted)?);
+        let mut builder = self.builder(schema).with_projection(wanted);
+        if let Some(rows) = &select.rows {
+            builder = builder.with_bounds(bound(rows.start), bound(rows.end.max(rows.start)));
+        }
+        let inner = builder.build_buffered(self.body()?).map_err(|e| self.error(e))?;
+        Ok(CsvBatches { inner, schema: projected, path: self.path.clone() })
+    }
+
+    /// The type of each of `columns` (positions, ascending): the narrowest that every value in `rows`
+    /// parses as.
+    fn infer(&self, columns: &[usize], rows: Option<Range<u64>>) -> Result<Vec<DataType>> {
+        let mut guesses = vec![Guess::default(); columns.len()];
+        if columns.is_empty() {
+            return Ok(Vec::new());
+        }
+        let utc: Tz = UTC.parse()?;
+        let mut builder = self.builder(self.text_schema()).with_projection(columns.to_vec());
+        if let Some(rows) = &rows {
+            builder = builder.with_bounds(bound(rows.start), bound(rows.end.max(rows.start)));
+        }
+        let reader = builder.build_buffered(self.body()?).map_err(|e| self.error(e))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| self.error(e))?;
+            for (guess, column) in guesses.iter_mut().zip(batch.columns()) {
+                if guess.kind == Kind::Text {
+                    continue;
+                }
+                for value in column.as_string::<i32>().iter().flatten() {
+                    guess.update(value, &utc);
+                    if guess.kind == Kind::Text {
+                        break;
+                    }
+                }
+            }
+            // Nothing more to learn; the parsing pass still checks every line's shape.
+            if guesses.iter().all(|g| g.kind == Kind::Text) {
+                break;
+            }
+        }
+        Ok(guesses.iter().map(Guess::data_type).collect())
+    }
+
+    /// The number of data rows, by tokenising the file without parsing any value.
+    fn count_rows(&self) -> Result<u64> {
+        let reader = self.builder(self.text_schema()).with_projection(Vec::new());
+        let reader = reader.build_buffered(self.body()?).map_err(|e| self.error(e))?;
+        let mut rows = 0u64;
+        for batch in reader {
+            rows += batch.map_err(|e| self.error(e))?.num_rows() as u64;
+        }
+        Ok(rows)
+    }
+
+    fn error(&self, e: ArrowError) -> FormatError {
+        csv_error(&self.path, e)
+    }
+}
+
+/// A row number as the CSV reader's bounds take it; the reader adds one for the header, so stay below the top.
+fn bound(row: u64) -> usize {
+    usize::try_from(row).unwrap_or(usize::MAX).min(usize::MAX / 2)
+}
+
+/// The delimiter of a CSV file: whichever of comma, tab and semicolon occurs most (outside quotes) in its
+/// first line; comma when none does.
+fn sniff_delimiter(start: &[u8]) -> u8 {
+    let mut counts = [0usize; 3];
+    let mut quoted = false;
+    for &byte in start {
+        match byte {
+            b'"' => quoted = !quoted,
+            b'\n' | b'\r' if !quoted => break,
+            b',' if !quoted => counts[0] += 1,
+            b'\t' if !quoted => counts[1] += 1,
+            b';' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    let candidates = [b',', b'\t', b';'];
+    let mut best = 0;
+    for i in 1..candidates.len() {
+        if counts[i] > counts[best] {
+            best = i;
+        }
+    }
+    candidates[best]
+}
+
+/// Column names usable as Parquet and Arrow field names: an empty one becomes `column_N` (N counting from 1),
+/// a repeated one gets `_2`, `_3`, ... so that every column can be asked for by name.
+fn unique_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut unique: Vec<String> = Vec::new();
+    for (i, name) in names.enumerate() {
+        let base = if name.is_empty() { format!("column_{}", i + 1) } else { name.to_string() };
+        let mut candidate = base.clone();
+        let mut n = 2;
+        while unique.contains(&candidate) {
+            candidate = format!("{base}_{n}");
+            n += 1;
+        }
+        unique.push(candidate);
+    }
+    unique
+}
+
+/// Typed batches from a CSV file; errors name the file and line.
+struct CsvBatches {
+    inner: CsvReader<BufReader<File>>,
+    schema: SchemaRef,
+    path: PathBuf,
+}
+
+impl Iterator for CsvBatches {
+    type Item = std::result::Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.inner.next()?.map_err(|e| table::to_arrow(csv_error(&self.path, e))))
+    }
+}
+
+impl RecordBatchReader for CsvBatches {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
+/// An error of arrow's CSV reader, reworded to say which line of which file is wrong.
+fn csv_error(path: &Path, e: ArrowError) -> FormatError {
+    let text = match e {
+        ArrowError::IoError(_, source) => return FormatError::Io { path: path.to_path_buf(), source },
+        ArrowError::ExternalError(_) => return table::from_arrow(e),
+        ArrowError::CsvError(text) | ArrowError::ParseError(text) => text,
+        other => other.to_string(),
+    };
+    // arrow says "incorrect number of fields for line 3, expected 2 got 1" (lines count from 1, the header).
+    let ragged = text.strip_prefix("incorrect number of fields for line ").and_then(|rest| {
+        let (line, rest) = rest.split_once(", expected ")?;
+        let (expected, got) = rest.split_once(" got ")?;
+        let fields = if got == "1" { "field" } else { "fields" };
+        Some(format!("line {line} has {got} {fields}, but the header has {expected}"))
+    });
+    FormatError::malformed(path, ragged.unwrap_or(text))
+}
+
+/// What the values of a column seen so far could all be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Kind {
+    /// No value yet (nothing, or only empty cells).
+    #[default]
+    Empty,
+    Bool,
+    Int,
+    Float,
+    Date,
+    Timestamp,
+    Text,
+}
+
+/// The inferred type of one column, and what its timestamps need: fractional digits (for the unit), whether
+/// any carries a zone offset, whether any lies outside what nanoseconds since 1970 can count.
+#[derive(Debug, Clone, Copy, Default)]
+struct Guess {
+    kind: Kind,
+    fraction_digits: usize,
+    offset: bool,
+    beyond_nanoseconds: bool,
+}
+
+impl Guess {
+    fn update(&mut self, value: &str, utc: &Tz) {
+        // Most values are of the kind already guessed, so that kind's parser alone is tried first.
+        let fits = match self.kind {
+            Kind::Int => Int64Type::parse(value).is_some(),
+            Kind::Float => {
+                Float64Type::parse(value).is_some() && (!integral(value) || Int64Type::parse(value).is_some())
+            }
+            Kind::Bool => is_bool(value),
+            Kind::Date => is_date(value),
+            Kind::Timestamp => is_timestamp(value, utc) || is_date(value),
+            Kind::Empty | Kind::Text => false,
+        };
+        let kind = if fits { self.kind } else { kind_of(value, utc) };
+        if matches!(kind, Kind::Date | Kind::Timestamp) {
+            self.note_time(value);
+        }
+        self.kind = join(self.kind, kind);
+    }
+
+    fn note_time(&mut self, value: &str) {
+        let bytes = value.as_bytes();
+        // Nanoseconds since 1970 in an i64 reach from 1677-09-21 to 2262-04-11; years inside 1678..=2261
+        // are safely in range.
+        let year = value.get(..4).and_then(|y| y.parse::<u32>().ok());
+        if !year.is_some_and(|y| (1678..=2261).contains(&y)) {
+            self.beyond_nanoseconds = true;
+        }
+        if bytes.len() > 10 {
+            let time = &bytes[10..];
+            if let Some(dot) = time.iter().position(|&b| b == b'.') {
+                let digits = time[dot + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+                self.fraction_digits = self.fraction_digits.max(digits);
+            }
+            if time.iter().any(|&b| matches!(b, b'+' | b'-' | b'Z' | b'z')) {
+                self.offset = true;
+            }
+        }
+    }
+
+    fn data_type(&self) -> DataType {
+        match self.kind {
+            // A column with no values says nothing of its type; text holds whatever comes later.
+            Kind::Empty | Kind::Text => DataType::Utf8,
+            Kind::Bool => DataType::Boolean,
+            Kind::Int => DataType::Int64,
+            Kind::Float => DataType::Float64,
+            Kind::Date => DataType::Date32,
+            Kind::Timestamp => {
+                // Microseconds unless a value has finer digits and every value fits in nanoseconds.
+                let unit = if self.fraction_digits > 6 && !self.beyond_nanoseconds {
+                    TimeUnit::Nanosecond
+                } else {
+                    TimeUnit::Microsecond
+                };
+                // Times with offsets are instants: stored in UTC, marked as such. (Times without an offset in
+                // the same column are taken as UTC.)
+                DataType::Timestamp(unit, self.offset.then(|| UTC.into()))
+            }
+        }
+    }
+}
+
+/// The zone of timestamps read with an offset: UTC, spelled the way arrow parses without a zone database.
+const UTC: &str = "+00:00";
+
+/// The narrowest kind of one (non-empty) value, tested with the parsers arrow's CSV reader uses.
+fn kind_of(value: &str, utc: &Tz) -> Kind {
+    if is_bool(value) {
+        Kind::Bool
+    } else if Int64Type::parse(value).is_some() {
+        Kind::Int
+    } else if integral(value) {
+        // Too big for 64 bits: kept as text, digit for digit, rather than rounded to a float.
+        Kind::Text
+    } else if Float64Type::parse(value).is_some() {
+        Kind::Float
+    } else if is_date(value) {
+        Kind::Date
+    } else if is_timestamp(value, utc) {
+        Kind::Timestamp
+    } else {
+        Kind::Text
+    }
+}
+
+fn is_bool(value: &str) -> bool {
+    value.eq_ignore_ascii_case("true") || value.eq_ignore_ascii_case("false")
+}
+
+/// Whether a value starts like an ISO 8601 date (`2024-01-31`), before any parser is tried.
+fn dated(bytes: &[u8]) -> bool {
+    bytes.len() >= 10 && bytes[4] == b'-' && bytes[7] == b'-' && bytes[..4].iter().all(u8::is_ascii_digit)
+}
+
+/// A date alone, `2024-01-31`. (Arrow's date parser also takes the date out of a timestamp; such a value
+/// belongs to a timestamp column.)
+fn is_date(value: &str) -> bool {
+    value.len() == 10 && dated(value.as_bytes()) && Date32Type::parse(value).is_some()
+}
+
+/// A date and time, with or without fraction and offset, as arrow's CSV reader parses it.
+fn is_timestamp(value: &str, utc: &Tz) -> bool {
+    value.len() > 10 && dated(value.as_bytes()) && string_to_datetime(utc, value).is_ok()
+}
+
+/// Whether a value is an integer (an optional sign, digits), whatever its size.
+fn integral(value: &str) -> bool {
+    let digits = value.trim().strip_prefix(['-', '+']).unwrap_or(value.trim());
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The kind that holds values of both kinds.
+fn join(a: Kind, b: Kind) -> Kind {
+    use Kind::*;
+    match (a, b) {
+        (Empty, k) | (k, Empty) => k,
+        (a, b) if a == b => a,
+        (Int, Float) | (Float, Int) => Float,
+        (Date, Timestamp) | (Timestamp, Date) => Timestamp,
+        _ => Text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn infer(values: &[&str]) -> DataType {
+        let utc: Tz = UTC.parse().unwrap();
+        let mut guess = Guess::default();
+        for v in values {
+            guess.update(v, &utc);
+        }
+        guess.data_type()
+    }
+
+    #[test]
+    fn kinds() {
+        assert_eq!(infer(&["1", "-2", "+3"]), DataType::Int64);
+        assert_eq!(infer(&["1", "2.5", "1e3", "NaN"]), DataType::Float64);
+        assert_eq!(infer(&["true", "FALSE"]), DataType::Boolean);
+        assert_eq!(infer(&["1", "true"]), DataType::Utf8);
+        assert_eq!(infer(&["2024-01-01", "2024-02-29"]), DataType::Date32);
+        assert_eq!(infer(&["2024-02-30"]), DataType::Utf8);
+        assert_eq!(
+            infer(&["2024-01-01T00:00:00", "2024-01-01 10:00:00.5"]),
+            DataType::Timestamp(TimeUnit::Microsecond, None)
+        );
+        assert_eq!(infer(&["2024-01-01", "2024-01-01T00:00:00"]), DataType::Timestamp(TimeUnit::Microsecond, None));
+        assert_eq!(
+            infer(&["2024-01-01T00:00:00Z", "2024-01-01T00:00:00"]),
+            DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into()))
+        );
+        assert_eq!(infer(&["2024-01-01T00:00:00.123456789"]), DataType::Timestamp(TimeUnit::Nanosecond, None));
+        assert_eq!(infer(&["1500-01-01T00:00:00.123456789"]), DataType::Timestamp(TimeUnit::Microsecond, None));
+        assert_eq!(infer(&["12345678901234567890123"]), DataType::Utf8);
+        assert_eq!(infer(&[]), DataType::Utf8);
+        assert_eq!(infer(&["x", "1"]), DataType::Utf8);
+    }
+
+    #[test]
+    fn delimiters() {
+        assert_eq!(sniff_delimiter(b"a,b,c\n1,2,3"), b',');
+        assert_eq!(sniff_delimiter(b"a\tb\tc\n"), b'\t');
+        assert_eq!(sniff_delimiter(b"a;b;\"c,d\"\n"), b';');
+        assert_eq!(sniff_delimiter(b"single"), b',');
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(unique_names(["a", "", "a", "a"].into_iter()), vec!["a", "column_2", "a_2", "a_3"]);
+    }
+
+    #[test]
+    fn ragged_error_wording() {
+        let e = csv_error(
+            Path::new("x.csv"),
+            ArrowError::CsvError("incorrect number of fields for line 3, expected 2 got 1".into()),
+        );
+        assert_eq!(e.to_string(), "x.csv: line 3 has 1 field, but the header has 2");
     }
 }

@@ -1,12 +1,20 @@
-//! PLACEHOLDER: being written.
+//! Any file trove has no closer handler for: stored byte for byte; previewed as text, JSON or a hex dump.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 use serde_json::Value;
 
-use crate::{Format, PreviewOptions, Probe, Result};
+use crate::media::looks_like_text;
+use crate::{Format, FormatError, PreviewOptions, Probe, Result};
 
+/// Lines (or hex-dump rows) `cat` prints when no `--head` is given.
+const DEFAULT_LINES: usize = 20;
+/// JSON files up to this size are pretty-printed by `cat`; larger ones are shown as their first lines.
+const PRETTY_JSON_LIMIT: u64 = 1 << 20;
+
+/// A plain file: stored as it is. Its format word in a manifest comes from [`crate::media::sniff`] (`json`,
+/// `text`, `image`, `hdf5`, ...); every word no other handler claims comes here.
 pub struct RawFile;
 
 impl Format for RawFile {
@@ -14,18 +22,99 @@ impl Format for RawFile {
         "file"
     }
     fn extension(&self) -> &'static str {
-        "file"
+        ""
     }
     fn media_type(&self) -> &'static str {
         "application/octet-stream"
     }
-    fn detect(&self, _probe: &Probe<'_>) -> bool {
-        false
+    fn detect(&self, probe: &Probe<'_>) -> bool {
+        !probe.is_dir
     }
+    /// A plain file's manifest already holds what there is to say (size, checksum, media type).
     fn summarise(&self, _stored: &Path) -> Result<Value> {
-        todo!()
+        Ok(Value::Null)
     }
-    fn preview(&self, _stored: &Path, _options: &PreviewOptions, _out: &mut dyn Write) -> Result<()> {
-        todo!()
+    fn preview(&self, stored: &Path, options: &PreviewOptions, out: &mut dyn Write) -> Result<()> {
+        let lines = options.head.unwrap_or(DEFAULT_LINES);
+        let file = std::fs::File::open(stored).map_err(FormatError::io(stored))?;
+        let size = file.metadata().map_err(FormatError::io(stored))?.len();
+        let mut reader = BufReader::new(file);
+        let head = reader.fill_buf().map_err(FormatError::io(stored))?.to_vec();
+        let w = |e| FormatError::io(Path::new("<output>"))(e);
+        if !looks_like_text(&head) {
+            return hex_dump(&mut reader, size, lines, out).map_err(w);
+        }
+        let is_json = crate::media::by_extension(stored).0 == "json";
+        if is_json && size <= PRETTY_JSON_LIMIT {
+            let mut text = String::new();
+            reader.read_to_string(&mut text).map_err(FormatError::io(stored))?;
+            if let Ok(value) = serde_json::from_str::<Value>(&text) {
+                let pretty = serde_json::to_string_pretty(&value).unwrap_or(text);
+                return print_lines(pretty.as_bytes(), lines, out).map_err(w);
+            }
+            return print_lines(text.as_bytes(), lines, out).map_err(w);
+        }
+        print_lines(reader, lines, out).map_err(w)
+    }
+}
+
+/// Prints the first `lines` lines, and how many more there are when that is cheap to know.
+fn print_lines(reader: impl BufRead, lines: usize, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut shown = 0;
+    for line in reader.split(b'\n') {
+        let line = line?;
+        if shown == lines {
+            writeln!(out, "…")?;
+            break;
+        }
+        out.write_all(&line)?;
+        out.write_all(b"\n")?;
+        shown += 1;
+    }
+    Ok(())
+}
+
+/// `xxd`-style rows of 16 bytes.
+fn hex_dump(reader: &mut dyn Read, size: u64, rows: usize, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "binary file, {size} bytes")?;
+    let mut buf = vec![0u8; rows * 16];
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    for (i, row) in buf[..filled].chunks(16).enumerate() {
+        let hex: Vec<String> = row.iter().map(|b| format!("{b:02x}")).collect();
+        let text: String = row.iter().map(|&b| if (0x20..0x7f).contains(&b) { b as char } else { '.' }).collect();
+        writeln!(out, "{:08x}  {:<47}  {text}", i * 16, hex.join(" "))?;
+    }
+    if (filled as u64) < size {
+        writeln!(out, "…")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn preview(name: &str, bytes: &[u8], head: Option<usize>) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let mut out = Vec::new();
+        RawFile.preview(&path, &PreviewOptions { head, ..Default::default() }, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn text_json_and_binary_previews() {
+        assert_eq!(preview("a.txt", b"one\ntwo\nthree\n", Some(2)), "one\ntwo\n…\n");
+        assert_eq!(preview("a.json", br#"{"b":[1,2]}"#, None), "{\n  \"b\": [\n    1,\n    2\n  ]\n}\n");
+        let bin = preview("a.bin", &[0u8, 1, 2, 0x41, 0xff], None);
+        assert!(bin.starts_with("binary file, 5 bytes\n00000000  00 01 02 41 ff"), "{bin}");
+        assert!(bin.contains("...A."), "{bin}");
     }
 }

@@ -3,7 +3,6 @@
 //! This crate does no I/O. Everything above it (storage, catalog, library, front ends) speaks these types.
 
 pub mod filter;
-pub mod format;
 pub mod name;
 pub mod record;
 pub mod reference;
@@ -14,7 +13,8 @@ pub mod value;
 
 pub use name::{DatasetPath, NameError};
 pub use record::{
-    DatasetChange, FileMove, Location, ObjectManifest, ProjectChange, Record, Segment, SegmentHeader, SegmentKind,
+    DatasetChange, FileEntry, FileMove, Location, ObjectManifest, ProjectChange, Record, Segment, SegmentHeader,
+    SegmentKind,
 };
 pub use reference::{Ref, RefError};
 pub use stamp::Stamp;

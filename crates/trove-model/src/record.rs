@@ -36,6 +36,42 @@ pub struct ObjectManifest {
     /// Format-specific summary (schema and rows for tables, dtype and shape for arrays).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<Value>,
+    /// For an object stored as a folder (a Zarr array, a folder of files): every file in it, by its path
+    /// inside the folder. The object's checksum is then [`folder_checksum`] of this listing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<BTreeMap<String, FileEntry>>,
+}
+
+impl ObjectManifest {
+    /// Whether the object is stored as a folder rather than one file.
+    pub fn is_folder(&self) -> bool {
+        self.files.is_some()
+    }
+}
+
+/// One file inside a folder object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub size: u64,
+    /// `blake3:<hex>` of the file's bytes.
+    pub checksum: String,
+}
+
+/// The text whose BLAKE3 hash is a folder object's checksum: one line per file, in path order,
+/// `<checksum> <size> <path>`. Any change to a file, a name or the set of files changes it.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use trove_model::record::{FileEntry, folder_listing};
+/// let files = BTreeMap::from([("c/0".to_string(), FileEntry { size: 3, checksum: "blake3:ab".into() })]);
+/// assert_eq!(folder_listing(&files), "blake3:ab 3 c/0\n");
+/// ```
+pub fn folder_listing(files: &BTreeMap<String, FileEntry>) -> String {
+    let mut text = String::new();
+    for (path, entry) in files {
+        text.push_str(&format!("{} {} {path}\n", entry.checksum, entry.size));
+    }
+    text
 }
 
 /// A change to one dataset: every field that is present is set; absent fields are left as they are.

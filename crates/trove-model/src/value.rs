@@ -140,6 +140,8 @@ pub fn leaves(doc: &Map<String, Value>) -> Vec<(String, &Value)> {
     }
     let mut out = Vec::new();
     walk("", doc, &mut out);
+    // Sorted by key whatever order serde_json's map keeps (`preserve_order` is on when zarrs is built).
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
 

@@ -212,6 +212,52 @@ impl Storage {
         Ok((size, hasher.finalize()))
     }
 
+    /// Stores the local file `source` at `key` and returns its size and BLAKE3 hash. On a local root the
+    /// kernel copies the bytes (or, with `reflink`, shares them copy-on-write where the filesystem can)
+    /// while a second thread hashes the source, so hashing costs no extra time; a source that changes
+    /// meanwhile is refused. Elsewhere the file is streamed and hashed in one pass.
+    pub fn import_file(&self, key: &str, source: &FsPath, reflink: bool) -> Result<(u64, blake3::Hash)> {
+        let src_io = |e| StorageError::Io { path: source.to_path_buf(), source: e };
+        let Some(dest) = self.local_path(key) else {
+            let mut file = std::fs::File::open(source).map_err(src_io)?;
+            return self.put_stream(key, &mut file);
+        };
+        let before = std::fs::metadata(source).map_err(src_io)?;
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| StorageError::Io { path: parent.to_path_buf(), source: e })?;
+        }
+        let (copied, hashed) = std::thread::scope(|scope| {
+            let hashing = scope.spawn(|| hash_file(source));
+            let copied = if reflink {
+                reflink_copy::reflink_or_copy(source, &dest).map(|_| ())
+            } else {
+                std::fs::copy(source, &dest).map(|_| ())
+            };
+            let hashed = hashing.join().unwrap_or_else(|_| Err(std::io::Error::other("the hashing thread panicked")));
+            (copied, hashed)
+        });
+        let outcome = copied.and(hashed).map_err(src_io).and_then(|(size, hash)| {
+            let after = std::fs::metadata(source).map_err(src_io)?;
+            if after.len() != before.len() || after.modified().ok() != before.modified().ok() || after.len() != size {
+                return Err(StorageError::Io {
+                    path: source.to_path_buf(),
+                    source: std::io::Error::other("the file changed while it was being stored: nothing was stored"),
+                });
+            }
+            Ok((size, hash))
+        });
+        match outcome {
+            Ok(found) => {
+                self.make_durable(key)?;
+                Ok(found)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&dest);
+                Err(e)
+            }
+        }
+    }
+
     /// Reads a whole object into memory.
     pub fn get(&self, key: &str) -> Result<Bytes> {
         let path = path_of(key);
@@ -289,24 +335,81 @@ impl Storage {
         Ok(out)
     }
 
-    /// Deletes an object; an absent object is not an error.
+    /// Whether something (a file, or on a local root a folder) is stored at `key`.
+    pub fn exists(&self, key: &str) -> Result<bool> {
+        if let Some(path) = self.local_path(key) {
+            return match std::fs::symlink_metadata(&path) {
+                Ok(_) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                Err(source) => Err(StorageError::Io { path, source }),
+            };
+        }
+        Ok(self.head(key)?.is_some())
+    }
+
+    /// Deletes an object; an absent object is not an error. On a local root, a folder at `key` (a folder
+    /// object, a Zarr array) is deleted with everything in it.
     pub fn delete(&self, key: &str) -> Result<()> {
+        if let Some(path) = self.local_path(key)
+            && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir())
+        {
+            std::fs::remove_dir_all(&path).map_err(|source| StorageError::Io { path: path.clone(), source })?;
+            self.prune_empty_parents(&path);
+            return Ok(());
+        }
         match self.runtime.block_on(self.inner.delete(&path_of(key))) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(StorageError::backend(key, e)),
         }
     }
 
-    /// Moves an object, replacing any object at `to` atomically.
+    /// Moves an object (on a local root, a file or a whole folder), replacing whatever is at `to` atomically:
+    /// a reader finds the old object or the new one at `to`, never neither and never a mixture.
     pub fn rename(&self, from: &str, to: &str) -> Result<()> {
-        self.runtime
-            .block_on(self.inner.rename(&path_of(from), &path_of(to)))
-            .map_err(|e| StorageError::backend(from, e))?;
-        self.make_durable(to)?;
-        if let Some(from_path) = self.local_path(from) {
-            self.sync_parent(&from_path)?;
-            self.prune_empty_parents(&from_path);
+        let (Some(from_path), Some(to_path)) = (self.local_path(from), self.local_path(to)) else {
+            return self
+                .runtime
+                .block_on(self.inner.rename(&path_of(from), &path_of(to)))
+                .map_err(|e| StorageError::backend(from, e));
+        };
+        let io = |path: &FsPath| {
+            let path = path.to_path_buf();
+            move |source| StorageError::Io { path, source }
+        };
+        if let Some(parent) = to_path.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
         }
+        let replaced_folder = match std::fs::rename(&from_path, &to_path) {
+            Ok(()) => false,
+            // A folder cannot be renamed over a non-empty folder, nor a file over a folder (and the
+            // other way round): swap the two in one step, then delete the old one, now at `from`.
+            Err(e) if std::fs::symlink_metadata(&to_path).is_ok() && std::fs::symlink_metadata(&from_path).is_ok() => {
+                rustix::fs::renameat_with(
+                    rustix::fs::CWD,
+                    &from_path,
+                    rustix::fs::CWD,
+                    &to_path,
+                    rustix::fs::RenameFlags::EXCHANGE,
+                )
+                .map_err(|errno| StorageError::Io {
+                    path: to_path.clone(),
+                    source: std::io::Error::new(e.kind(), format!("{e}; swapping in place failed too: {errno}")),
+                })?;
+                true
+            }
+            Err(e) => return Err(StorageError::Io { path: from_path, source: e }),
+        };
+        self.make_durable(to)?;
+        self.sync_parent(&from_path)?;
+        if replaced_folder {
+            let removed = if std::fs::symlink_metadata(&from_path).is_ok_and(|m| m.is_dir()) {
+                std::fs::remove_dir_all(&from_path)
+            } else {
+                std::fs::remove_file(&from_path)
+            };
+            removed.map_err(io(&from_path))?;
+        }
+        self.prune_empty_parents(&from_path);
         Ok(())
     }
 
@@ -330,8 +433,26 @@ impl Storage {
         Ok(())
     }
 
-    /// Copies an object, replacing any object at `to` atomically.
+    /// Copies an object (on a local root, a file or a whole folder), replacing any object at `to` atomically.
     pub fn copy(&self, from: &str, to: &str) -> Result<()> {
+        if let (Some(from_path), Some(_)) = (self.local_path(from), self.local_path(to))
+            && std::fs::symlink_metadata(&from_path).is_ok_and(|m| m.is_dir())
+        {
+            // A folder is copied beside its destination first, so that it appears whole.
+            let part = format!("{to}.trove-part-{}", uuid::Uuid::now_v7());
+            let part_path = self.local_path(&part).unwrap_or_default();
+            let copied = copy_tree(&from_path, &part_path).and_then(|()| {
+                if self.durable {
+                    sync_tree(&part_path)?;
+                }
+                Ok(())
+            });
+            if let Err(source) = copied {
+                let _ = std::fs::remove_dir_all(&part_path);
+                return Err(StorageError::Io { path: part_path, source });
+            }
+            return self.rename(&part, to);
+        }
         self.runtime
             .block_on(self.inner.copy(&path_of(from), &path_of(to)))
             .map_err(|e| StorageError::backend(from, e))?;
@@ -363,6 +484,51 @@ impl Storage {
         }
         Ok(())
     }
+}
+
+/// The size and BLAKE3 hash of a local file.
+pub fn hash_file(path: &FsPath) -> std::io::Result<(u64, blake3::Hash)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = read_full(&mut file, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((size, hasher.finalize()))
+}
+
+/// Copies a folder and everything in it (files by copy-on-write where the filesystem can).
+pub fn copy_tree(from: &FsPath, to: &FsPath) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if std::fs::metadata(entry.path())?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            reflink_copy::reflink_or_copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Flushes every file and folder below `dir` (and `dir` itself) to stable storage.
+pub fn sync_tree(dir: &FsPath) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if std::fs::symlink_metadata(&path)?.is_dir() {
+            sync_tree(&path)?;
+        } else {
+            std::fs::File::open(&path)?.sync_all()?;
+        }
+    }
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Reads until `buf` is full or the reader ends.

@@ -37,6 +37,8 @@ pub enum Error {
     Catalog(#[from] trove_catalog::CatalogError),
     #[error(transparent)]
     Config(#[from] trove_storage::ConfigError),
+    #[error(transparent)]
+    Format(#[from] trove_formats::FormatError),
 }
 
 impl Error {

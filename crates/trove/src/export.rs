@@ -27,6 +27,12 @@ impl Store {
     /// Streams an object into `out`, then checks what was read against the recorded checksum.
     pub fn read_object(&self, r: &Ref, out: &mut dyn Write) -> Result<u64> {
         let (state, object, key) = self.object_of(r)?;
+        if state.objects[&object].is_folder() {
+            return Err(Error::Invalid(format!(
+                "{r} is stored as a folder ({}): export it to a folder with -o DIR, or convert it with --as",
+                state.objects[&object].format
+            )));
+        }
         let (size, hash) = self.storage.get_stream(&key, out)?;
         let expected = &state.objects[&object].checksum;
         let found = format!("blake3:{}", hash.to_hex());
@@ -40,6 +46,10 @@ impl Store {
     /// not match the checksum this handle's catalog knows, another writer may have replaced the object since:
     /// the catalog catches up and, when the object did change, the export is tried once more.
     pub fn export_object(&self, r: &Ref, dest: &Path) -> Result<u64> {
+        let (state, object, _) = self.object_of(r)?;
+        if state.objects[&object].is_folder() {
+            return self.export_folder(r, dest);
+        }
         match self.export_object_once(r, dest) {
             Err(Error::Damaged { what, expected, found }) => {
                 self.refresh()?;

@@ -18,17 +18,22 @@
 mod error;
 mod export;
 mod fault;
+mod objects;
 mod query;
 mod store;
 mod view;
 mod write;
 
 pub use error::{Error, Result};
+pub use objects::{FileImport, ObjectInfo, ZARR_THRESHOLD_BYTES};
 pub use query::Query;
 pub use store::{CATALOG_FILE, CONFIG_FILE, CompactReport, OpenOptions, STAGING, Store, SyncReport};
 pub use trove_catalog::{CatalogError, Child, FindOptions, KeyUsage, RidSet, Sort, SortKey, SqlConsole};
+/// The format handlers, re-exported for their table and array helpers and the `Element` trait.
+pub use trove_formats as formats;
+pub use trove_formats::{Compression, PreviewOptions, Slice, TableSelect, WriteOptions};
 pub use view::{Target, object_key};
-pub use write::{DatasetEdit, FileImport, INGEST_BATCH, IngestLine, IngestReport, PutOutcome};
+pub use write::{DatasetEdit, INGEST_BATCH, IngestLine, IngestReport, PutOutcome};
 
 /// The model types, re-exported so that users of the library need one dependency.
 pub use trove_model as model;

@@ -486,7 +486,7 @@ fn catch_up(log: &Log, storage: &Storage, tx: &mut WriteTx<'_>) -> Result<usize>
 /// place. A source whose object was replaced or removed since is left for `gc`.
 fn redo_moves(storage: &Storage, read: &Reader<'_>, moves: &[FileMove]) -> Result<()> {
     for m in moves {
-        if storage.head(&m.from)?.is_none() {
+        if !storage.exists(&m.from)? {
             continue;
         }
         let Some(row) = read.dataset_by_id(&m.id)? else { continue };

@@ -134,6 +134,9 @@ impl Store {
                 if let Some(s) = &m.summary {
                     o["summary"] = s.clone();
                 }
+                if let Some(files) = &m.files {
+                    o["files"] = json!(files.len());
+                }
                 o
             })
             .collect();

@@ -16,7 +16,8 @@ use trove_model::{
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::store::{Plan, STAGING, Store};
+use crate::objects::{FileImport, Staged};
+use crate::store::{Plan, Store};
 use crate::view::{Target, object_key, resolve};
 
 /// Changes to a dataset's description. Dotted keys reach into nested metadata.
@@ -51,27 +52,6 @@ impl DatasetEdit {
             && self.unset.is_empty()
             && self.tags_add.is_empty()
             && self.tags_rm.is_empty()
-    }
-}
-
-/// A local file to import as an object.
-#[derive(Debug, Clone)]
-pub struct FileImport {
-    pub source: PathBuf,
-    /// The object name (by default the file's name).
-    pub name: String,
-}
-
-impl FileImport {
-    /// Imports `source` under its own file name.
-    pub fn new(source: impl Into<PathBuf>) -> Result<FileImport> {
-        let source = source.into();
-        let name = source
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| Error::Invalid(format!("{}: cannot take an object name from this path", source.display())))?
-            .to_string();
-        Ok(FileImport { source, name })
     }
 }
 
@@ -130,7 +110,7 @@ fn parse_ingest_line(source: &str, n: usize, line: &str) -> Result<IngestItem> {
             Ok(_) => return Err(bad(format!("{file} is not a file"))),
             Err(e) => return Err(bad(format!("{file}: {e}"))),
         }
-        files.push(FileImport { source, name });
+        files.push(FileImport { source, name: Some(name), ..Default::default() });
     }
     Ok((r.project, path, edit, files))
 }
@@ -138,18 +118,6 @@ fn parse_ingest_line(source: &str, n: usize, line: &str) -> Result<IngestItem> {
 /// Datasets per commit in `ingest`: large enough that commit overhead vanishes, small enough that a commit
 /// (and the memory it takes) stays modest.
 pub const INGEST_BATCH: usize = 10_000;
-
-struct Staged {
-    name: String,
-    key: String,
-    manifest: ObjectManifest,
-}
-
-impl Staged {
-    fn move_to(&self, id: Uuid, to: String) -> FileMove {
-        FileMove { from: self.key.clone(), to, id, object: self.name.clone(), checksum: self.manifest.checksum.clone() }
-    }
-}
 
 /// Builds the change an edit makes to a dataset (`existing` is its current state, if it has one).
 fn change_for(id: Uuid, existing: Option<&DatasetState>, edit: &DatasetEdit) -> DatasetChange {
@@ -243,49 +211,6 @@ fn check_no_child_clash(read: &Reader<'_>, project: &str, path: &DatasetPath, ob
 }
 
 impl Store {
-    /// Streams files into the staging area, hashing them on the way. Nothing is visible yet.
-    fn stage(&self, files: &[FileImport]) -> Result<Vec<Staged>> {
-        let mut staged = Vec::with_capacity(files.len());
-        for f in files {
-            let result = (|| {
-                let mut file = std::fs::File::open(&f.source).map_err(Error::io(&f.source))?;
-                let meta = file.metadata().map_err(Error::io(&f.source))?;
-                if meta.is_dir() {
-                    return Err(Error::Invalid(format!(
-                        "{} is a folder: give the files inside it (e.g. {}/*)",
-                        f.source.display(),
-                        f.source.display()
-                    )));
-                }
-                let key = format!("{STAGING}/{}", Uuid::now_v7());
-                let (size, hash) = self.storage.put_stream(&key, &mut file)?;
-                let (format, media_type) = trove_model::format::guess(&f.name);
-                let manifest = ObjectManifest {
-                    format: format.to_string(),
-                    size,
-                    checksum: format!("blake3:{}", hash.to_hex()),
-                    media_type: Some(media_type.to_string()),
-                    summary: None,
-                };
-                Ok(Staged { name: f.name.clone(), key, manifest })
-            })();
-            match result {
-                Ok(s) => staged.push(s),
-                Err(e) => {
-                    self.unstage(&staged);
-                    return Err(e);
-                }
-            }
-        }
-        Ok(staged)
-    }
-
-    fn unstage(&self, staged: &[Staged]) {
-        for s in staged {
-            let _ = self.storage.delete(&s.key);
-        }
-    }
-
     /// Creates or updates the dataset at `project/path`, importing `files` as objects (replacing objects of
     /// the same name atomically). One commit.
     pub fn put(
@@ -297,15 +222,23 @@ impl Store {
     ) -> Result<PutOutcome> {
         validate_project(project)?;
         edit.validate()?;
-        for f in files {
-            validate_name(&f.name).map_err(|e| {
-                Error::Invalid(format!(
-                    "{}: not usable as an object name: {e} (choose one with --name)",
-                    f.source.display()
-                ))
-            })?;
-        }
         let staged = self.stage(files)?;
+        self.put_staged(project, path, edit, staged)
+    }
+
+    /// Commits objects already staged (and the edit) to the dataset at `project/path`. One commit; on
+    /// failure the staged files are removed.
+    pub(crate) fn put_staged(
+        &self,
+        project: &str,
+        path: &DatasetPath,
+        edit: &DatasetEdit,
+        staged: Vec<Staged>,
+    ) -> Result<PutOutcome> {
+        if let Err(e) = validate_project(project).map_err(Error::from).and_then(|()| edit.validate()) {
+            self.unstage(&staged);
+            return Err(e);
+        }
         let keys: Vec<String> = staged.iter().map(|s| s.key.clone()).collect();
         self.transact_staged("put", &keys, |read, plan| {
             plan.ensure_project(read, project)?;

@@ -21,7 +21,10 @@ fn filter(json: &Value) -> Result<Filter, String> {
         return Err(format!("a filter must be a JSON object, found {}", kind(json)));
     };
     let mut conditions = Vec::with_capacity(map.len());
-    for (key, value) in map {
+    // Keys in sorted order whatever serde_json's map keeps, so one document always gives one filter.
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    for (key, value) in entries {
         conditions.push(match key.as_str() {
             "$and" => all(list(key, value)?),
             "$or" => match list(key, value)? {
@@ -84,7 +87,9 @@ fn field_conditions(field: Field, value: &Value) -> Result<Filter, String> {
 
 fn operators(field: Field, ops: &Map<String, Value>) -> Result<Filter, String> {
     let mut conditions = Vec::with_capacity(ops.len());
-    for (op, value) in ops {
+    let mut entries: Vec<(&String, &Value)> = ops.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    for (op, value) in entries {
         let compare = |op: CompareOp| -> Result<Filter, String> {
             Ok(Filter::Compare { field: field.clone(), op, value: scalar(&format!("'{}'", op_name(op)), value)? })
         };

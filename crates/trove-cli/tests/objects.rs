@@ -1,0 +1,194 @@
+//! Data objects through the real binary: tables converted and previewed, arrays as npy and Zarr, folders
+//! as objects, media types by content, conversions on the way out, and the errors of each.
+
+mod common;
+
+use std::path::Path;
+
+use common::TestStore;
+
+const CSV: &str = "id,temperature,ok,when,material\n\
+                   1,300.5,true,2024-01-01T12:00:00,steel\n\
+                   2,,false,2024-01-02T12:00:00,copper\n\
+                   3,310.25,true,2024-01-03T12:00:00,\n";
+
+/// A little-endian float64 `.npy` file, as numpy writes it.
+fn npy_f64(shape: &[usize], values: &[f64]) -> Vec<u8> {
+    let shape_text = match shape {
+        [n] => format!("({n},)"),
+        dims => format!("({})", dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+    };
+    let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape_text}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+fn object<'a>(show: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    show["objects"].as_array().unwrap().iter().find(|o| o["name"] == name).unwrap_or_else(|| panic!("{show:#}"))
+}
+
+#[test]
+fn csv_becomes_parquet_with_a_summary_a_preview_and_conversions_out() {
+    let s = TestStore::new();
+    let csv = s.file("runs.csv", CSV.as_bytes());
+    let out = s.ok(&["put", "lab/t", csv.to_str().unwrap(), "--as", "parquet"]);
+    assert!(out.contains("runs.parquet\tparquet"), "{out}");
+    let show = s.show("lab/t");
+    let o = object(&show, "runs.parquet");
+    assert_eq!(o["format"], "parquet");
+    assert_eq!(o["summary"]["rows"], 3, "{o:#}");
+    let columns = o["summary"]["columns"].as_array().unwrap();
+    let temperature = columns.iter().find(|c| c["name"] == "temperature").unwrap();
+    assert_eq!(temperature["nulls"], 1, "{temperature}");
+    assert_eq!(temperature["min"], 300.5, "{temperature}");
+    // The stored file is a real Parquet file at the readable path.
+    let located = s.ok(&["locate", "lab/t:runs.parquet"]);
+    assert!(std::fs::read(located.trim()).unwrap().starts_with(b"PAR1"));
+    assert!(s.ok(&["find", "@format == \"parquet\"", "--ids"]).lines().count() == 1);
+
+    let preview = s.ok(&["cat", "lab/t:runs.parquet", "--head", "2", "--columns", "material,id"]);
+    assert!(preview.contains("steel") && preview.contains("copper"), "{preview}");
+    assert!(!preview.contains("300.5") && !preview.contains("2024-01-03"), "{preview}");
+
+    let back = s.inputs.path().join("back.csv");
+    s.ok(&["get", "lab/t:runs.parquet", "--as", "csv", "-o", back.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&back).unwrap();
+    assert!(text.starts_with("id,temperature,ok,when,material\n"), "{text}");
+    assert!(text.contains("steel") && text.contains("310.25"), "{text}");
+    let to_stdout = s.ok(&["get", "lab/t:runs.parquet", "--as", "csv", "-o", "-"]);
+    assert_eq!(to_stdout, text);
+    let arrow = s.inputs.path().join("t.arrow");
+    s.ok(&["get", "lab/t:runs.parquet", "--as", "arrow", "-o", arrow.to_str().unwrap()]);
+    assert!(std::fs::read(&arrow).unwrap().starts_with(b"ARROW1"));
+    // Stored as it is, an Arrow file is a table too.
+    s.ok(&["put", "lab/t", arrow.to_str().unwrap()]);
+    assert_eq!(object(&s.show("lab/t"), "t.arrow")["summary"]["rows"], 3);
+    // Nothing was left in staging, and no export left a part file.
+    assert_eq!(std::fs::read_dir(s.root().join(".trove/staging")).map(|d| d.count()).unwrap_or(0), 0);
+    assert!(!s.inputs.path().join("back.csv.trove-part").exists());
+}
+
+#[test]
+fn npy_is_kept_byte_for_byte_and_zarr_is_chunked_sliced_and_converted_back() {
+    let s = TestStore::new();
+    let values: Vec<f64> = (0..20).map(|i| i as f64 * 0.5).collect();
+    let bytes = npy_f64(&[4, 5], &values);
+    let npy = s.file("field.npy", &bytes);
+    s.ok(&["put", "lab/a", npy.to_str().unwrap()]);
+    let o = object(&s.show("lab/a"), "field.npy").clone();
+    assert_eq!(o["format"], "npy");
+    assert_eq!(o["summary"]["shape"], serde_json::json!([4, 5]), "{o:#}");
+    let back = s.inputs.path().join("back.npy");
+    s.ok(&["get", "lab/a:field.npy", "-o", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&back).unwrap(), bytes);
+
+    s.ok(&["put", "lab/z", npy.to_str().unwrap(), "--as", "zarr", "--chunks", "2,2"]);
+    let o = object(&s.show("lab/z"), "field.zarr").clone();
+    assert_eq!(o["format"], "zarr");
+    assert_eq!(o["summary"]["chunks"], serde_json::json!([2, 2]), "{o:#}");
+    assert!(o["files"].as_u64().unwrap() >= 2, "{o:#}");
+    let folder = s.ok(&["locate", "lab/z:field.zarr"]);
+    assert!(Path::new(folder.trim()).join("zarr.json").is_file());
+
+    let slice = s.ok(&["cat", "lab/z:field.zarr", "--slice", "1, 1:3"]);
+    assert!(slice.contains("3") && slice.contains("3.5"), "{slice}");
+    let back = s.inputs.path().join("from-zarr.npy");
+    s.ok(&["get", "lab/z:field.zarr", "--as", "npy", "-o", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&back).unwrap(), bytes);
+    // The folder as it is: every file, verified.
+    let copy = s.inputs.path().join("copy.zarr");
+    s.ok(&["get", "lab/z:field.zarr", "-o", copy.to_str().unwrap()]);
+    assert!(copy.join("zarr.json").is_file());
+
+    let err = s.fails(&["cat", "lab/z:field.zarr", "--slice", "0:x"], 1);
+    assert!(err.starts_with("error: invalid slice"), "{err}");
+    let err = s.fails(&["get", "lab/z:field.zarr", "-o", "-"], 1);
+    assert!(err.contains("folder"), "{err}");
+}
+
+#[test]
+fn folders_are_objects_that_move_copy_and_get_replaced_whole() {
+    let s = TestStore::new();
+    let dir = s.inputs.path().join("raw");
+    std::fs::create_dir_all(dir.join("frames/deep")).unwrap();
+    std::fs::write(dir.join("frames/0001.tif"), b"II*\0frame-1").unwrap();
+    std::fs::write(dir.join("frames/deep/notes.txt"), b"deep").unwrap();
+    std::fs::write(dir.join("README"), b"instrument run").unwrap();
+    s.ok(&["put", "lab/run", dir.to_str().unwrap()]);
+    let o = object(&s.show("lab/run"), "raw").clone();
+    assert_eq!((o["format"].as_str(), o["files"].as_u64()), (Some("folder"), Some(3)), "{o:#}");
+    let stored = s.root().join("lab/run/raw");
+    assert_eq!(std::fs::read(stored.join("frames/deep/notes.txt")).unwrap(), b"deep");
+
+    // Replacing the folder swaps it whole: the old file that the new version lacks is gone.
+    std::fs::remove_file(dir.join("README")).unwrap();
+    std::fs::write(dir.join("frames/0002.tif"), b"II*\0frame-2").unwrap();
+    s.ok(&["put", "lab/run", dir.to_str().unwrap()]);
+    assert!(!stored.join("README").exists() && stored.join("frames/0002.tif").is_file());
+
+    s.ok(&["mv", "lab/run", "lab/moved"]);
+    assert!(s.root().join("lab/moved/raw/frames/0002.tif").is_file() && !stored.exists());
+    s.ok(&["cp", "lab/moved", "lab/copy"]);
+    assert!(s.root().join("lab/copy/raw/frames/deep/notes.txt").is_file());
+    let out = s.inputs.path().join("out");
+    s.ok(&["get", "lab/copy:raw", "-o", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read(out.join("frames/0001.tif")).unwrap(), b"II*\0frame-1");
+    s.ok(&["rm", "lab/copy:raw"]);
+    assert!(!s.root().join("lab/copy/raw").exists());
+    // The catalog rebuilt from the log agrees.
+    s.ok(&["sync", "--full"]);
+    assert_eq!(object(&s.show("lab/moved"), "raw")["files"], 3);
+    // A damaged file inside a folder object is caught on the way out.
+    std::fs::write(s.root().join("lab/moved/raw/frames/0001.tif"), b"tampered").unwrap();
+    let err = s.fails(&["get", "lab/moved:raw", "-o", s.inputs.path().join("o2").to_str().unwrap()], 1);
+    assert!(err.contains("damaged") && err.contains("frames/0001.tif"), "{err}");
+}
+
+#[test]
+fn media_types_come_from_content_and_reflink_falls_back_to_copy() {
+    let s = TestStore::new();
+    let png = s.file("picture.dat", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
+    let text = s.file("notes", b"just words\n");
+    s.ok(&["put", "lab/m", png.to_str().unwrap(), text.to_str().unwrap(), "--reflink"]);
+    let show = s.show("lab/m");
+    assert_eq!(object(&show, "picture.dat")["media_type"], "image/png");
+    assert_eq!(object(&show, "picture.dat")["format"], "image");
+    assert_eq!(object(&show, "notes")["media_type"], "text/plain");
+    assert_eq!(s.ok(&["cat", "lab/m:notes"]), "just words\n");
+    assert!(s.ok(&["cat", "lab/m:picture.dat"]).starts_with("binary file, 16 bytes"));
+}
+
+#[test]
+fn conversion_errors_are_clear_and_store_nothing() {
+    let s = TestStore::new();
+    let csv = s.file("runs.csv", CSV.as_bytes());
+    let c = csv.to_str().unwrap();
+    let err = s.fails(&["put", "lab/t", c, "--as", "zarr"], 1);
+    assert!(err.starts_with("error: cannot convert csv to zarr"), "{err}");
+    let err = s.fails(&["put", "lab/t", c, "--as", "hdf9"], 1);
+    assert!(err.starts_with("error: unknown format \"hdf9\""), "{err}");
+    let err = s.fails(&["put", "lab/t", c, "--chunks", "10"], 1);
+    assert!(err.contains("--as zarr"), "{err}");
+    let ragged = s.file("ragged.csv", b"a,b\n1,2\n3\n");
+    let err = s.fails(&["put", "lab/t", ragged.to_str().unwrap(), "--as", "parquet"], 1);
+    assert!(err.starts_with("error: ") && err.contains("ragged.csv"), "{err}");
+    let npy = s.file("v.npy", &npy_f64(&[3], &[1.0, 2.0, 3.0]));
+    let err = s.fails(&["put", "lab/t", npy.to_str().unwrap(), "--as", "zarr", "--chunks", "2,2"], 1);
+    assert!(err.starts_with("error: ") && err.contains("chunk"), "{err}");
+    assert!(s.fails(&["show", "lab/t"], 1).contains("not found"));
+    assert_eq!(std::fs::read_dir(s.root().join(".trove/staging")).map(|d| d.count()).unwrap_or(0), 0);
+    s.ok(&["put", "lab/t", c]);
+    let err = s.fails(&["cat", "lab/t"], 1);
+    assert!(err.contains("PROJECT/PATH:OBJECT"), "{err}");
+    let err = s.fails(&["cat", "lab/t:runs.csv", "--columns", "nope"], 1);
+    assert!(err.contains("nope"), "{err}");
+}
