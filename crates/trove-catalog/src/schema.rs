@@ -1,7 +1,7 @@
 //! The catalog's tables. Everything here can be rebuilt from the log; see ARCHITECTURE.md.
 
 /// Bumped whenever the tables change; an older catalog is rebuilt from the log.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 pub const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS info (
@@ -76,7 +76,9 @@ CREATE TABLE IF NOT EXISTS keys (
 CREATE TABLE IF NOT EXISTS meta (
     kid   INTEGER NOT NULL,
     vtype INTEGER NOT NULL,
-    val   ANY NOT NULL,
+    -- BLOB: no type affinity. (A column declared ANY gets NUMERIC affinity outside STRICT tables, which
+    -- turned the text '42' into the number 42 and compared the glob bound '2024.' as a number.)
+    val   BLOB NOT NULL,
     rid   INTEGER NOT NULL,
     PRIMARY KEY (kid, vtype, val, rid)
 ) WITHOUT ROWID;

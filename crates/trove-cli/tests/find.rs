@@ -166,3 +166,16 @@ fn sql_reads_views_and_refuses_writes() {
     assert!(s.fails(&["sql", "SELEC 1"], 1).contains("invalid SQL"));
     assert_eq!(s.ok(&["find", "--count"]).trim(), "7", "nothing was lost");
 }
+
+/// Text that looks like a number stays text in the index, and a glob whose prefix looks like a number
+/// still finds the strings that start with it.
+#[test]
+fn numeric_looking_text_is_text() {
+    let s = TestStore::new();
+    s.ok(&["put", "lab/a", "-m", "code==42", "-m", "date=2024-05-01"]);
+    s.ok(&["put", "lab/b", "-m", "code=42"]);
+    assert_eq!(s.ok(&["find", "code == \"42\"", "--ids"]), "lab/a\n");
+    assert_eq!(s.ok(&["find", "code == 42", "--ids"]), "lab/b\n");
+    assert_eq!(s.ok(&["find", "date ~ \"2024-*\"", "--ids"]), "lab/a\n");
+    assert_eq!(s.ok(&["find", "code > \"4\"", "--ids"]), "lab/a\n");
+}

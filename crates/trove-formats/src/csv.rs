@@ -10,10 +10,13 @@
 //! file (or over the columns selected) to infer the types, then a second pass that parses. The first pass
 //! tokenises with arrow's CSV reader, exactly as the second does, and tests each value with the very
 //! parsers the second pass will use, so the second pass cannot fail on a value's type; columns already
-//! known to be text are skipped, and the pass ends early once every column is text. It costs about as much
-//! as the parsing pass (measured in `tests/tables.rs`, `csv_inference_cost`): a conversion to Parquet is
-//! dominated by Parquet encoding and zstd anyway, and the result never depends on where in a file the
-//! first odd value sits.
+//! known to be text are skipped, and the pass ends early once every column is text.
+//!
+//! The price, measured with `csv_inference_cost` in `tests/tables.rs` on 10^7 rows of five columns (459 MB;
+//! integers, floats, booleans, timestamps, texts; two shared cores, dependencies at opt-level 1): the
+//! inference pass took 9.5 s, the parsing pass 9.2 s, the whole conversion to Parquet 29 s, in 27 MB of
+//! memory at most. A third of a conversion buys types that never depend on where in a file the first odd
+//! value sits, and readers that never fail half-way on one.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};

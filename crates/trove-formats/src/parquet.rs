@@ -86,11 +86,16 @@ impl Format for Parquet {
                     continue;
                 }
             };
-            let broken =
-                |e: ParquetError| FormatError::malformed(stored, format!("statistics of {}: {e}", field.name()));
-            let mins = converter.row_group_mins(groups).map_err(broken)?;
-            let maxes = converter.row_group_maxes(groups).map_err(broken)?;
-            let nulls = converter.row_group_null_counts(groups).map_err(broken)?;
+            let (Ok(mins), Ok(maxes), Ok(nulls)) = (
+                converter.row_group_mins(groups),
+                converter.row_group_maxes(groups),
+                converter.row_group_null_counts(groups),
+            ) else {
+                // Statistics this reader cannot decode are statistics the summary goes without.
+                column.set_nulls(None);
+                column.forget_bounds();
+                continue;
+            };
             column.set_nulls((nulls.null_count() == 0).then(|| nulls.values().iter().sum()));
             // A row group with values but no min or max (written without statistics) leaves the column's
             // bounds unknown; one that holds only nulls has none to give.
@@ -98,7 +103,7 @@ impl Format for Parquet {
                 (mins.is_valid(g) && maxes.is_valid(g)) || (nulls.is_valid(g) && nulls.value(g) == group_rows[g])
             });
             if complete {
-                column.add_bounds(mins.as_ref(), maxes.as_ref())?;
+                column.add_bounds(mins.as_ref(), maxes.as_ref());
             } else {
                 column.forget_bounds();
             }

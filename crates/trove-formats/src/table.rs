@@ -225,12 +225,17 @@ fn retype(array: &dyn Array, to: DataType) -> Result<ArrayRef> {
     Ok(make_array(data))
 }
 
-/// The bounds of the non-null values of one array.
-fn bounds_of(array: &dyn Array) -> Result<Bounds> {
+/// The bounds of the non-null values of one array; unknown when they cannot be worked out, for a summary
+/// should not fail over one exotic column.
+fn bounds_of(array: &dyn Array) -> Bounds {
+    try_bounds_of(array).unwrap_or(Bounds::Unknown)
+}
+
+fn try_bounds_of(array: &dyn Array) -> Result<Bounds> {
     if let DataType::Dictionary(_, values) = array.data_type() {
         // The values of a dictionary column are what users see, so they are what the summary orders.
         let plain = compute::cast(array, values)?;
-        return bounds_of(plain.as_ref());
+        return try_bounds_of(plain.as_ref());
     }
     if array.null_count() == array.len() {
         return Ok(Bounds::Empty);
@@ -332,19 +337,18 @@ impl ColumnStats {
     }
 
     /// Counts the nulls of one more piece of the column and widens the bounds by its values.
-    pub fn add(&mut self, values: &dyn Array) -> Result<()> {
+    pub fn add(&mut self, values: &dyn Array) {
         self.nulls = self.nulls.map(|n| n + values.logical_null_count() as u64);
         if self.bounds != Bounds::Unknown {
-            self.bounds = std::mem::replace(&mut self.bounds, Bounds::Empty).merge(bounds_of(values)?);
+            self.bounds = std::mem::replace(&mut self.bounds, Bounds::Empty).merge(bounds_of(values));
         }
-        Ok(())
     }
 
     /// Widens the bounds by known least and greatest values of parts of the column (one per row group of a
     /// Parquet file, say): by the least of `mins` and the greatest of `maxes`.
-    pub fn add_bounds(&mut self, mins: &dyn Array, maxes: &dyn Array) -> Result<()> {
-        let lo = bounds_of(mins)?;
-        let hi = bounds_of(maxes)?;
+    pub fn add_bounds(&mut self, mins: &dyn Array, maxes: &dyn Array) {
+        let lo = bounds_of(mins);
+        let hi = bounds_of(maxes);
         let part = match (lo, hi) {
             (Bounds::Int(lo, _), Bounds::Int(_, hi)) => Bounds::Int(lo, hi),
             (Bounds::UInt(lo, _), Bounds::UInt(_, hi)) => Bounds::UInt(lo, hi),
@@ -356,7 +360,6 @@ impl ColumnStats {
             _ => Bounds::Unknown,
         };
         self.bounds = std::mem::replace(&mut self.bounds, Bounds::Empty).merge(part);
-        Ok(())
     }
 
     /// Sets the null count directly (`None`: not known).
@@ -444,12 +447,11 @@ impl TableStats {
     }
 
     /// Counts one more batch of rows.
-    pub fn add(&mut self, batch: &RecordBatch) -> Result<()> {
+    pub fn add(&mut self, batch: &RecordBatch) {
         self.rows += batch.num_rows() as u64;
         for (stats, column) in self.columns.iter_mut().zip(batch.columns()) {
-            stats.add(column.as_ref())?;
+            stats.add(column.as_ref());
         }
-        Ok(())
     }
 
     /// Sets the row count directly (when it is known without counting, as in a Parquet footer).
@@ -476,7 +478,7 @@ impl TableStats {
 pub fn summarise_batches(batches: &mut dyn RecordBatchReader) -> Result<Map<String, Value>> {
     let mut stats = TableStats::new(&batches.schema());
     for batch in batches {
-        stats.add(&batch.map_err(from_arrow)?)?;
+        stats.add(&batch.map_err(from_arrow)?);
     }
     Ok(stats.to_json())
 }
@@ -675,8 +677,8 @@ mod tests {
     fn stats_merge_across_batches() {
         let batch = batch();
         let mut stats = TableStats::new(&batch.schema());
-        stats.add(&batch.slice(0, 1)).unwrap();
-        stats.add(&batch.slice(1, 2)).unwrap();
+        stats.add(&batch.slice(0, 1));
+        stats.add(&batch.slice(1, 2));
         let summary = Value::Object(stats.to_json());
         assert_eq!(summary["rows"], 3);
         let columns = &summary["columns"];

@@ -168,6 +168,12 @@ fn csv_reads_selected_columns_and_rows() {
     let tsv = write(&dir, "t.tsv", "x\ty\n1\thello, world\n");
     let batch = one_batch(csv(), &tsv, &TableSelect::default());
     assert_eq!(batch.column(1).as_string::<i32>().value(0), "hello, world");
+
+    // A byte-order mark and Windows line ends, as spreadsheets write them.
+    let excel = write(&dir, "excel.csv", "\u{feff}when;n\r\n2024-01-01;1\r\n2024-01-02;2\r\n");
+    let batch = one_batch(csv(), &excel, &TableSelect::default().with_columns(["when", "n"]));
+    assert_eq!(batch.schema().field(0).data_type(), &DataType::Date32);
+    assert_eq!(ints(batch.column(1)), vec![Some(1), Some(2)]);
 }
 
 /// A table of 300,000 rows (three row groups): `i` = row, `sq` = row squared or null every 7th, `s` = text.
