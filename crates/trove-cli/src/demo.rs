@@ -121,7 +121,9 @@ pub fn run(dir: &Path, out: &mut Out) -> Result<()> {
         )?;
         let r = Ref::parse(run)?;
         let path = r.path.clone().context("demo paths have a dataset part")?;
-        store.put(&r.project, &path, &DatasetEdit::default(), &[FileImport::new(&csv)?, FileImport::new(&notes)?])?;
+        // The table is stored as Parquet (pandas, pyarrow and polars open it directly); notes stay text.
+        let table = FileImport { as_format: Some("parquet".into()), ..FileImport::new(&csv)? };
+        store.put(&r.project, &path, &DatasetEdit::default(), &[table, FileImport::new(&notes)?])?;
     }
     let config = scratch.path().join("config.json");
     std::fs::write(&config, json!({"solver": "flowsolve", "cfl": 0.4, "steps": 20000}).to_string())?;
@@ -160,8 +162,14 @@ pub fn run(dir: &Path, out: &mut Out) -> Result<()> {
     let state = store.dataset_for(&Ref::parse("lab/runs/2024/r121")?)?;
     output::show_value(out, &store.dataset_json(&state))?;
     out.line("")?;
+    out.line("$ trove cat lab/runs/2024/r121:stress_strain.parquet --head 5")?;
+    let mut preview = Vec::new();
+    let options = trove::PreviewOptions { head: Some(5), ..Default::default() };
+    store.preview(&Ref::parse("lab/runs/2024/r121:stress_strain.parquet")?, &options, &mut preview)?;
+    out.line(String::from_utf8_lossy(&preview).trim_end())?;
+    out.line("")?;
     out.line(format!(
-        "Try next:\n  cd {}\n  trove ls lab/runs\n  trove show lab/runs/2024/r121 --inherited\n  trove get lab/runs/2024/r121:stress_strain.csv -o -\n  trove meta set lab/runs/2023/r001 reviewer=ada\n  trove mv sim/sweeps sim/archive/sweeps\n  trove ls --tree lab",
+        "Try next:\n  cd {}\n  trove ls lab/runs\n  trove show lab/runs/2024/r121 --inherited\n  trove get lab/runs/2024/r121:stress_strain.parquet --as csv -o -\n  trove meta set lab/runs/2023/r001 reviewer=ada\n  trove mv sim/sweeps sim/archive/sweeps\n  trove ls --tree lab",
         store.root().display()
     ))?;
     Ok(())

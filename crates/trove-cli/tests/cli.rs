@@ -479,7 +479,10 @@ fn demo_builds_and_tours_a_store() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("Built a demo store") && text.contains("└──") && text.contains("stress_strain.csv"),
+        text.contains("Built a demo store")
+            && text.contains("└──")
+            && text.contains("stress_strain.parquet")
+            && text.contains("stress_mpa"),
         "{text}"
     );
     let n: usize = Command::new(bin())

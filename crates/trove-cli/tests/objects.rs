@@ -192,3 +192,31 @@ fn conversion_errors_are_clear_and_store_nothing() {
     let err = s.fails(&["cat", "lab/t:runs.csv", "--columns", "nope"], 1);
     assert!(err.contains("nope"), "{err}");
 }
+
+/// A device or pipe given as `-o` is written into, never renamed over (as root, renaming over `/dev/null`
+/// would replace it). Tested with a FIFO and a reader on its other end.
+#[test]
+fn exports_write_into_pipes_and_devices() {
+    let s = TestStore::new();
+    let csv = s.file("runs.csv", CSV.as_bytes());
+    s.ok(&["put", "lab/t", csv.to_str().unwrap()]);
+    for extra in [&[][..], &["--as", "parquet"][..]] {
+        let fifo = s.inputs.path().join(format!("pipe{}", extra.len()));
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(fifo).unwrap())
+        };
+        let mut args = vec!["get", "lab/t:runs.csv", "-o", fifo.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        s.ok(&args);
+        let got = reader.join().unwrap();
+        if extra.is_empty() {
+            assert_eq!(got, CSV.as_bytes());
+        } else {
+            assert!(got.starts_with(b"PAR1"));
+        }
+        let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+        assert!(std::os::unix::fs::FileTypeExt::is_fifo(&kind), "the pipe was replaced");
+    }
+}

@@ -58,10 +58,9 @@ impl Format for RawFile {
     }
 }
 
-/// Prints the first `lines` lines, and how many more there are when that is cheap to know.
+/// Prints the first `lines` lines, and `…` when there are more.
 fn print_lines(reader: impl BufRead, lines: usize, out: &mut dyn Write) -> std::io::Result<()> {
-    let mut shown = 0;
-    for line in reader.split(b'\n') {
+    for (shown, line) in reader.split(b'\n').enumerate() {
         let line = line?;
         if shown == lines {
             writeln!(out, "…")?;
@@ -69,7 +68,6 @@ fn print_lines(reader: impl BufRead, lines: usize, out: &mut dyn Write) -> std::
         }
         out.write_all(&line)?;
         out.write_all(b"\n")?;
-        shown += 1;
     }
     Ok(())
 }

@@ -64,6 +64,11 @@ impl Store {
     }
 
     fn export_object_once(&self, r: &Ref, dest: &Path) -> Result<u64> {
+        if is_special(dest) {
+            // A device or pipe (`-o /dev/null`, a FIFO) is written to, never renamed over.
+            let mut file = std::fs::OpenOptions::new().write(true).open(dest).map_err(Error::io(dest))?;
+            return self.read_object(r, &mut file);
+        }
         let part = dest.with_extension(match dest.extension() {
             Some(e) => format!("{}.trove-part", e.to_string_lossy()),
             None => "trove-part".to_string(),
@@ -111,4 +116,10 @@ impl Store {
             Target::Folder { .. } => Ok(self.storage.locate(&r.to_string())),
         }
     }
+}
+
+/// Whether `path` exists and is neither a regular file nor a folder (a device such as `/dev/null`, a pipe, a
+/// socket): such a destination is written into, since renaming a finished file over it would replace it.
+pub(crate) fn is_special(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }

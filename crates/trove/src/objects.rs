@@ -432,6 +432,19 @@ impl Store {
     /// Exports an object to `dest` converted to another format (`csv`, `parquet`, `arrow`, `npy`, `zarr`).
     /// The stored bytes are verified against their checksum first; `dest` appears complete or not at all.
     pub fn export_converted(&self, r: &Ref, dest: &Path, to: &str, options: &WriteOptions) -> Result<()> {
+        if crate::export::is_special(dest) {
+            // A device or pipe: convert beside the store, then write the result into it.
+            let scratch = self.scratch_dir()?;
+            let file = scratch.join(format!("out.{to}"));
+            self.export_converted(r, &file, to, options)?;
+            let copied = std::fs::File::open(&file).and_then(|mut from| {
+                let mut into = std::fs::OpenOptions::new().write(true).open(dest)?;
+                std::io::copy(&mut from, &mut into)
+            });
+            remove_any(&scratch);
+            copied.map_err(Error::io(dest))?;
+            return Ok(());
+        }
         let to = trove_formats::target(to)?;
         let part = part_path(dest);
         let result = self.read_stable(r, |info, path| {
@@ -456,8 +469,21 @@ impl Store {
         result
     }
 
+    /// A fresh folder under `.trove/staging` for scratch work (the caller removes it).
+    fn scratch_dir(&self) -> Result<PathBuf> {
+        let dir = self.staging_path(&format!("{STAGING}/{}", Uuid::now_v7()))?;
+        std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+        Ok(dir)
+    }
+
     /// Exports a folder object (a Zarr array, a folder) to the folder `dest`, each file verified.
     pub(crate) fn export_folder(&self, r: &Ref, dest: &Path) -> Result<u64> {
+        if crate::export::is_special(dest) {
+            return Err(Error::Invalid(format!(
+                "{r} is stored as a folder: export it to a folder, not to {}",
+                dest.display()
+            )));
+        }
         let part = part_path(dest);
         let result = self.read_stable(r, |info, path| {
             remove_any(&part);
