@@ -13,6 +13,8 @@ pub fn object_key(project: &str, path: &DatasetPath, name: &str) -> String {
 }
 
 /// What a reference points at.
+// One is made per lookup and moved rarely, so its size does not matter; boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Target {
     Project(ProjectState),

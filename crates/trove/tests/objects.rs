@@ -100,7 +100,7 @@ fn arrays_of_every_common_type_round_trip_as_npy_and_zarr() {
             }
         }};
     }
-    round_trip!(bool, |i: usize| i % 3 == 0);
+    round_trip!(bool, |i: usize| i.is_multiple_of(3));
     round_trip!(i8, |i: usize| i as i8 - 10);
     round_trip!(i16, |i: usize| i as i16 * -300);
     round_trip!(i32, |i: usize| i as i32 * 70_000);
