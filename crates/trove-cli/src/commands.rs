@@ -76,7 +76,10 @@ pub fn run_on(store: &Store, command: Command, out: &mut Out) -> Result<()> {
         Command::Project(ProjectCommand::Ls { json }) => list_projects(store, json, out)?,
         Command::Put(args) => put(store, args, out)?,
         Command::Ingest { file, batch } => ingest(store, &file, batch, out)?,
-        Command::Get { reference, output, convert } => get(store, &reference, output, &convert, out)?,
+        Command::Get { reference, output, convert, slice: Some(slice) } => {
+            get_slice(store, &reference, &slice, output, &convert, out)?
+        }
+        Command::Get { reference, output, convert, slice: None } => get(store, &reference, output, &convert, out)?,
         Command::Cat { reference, head, columns, slice } => cat(store, &reference, head, columns, slice)?,
         Command::Ls(args) => ls(store, args, out)?,
         Command::Find(args) => crate::find::find(store, args, out)?,
@@ -305,6 +308,30 @@ fn get_converted(
     }
     store.export_converted(r, &dest, to, options)?;
     Ok(out.line(format!("wrote {} ({to})", dest.display()))?)
+}
+
+/// `get REF:OBJ --slice S`: part of an array, as an .npy file.
+fn get_slice(
+    store: &Store,
+    reference: &str,
+    slice: &str,
+    output: Option<PathBuf>,
+    convert: &ConvertArgs,
+    out: &mut Out,
+) -> Result<()> {
+    let r = parse_ref(reference)?;
+    let Some(object) = &r.object else { bail!("--slice takes part of one array object: give PROJECT/PATH:OBJECT") };
+    if convert.as_format.as_deref().is_some_and(|f| f != "npy") || convert.chunks.is_some() {
+        bail!("a slice is written as an .npy file: drop --as/--chunks, or use --as npy");
+    }
+    let slice = Slice::parse(slice)?;
+    let stem = Path::new(object).file_stem().and_then(|s| s.to_str()).unwrap_or(object);
+    let dest = output.unwrap_or_else(|| PathBuf::from(format!("{stem}.npy")));
+    if dest == Path::new("-") {
+        bail!("a slice is written to a file: give -o FILE.npy");
+    }
+    store.export_slice(&r, &slice, &dest)?;
+    Ok(out.line(format!("wrote {} (npy)", dest.display()))?)
 }
 
 fn cat(

@@ -59,6 +59,9 @@ pub enum Command {
         output: Option<PathBuf>,
         #[command(flatten)]
         convert: ConvertArgs,
+        /// Only this part of an array object, numpy style ("0:1000, :, 3"), written as an .npy file.
+        #[arg(long, value_name = "SLICE")]
+        slice: Option<String>,
     },
     /// Print a table, array or file preview (REF:OBJ).
     Cat {

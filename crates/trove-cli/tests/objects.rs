@@ -109,6 +109,12 @@ fn npy_is_kept_byte_for_byte_and_zarr_is_chunked_sliced_and_converted_back() {
     s.ok(&["get", "lab/z:field.zarr", "-o", copy.to_str().unwrap()]);
     assert!(copy.join("zarr.json").is_file());
 
+    // A slice to a file: rows 1..3 of the 4×5 array, columns 2 and 4.
+    let part = s.inputs.path().join("part.npy");
+    s.ok(&["get", "lab/z:field.zarr", "--slice", "1:3, 2::2", "-o", part.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&part).unwrap(), npy_f64(&[2, 2], &[3.5, 4.5, 6.0, 7.0]));
+    let err = s.fails(&["get", "lab/z:field.zarr", "--slice", "9", "-o", part.to_str().unwrap()], 1);
+    assert!(err.contains("out of bounds"), "{err}");
     let err = s.fails(&["cat", "lab/z:field.zarr", "--slice", "0:x"], 1);
     assert!(err.starts_with("error: invalid slice"), "{err}");
     let err = s.fails(&["get", "lab/z:field.zarr", "-o", "-"], 1);
