@@ -181,6 +181,12 @@ pub fn target(name: &str) -> Result<&'static dyn Format> {
 
 /// Detects the format of a local file or folder from its name and first bytes.
 pub fn detect(path: &Path) -> Result<&'static dyn Format> {
+    Ok(detect_with_head(path)?.0)
+}
+
+/// [`detect`], also giving back the first bytes it read (empty for a folder), for callers that sniff them
+/// further (a plain file's media type) without reading the file again.
+pub fn detect_with_head(path: &Path) -> Result<(&'static dyn Format, Vec<u8>)> {
     let meta = std::fs::metadata(path).map_err(FormatError::io(path))?;
     let mut head = Vec::new();
     if meta.is_file() {
@@ -188,7 +194,8 @@ pub fn detect(path: &Path) -> Result<&'static dyn Format> {
         file.take(PROBE_BYTES as u64).read_to_end(&mut head).map_err(FormatError::io(path))?;
     }
     let probe = Probe { path, head: &head, is_dir: meta.is_dir() };
-    Ok(handlers().iter().copied().find(|h| h.detect(&probe)).unwrap_or(&file::RawFile))
+    let format = handlers().iter().copied().find(|h| h.detect(&probe)).unwrap_or(&file::RawFile);
+    Ok((format, head))
 }
 
 /// Rewrites the object at `src` (in format `from`) as format `to` at `dest`. Tables convert to tables and

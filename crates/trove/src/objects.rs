@@ -158,7 +158,7 @@ impl Store {
 
     fn stage_one(&self, f: &FileImport) -> Result<Staged> {
         let source = &f.source;
-        let from = trove_formats::detect(source)?;
+        let (from, head) = trove_formats::detect_with_head(source)?;
         let to = target_for(from, source, f.as_format.as_deref())?;
         let converting = to.name() != from.name();
         let name = match &f.name {
@@ -173,7 +173,7 @@ impl Store {
         let result = if converting {
             self.stage_converted(from, source, to, &key, &f.options)
         } else {
-            self.stage_as_is(from, source, &key, f.reflink)
+            self.stage_as_is(from, source, &head, &key, f.reflink)
         };
         match result {
             Ok(manifest) => Ok(Staged { name, key, manifest }),
@@ -189,6 +189,7 @@ impl Store {
         &self,
         format: &'static dyn Format,
         source: &Path,
+        head: &[u8],
         key: &str,
         reflink: bool,
     ) -> Result<ObjectManifest> {
@@ -204,11 +205,7 @@ impl Store {
         }
         let (size, hash) = self.storage.import_file(key, source, reflink)?;
         let (word, media_type) = if format.name() == "file" {
-            let mut head = Vec::new();
-            use std::io::Read;
-            let file = std::fs::File::open(source).map_err(Error::io(source))?;
-            file.take(trove_formats::PROBE_BYTES as u64).read_to_end(&mut head).map_err(Error::io(source))?;
-            trove_formats::media::sniff(source, &head)
+            trove_formats::media::sniff(source, head)
         } else {
             (format.name(), format.media_type())
         };
