@@ -235,6 +235,7 @@ mod tests {
             records: records.len(),
             covers: vec![],
             moves: vec![],
+            seen: 0,
         };
         Segment { header, records }
     }
@@ -345,6 +346,7 @@ mod tests {
             media_type: None,
             summary: None,
             files: None,
+            edited: None,
         };
         a.objects = [("f.csv".to_string(), Some(manifest))].into();
         let mut b = change(2, Some("b"));

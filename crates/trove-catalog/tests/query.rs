@@ -26,6 +26,7 @@ fn segment(ts: i64, records: Vec<Record>) -> Segment {
         records: records.len(),
         covers: vec![],
         moves: vec![],
+        seen: 0,
     };
     Segment { header, records }
 }
@@ -208,6 +209,7 @@ fn load(specs: &[Spec]) -> (Catalog, Vec<Uuid>) {
                     media_type: None,
                     summary: None,
                     files: None,
+                    edited: None,
                 };
                 (format!("o.{f}"), Some(m))
             })

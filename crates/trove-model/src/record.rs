@@ -40,6 +40,10 @@ pub struct ObjectManifest {
     /// inside the folder. The object's checksum is then [`folder_checksum`] of this listing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files: Option<BTreeMap<String, FileEntry>>,
+    /// Set when this version was not written through trove but found changed in place by `trove sync
+    /// --scan` or `trove watch`: the time (RFC 3339) it was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited: Option<String>,
 }
 
 impl ObjectManifest {
@@ -153,6 +157,16 @@ pub struct SegmentHeader {
     /// Data files this commit puts into place (see [`FileMove`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub moves: Vec<FileMove>,
+    /// The newest stamp time the writer had seen when it computed this commit (its catalog's). A change with
+    /// an older stamp to the same field that this commit overrides, but that is newer than `seen`, was made
+    /// concurrently: it lost by last-writer-wins without its writer or this one seeing the other (`trove log`
+    /// shows it). 0 when unknown.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seen: i64,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
 }
 
 /// A data file a commit moves into its readable place: from the staging area (a put) or from the old

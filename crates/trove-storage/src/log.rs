@@ -160,6 +160,7 @@ mod tests {
             records,
             covers: vec![],
             moves: vec![],
+            seen: 0,
         }
     }
 

@@ -217,6 +217,7 @@ impl Store {
             media_type: Some(media_type.to_string()),
             summary: (!summary.is_null()).then_some(summary),
             files: None,
+            edited: None,
         })
     }
 
@@ -263,6 +264,7 @@ impl Store {
             media_type: Some(format.media_type().to_string()),
             summary: (!summary.is_null()).then_some(summary),
             files: None,
+            edited: None,
         })
     }
 
@@ -280,6 +282,7 @@ impl Store {
             media_type: Some(format.media_type().to_string()),
             summary: (!summary.is_null()).then_some(summary),
             files: Some(files),
+            edited: None,
         })
     }
 

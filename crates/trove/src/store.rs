@@ -329,6 +329,7 @@ impl Store {
             records,
             covers: vec![],
             moves: vec![],
+            seen: floor,
         }
     }
 

@@ -124,6 +124,7 @@ fn header(kind: SegmentKind, ts: i64, writer: &str, records: usize) -> SegmentHe
         records,
         covers: vec![],
         moves: vec![],
+        seen: 0,
     }
 }
 
