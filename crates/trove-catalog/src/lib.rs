@@ -36,6 +36,15 @@ pub enum CatalogError {
 
 pub type Result<T, E = CatalogError> = std::result::Result<T, E>;
 
+/// How the catalog file keeps transactions atomic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Journal {
+    /// Write-ahead log: readers never block the writer (local disks).
+    Wal,
+    /// Rollback journal (`DELETE` mode): no shared memory between processes (network filesystems).
+    Rollback,
+}
+
 /// An open catalog.
 pub struct Catalog {
     conn: Connection,
@@ -48,16 +57,47 @@ impl Catalog {
     /// Opens (creating if needed) the SQLite catalog at `path`. A catalog written by another schema version
     /// is emptied, to be rebuilt from the log by the caller (see [`Catalog::is_empty`]).
     pub fn open(path: &Path) -> Result<Catalog> {
+        Catalog::open_journaled(path, Journal::Wal)
+    }
+
+    /// [`Catalog::open`] with a chosen journal. WAL needs shared memory between the processes using the file,
+    /// which network filesystems do not provide: there the catalog uses a rollback journal.
+    pub fn open_journaled(path: &Path, journal: Journal) -> Result<Catalog> {
         let conn = Connection::open(path)?;
-        Catalog::setup(conn)
+        Catalog::setup(conn, journal)
+    }
+
+    /// Opens an existing catalog for reading only: nothing is created, migrated or written. `None` when
+    /// there is no catalog at `path` or it was written by another schema version (then it knows nothing
+    /// useful to this version).
+    pub fn open_read_only(path: &Path) -> Result<Option<Catalog>> {
+        use rusqlite::OpenFlags;
+        if !path.exists() {
+            return Ok(None);
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        register_functions(&conn)?;
+        let version: Option<String> = conn
+            .query_row("SELECT value FROM info WHERE key = 'schema_version'", [], |r| r.get(0))
+            .optional()
+            .or_else(|e| match e {
+                rusqlite::Error::SqliteFailure(_, Some(ref m)) if m.contains("no such table") => Ok(None),
+                e => Err(e),
+            })?;
+        if version.as_deref() != Some(&schema::SCHEMA_VERSION.to_string()) {
+            return Ok(None);
+        }
+        Ok(Some(Catalog { conn }))
     }
 
     /// A catalog in memory (for tests).
     pub fn open_in_memory() -> Result<Catalog> {
-        Catalog::setup(Connection::open_in_memory()?)
+        Catalog::setup(Connection::open_in_memory()?, Journal::Wal)
     }
 
-    fn setup(conn: Connection) -> Result<Catalog> {
+    fn setup(conn: Connection, journal: Journal) -> Result<Catalog> {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         register_functions(&conn)?;
         conn.set_prepared_statement_cache_capacity(64);
@@ -65,7 +105,11 @@ impl Catalog {
         conn.pragma_update(None, "page_size", 16384)?;
         // WAL: readers never block the writer. NORMAL sync: a crash may lose the last transactions, which
         // the next catch-up re-applies from the log (the log is the truth).
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let mode = match journal {
+            Journal::Wal => "WAL",
+            Journal::Rollback => "DELETE",
+        };
+        conn.pragma_update(None, "journal_mode", mode)?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "cache_size", -65536)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;

@@ -13,12 +13,12 @@ use crate::output::{self, Out};
 use crate::{Cli, Command, ConvertArgs, LsArgs, MetaCommand, ProjectCommand, PutArgs, TagCommand};
 
 /// Finds and opens the store a command works on.
-fn open(cli_store: &Option<PathBuf>, no_fsync: bool) -> Result<Store> {
+fn open(cli_store: &Option<PathBuf>, no_fsync: bool, log_only: bool) -> Result<Store> {
     let root = match cli_store {
         Some(root) => root.clone(),
         None => Store::discover(&std::env::current_dir().context("cannot read the current folder")?)?,
     };
-    let options = OpenOptions { durable: no_fsync.then_some(false) };
+    let options = OpenOptions { durable: no_fsync.then_some(false), log_only };
     let store = Store::open_with(&root, &options)?;
     if let Some(aside) = store.damaged_catalog() {
         eprintln!("warning: the catalog was damaged; it was moved to {} and rebuilt from the log", aside.display());
@@ -59,7 +59,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo { dir } => crate::demo::run(&dir.unwrap_or_else(|| PathBuf::from("trove-demo")), out)?,
         command => {
-            let store = open(&cli.store, cli.no_fsync)?;
+            let store = open(&cli.store, cli.no_fsync, cli.log_only)?;
             run_on(&store, command, out)?;
         }
     }
@@ -125,6 +125,8 @@ pub fn run_on(store: &Store, command: Command, out: &mut Out) -> Result<()> {
                 report.datasets
             ))?;
         }
+        Command::Check { json } => crate::upkeep::check(store, json, out)?,
+        Command::Gc { grace, json } => crate::upkeep::gc(store, grace, json, out)?,
         Command::Compact { full } => {
             let report = store.compact(full)?;
             match report.checkpoint {

@@ -4,6 +4,7 @@ mod commands;
 mod demo;
 mod find;
 mod output;
+mod upkeep;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +21,10 @@ pub struct Cli {
     /// Do not fsync commits and data (faster; a machine crash may lose the last writes). For scratch work.
     #[arg(long, global = true)]
     pub no_fsync: bool,
+    /// Append writes to the log alone, leaving the catalog to catch up at the next `trove sync` (for batch
+    /// jobs on a shared filesystem; automatic where SQLite is unsafe, such as NFS or Lustre).
+    #[arg(long, global = true, env = "TROVE_LOG_ONLY", value_parser = clap::builder::BoolishValueParser::new())]
+    pub log_only: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -130,6 +135,22 @@ pub enum Command {
         /// One SELECT statement.
         query: String,
         /// One JSON object per row, one per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every disagreement between log, catalog and files (orphans, missing or unknown files, size
+    /// mismatches, catalog rows not in the log); exit code 1 when there is any.
+    Check {
+        /// One JSON object per finding, then a summary object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove what crashes leave behind: orphaned files untouched for the grace period (never a live writer's
+    /// staged data), segments a checkpoint already holds, empty folders.
+    Gc {
+        /// Only files older than this: 90s, 30m, 1h, 2d.
+        #[arg(long, default_value = "1h", value_parser = upkeep::parse_duration)]
+        grace: std::time::Duration,
         #[arg(long)]
         json: bool,
     },

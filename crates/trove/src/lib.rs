@@ -15,6 +15,7 @@
 //! assert_eq!(ds.meta["temperature"], 300);
 //! ```
 
+mod check;
 mod error;
 mod export;
 mod fault;
@@ -24,6 +25,7 @@ mod store;
 mod view;
 mod write;
 
+pub use check::{CheckReport, DEFAULT_GC_GRACE, Finding, FindingKind, GcReport};
 pub use error::{Error, Result};
 pub use objects::{FileImport, ObjectInfo, ZARR_THRESHOLD_BYTES};
 pub use query::Query;

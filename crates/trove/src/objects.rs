@@ -19,7 +19,7 @@ use trove_model::{DatasetPath, FileEntry, ObjectManifest, Ref};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::store::{STAGING, Store};
+use crate::store::Store;
 use crate::view::object_key;
 use crate::write::{DatasetEdit, PutOutcome};
 
@@ -169,7 +169,7 @@ impl Store {
         validate_name(&name).map_err(|e| {
             Error::Invalid(format!("{}: not usable as an object name: {e} (choose one with --name)", source.display()))
         })?;
-        let key = format!("{STAGING}/{}", Uuid::now_v7());
+        let key = self.staging_key();
         let result = if converting {
             self.stage_converted(from, source, to, &key, &f.options)
         } else {
@@ -298,7 +298,7 @@ impl Store {
     ) -> Result<PutOutcome> {
         validate_project(project)?;
         validate_name(name)?;
-        let key = format!("{STAGING}/{}", Uuid::now_v7());
+        let key = self.staging_key();
         let staged = (|| {
             let dest = self.staging_path(&key)?;
             if let Some(parent) = dest.parent() {
@@ -516,7 +516,7 @@ impl Store {
 
     /// A fresh folder under `.trove/staging` for scratch work (the caller removes it).
     fn scratch_dir(&self) -> Result<PathBuf> {
-        let dir = self.staging_path(&format!("{STAGING}/{}", Uuid::now_v7()))?;
+        let dir = self.staging_path(&self.staging_key())?;
         std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
         Ok(dir)
     }

@@ -32,6 +32,9 @@ pub const CATALOG_FILE: &str = ".trove/catalog.sqlite";
 pub struct OpenOptions {
     /// Override the store's `durable` setting (scratch work may turn fsync off).
     pub durable: Option<bool>,
+    /// Append commits to the log alone and never write the catalog (see [`Store::log_only`]). Stores on
+    /// filesystems where SQLite is unsafe are opened so whatever this says.
+    pub log_only: bool,
 }
 
 /// An open trove store: its storage, its log and its catalog. `Send + Sync`; many processes may open the
@@ -45,6 +48,8 @@ pub struct Store {
     writer: Writer,
     clock: Mutex<Clock>,
     set_aside: Option<PathBuf>,
+    /// Why this process writes to the log alone, if it does.
+    log_only: Option<String>,
 }
 
 /// What a write will commit: its records, the files copied before the commit, the files moved into place
@@ -136,7 +141,11 @@ impl Store {
         std::fs::create_dir_all(root.join(".trove/log")).map_err(Error::io(root))?;
         let storage = Arc::new(Storage::local(root, durable)?);
         let root = storage.local_root().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
-        let (catalog, set_aside) = open_catalog(&root)?;
+        let log_only = if options.log_only { Some("--log-only was given".to_string()) } else { None };
+        let (catalog, set_aside) = match &log_only {
+            None => open_catalog(&root)?,
+            Some(_) => (open_catalog_read_only(&root)?, None),
+        };
         let store = Store {
             log: Log::new(storage.clone()),
             root,
@@ -146,9 +155,45 @@ impl Store {
             writer: Writer::current(),
             clock: Mutex::new(Clock::default()),
             set_aside,
+            log_only,
         };
         store.refresh()?;
         Ok(store)
+    }
+
+    /// Why this process appends commits to the log alone, never writing the catalog (`--log-only`, or a
+    /// store on a filesystem where SQLite's locking cannot be trusted); `None` when it keeps the catalog up to
+    /// date as it writes. A log-only process reads the catalog as it was last brought up to date, so it does
+    /// not see other writers' recent commits (nor its own) until a `trove sync`.
+    pub fn log_only(&self) -> Option<&str> {
+        self.log_only.as_deref()
+    }
+
+    /// How many log segments the catalog has not merged yet (0 right after a catch-up; grows in log-only
+    /// mode until a `trove sync`).
+    pub fn catalog_lag(&self) -> Result<usize> {
+        let names = self.log.list()?;
+        let applied = self.read(|r| Ok(r.applied()?))?;
+        Ok(names.iter().filter(|n| !applied.contains(*n)).count())
+    }
+
+    /// The id of a dataset created at `project/path` by this write. A log-only writer cannot ask a caught-up
+    /// catalog whether another writer created the same path a moment ago, so its new datasets get an id
+    /// derived from the path (UUID v8): two such writers creating one path make one dataset whose fields
+    /// merge key by key, instead of two datasets competing for the path.
+    pub(crate) fn new_dataset_id(&self, project: &str, path: &trove_model::DatasetPath) -> uuid::Uuid {
+        if self.log_only.is_none() {
+            return uuid::Uuid::now_v7();
+        }
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"trove dataset at path\0");
+        hasher.update(project.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(path.as_str().as_bytes());
+        let digest = hasher.finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest.as_bytes()[..16]);
+        uuid::Uuid::new_v8(bytes)
     }
 
     /// When the catalog file was damaged on opening: where it was moved. The store rebuilt its catalog from
@@ -194,6 +239,10 @@ impl Store {
     /// Applies any commits other writers published since the catalog last looked. Cheap when there are
     /// none: one listing of the log folder.
     pub fn refresh(&self) -> Result<usize> {
+        if self.log_only.is_some() {
+            // Log-only: the catalog is read as it is; `trove sync` where the catalog can be written catches up.
+            return Ok(0);
+        }
         let names = self.log.list()?;
         {
             let catalog = lock(&self.catalog);
@@ -211,6 +260,7 @@ impl Store {
 
     /// `trove sync`: catch up with the log.
     pub fn sync(&self) -> Result<SyncReport> {
+        self.refuse_if_log_only("bring the catalog up to date")?;
         let segments_applied = self.refresh()?;
         Ok(SyncReport { segments_applied, datasets: self.read(|r| Ok(r.count(None)?))? })
     }
@@ -218,6 +268,7 @@ impl Store {
     /// `trove sync --full`: empties the catalog and rebuilds it from the log, in one transaction (readers see
     /// the old catalog until the new one is complete).
     pub fn sync_full(&self) -> Result<SyncReport> {
+        self.refuse_if_log_only("rebuild the catalog")?;
         let mut catalog = lock(&self.catalog);
         let mut tx = catalog.write()?;
         tx.clear()?;
@@ -256,6 +307,9 @@ impl Store {
         published: &mut bool,
         f: impl FnOnce(&Reader<'_>, &mut Plan) -> Result<T>,
     ) -> Result<T> {
+        if self.log_only.is_some() {
+            return self.transact_log_only(op, published, f);
+        }
         let mut catalog = lock(&self.catalog);
         let mut tx = catalog.write()?;
         catch_up(&self.log, &self.storage, &mut tx)?;
@@ -265,18 +319,15 @@ impl Store {
             tx.commit()?;
             return Ok(out);
         }
-        self.copy_files(&plan.copies)?;
         let floor = tx.read().max_ts()?;
-        let mut header = self.header(SegmentKind::Commit, floor, op, plan.records.len());
-        header.moves = plan.moves;
-        crate::fault::point("before-commit");
-        let bytes = trove_storage::log::encode_segment(&header, &plan.records)?;
+        let (header, bytes) = self.prepare_commit(op, floor, &mut plan)?;
         let moves = header.moves.clone();
         // Publishing (a write and its fsync) and merging into the still uncommitted catalog transaction run
         // at once; the transaction commits only once the commit is published.
         let (published_as, merged) = std::thread::scope(|scope| {
             let publishing = scope.spawn(|| self.log.publish(&header, bytes));
-            let merged = tx.apply_unnamed(Segment { header: header.clone(), records: plan.records });
+            let merged =
+                tx.apply_unnamed(Segment { header: header.clone(), records: std::mem::take(&mut plan.records) });
             let published_as = publishing.join().unwrap_or_else(|_| {
                 Err(LogError::Damaged {
                     segment: "(new)".into(),
@@ -286,33 +337,124 @@ impl Store {
             });
             (published_as, merged)
         });
-        let name = match published_as {
-            Ok(name) => name,
-            Err(e) => {
-                for (_, to) in &plan.copies {
-                    let _ = self.storage.delete(to);
-                }
-                return Err(e.into());
-            }
-        };
-        *published = true;
-        crate::fault::point("after-commit");
+        let name = self.published(published_as, &plan, published)?;
         // The commit is true from here on. Its files go into place before the catalog lock is released, so
         // no later writer's replacement of the same object can be overtaken by this one's. If this process
         // fails from here on, the next one to apply the commit finishes the moves.
-        let moved: Result<()> = moves.iter().try_for_each(|m| Ok(self.storage.rename(&m.from, &m.to)?));
-        crate::fault::point("after-moves");
+        let moved = self.move_into_place(&moves);
         merged?;
         tx.mark_applied([name.as_str()])?;
         tx.commit()?;
         drop(catalog);
         moved?;
-        for key in &plan.cleanup {
-            // The commit no longer names these files; one that cannot be deleted now is an orphan for `gc`.
-            let _ = self.storage.delete(key);
-        }
+        self.clean_up(&plan.cleanup);
         self.maybe_compact()?;
         Ok(out)
+    }
+
+    /// [`Store::transact`] for a log-only writer: the records are computed from the catalog as it was last
+    /// brought up to date (read, never written), and the commit is published to the log alone. The catalog
+    /// lock still serialises this process's own threads.
+    fn transact_log_only<T>(
+        &self,
+        op: &str,
+        published: &mut bool,
+        f: impl FnOnce(&Reader<'_>, &mut Plan) -> Result<T>,
+    ) -> Result<T> {
+        let catalog = lock(&self.catalog);
+        let read = catalog.read();
+        let mut plan = Plan::default();
+        let out = f(&read, &mut plan)?;
+        if plan.records.is_empty() {
+            return Ok(out);
+        }
+        let floor = read.max_ts()?;
+        let (header, bytes) = self.prepare_commit(op, floor, &mut plan)?;
+        let published_as = self.log.publish(&header, bytes);
+        self.published(published_as, &plan, published)?;
+        let moved = self.move_into_place(&header.moves);
+        drop(read);
+        drop(catalog);
+        moved?;
+        self.clean_up(&plan.cleanup);
+        Ok(out)
+    }
+
+    /// The steps before a commit is published: the files a `cp` copies are copied into staging, and the
+    /// segment is stamped and encoded.
+    fn prepare_commit(&self, op: &str, floor: i64, plan: &mut Plan) -> Result<(SegmentHeader, Vec<u8>)> {
+        self.copy_files(&plan.copies)?;
+        let mut header = self.header(SegmentKind::Commit, floor, op, plan.records.len());
+        header.moves = std::mem::take(&mut plan.moves);
+        crate::fault::point("before-commit");
+        match trove_storage::log::encode_segment(&header, &plan.records) {
+            Ok(bytes) => Ok((header, bytes)),
+            Err(e) => {
+                self.remove_copies(&plan.copies);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// What publishing a commit came to: its name, or (when it failed) the error, after removing the copies
+    /// made for it. Sets `published` once the commit is true.
+    fn published(
+        &self,
+        outcome: std::result::Result<String, LogError>,
+        plan: &Plan,
+        published: &mut bool,
+    ) -> Result<String> {
+        match outcome {
+            Ok(name) => {
+                *published = true;
+                crate::fault::point("after-commit");
+                Ok(name)
+            }
+            Err(e) => {
+                self.remove_copies(&plan.copies);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Moves a commit's files into their readable places (`FileMove`s).
+    fn move_into_place(&self, moves: &[FileMove]) -> Result<()> {
+        let moved: Result<()> = moves.iter().try_for_each(|m| {
+            self.storage.rename(&m.from, &m.to)?;
+            crate::fault::point("between-moves");
+            Ok(())
+        });
+        crate::fault::point("after-moves");
+        moved
+    }
+
+    /// Deletes the files a merged commit made obsolete. One that cannot be deleted now is an orphan for `gc`.
+    fn clean_up(&self, keys: &[String]) {
+        for key in keys {
+            let _ = self.storage.delete(key);
+            crate::fault::point("between-deletes");
+        }
+    }
+
+    fn remove_copies(&self, copies: &[(String, String)]) {
+        for (_, to) in copies {
+            let _ = self.storage.delete(to);
+        }
+    }
+
+    fn refuse_if_log_only(&self, what: &str) -> Result<()> {
+        match &self.log_only {
+            Some(reason) => Err(Error::Invalid(format!(
+                "cannot {what} in log-only mode ({reason}): run it without --log-only, where the catalog can be written"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// A fresh key in the staging area, named after this process (`<uuid>.<pid>.<start>.<host>`) so that
+    /// `trove gc` can tell a live writer's staged data from a dead one's.
+    pub(crate) fn staging_key(&self) -> String {
+        format!("{STAGING}/{}.{}.{}.{}", uuid::Uuid::now_v7().simple(), self.writer.pid, 0, self.writer.host)
     }
 
     /// A segment header from this writer, stamped by a clock tick past `floor`.
@@ -360,6 +502,7 @@ impl Store {
     /// Merges log segments into one checkpoint and removes them. With `full`, earlier checkpoints are
     /// merged too (one segment remains); otherwise only commits are (cost proportional to recent work).
     pub fn compact(&self, full: bool) -> Result<CompactReport> {
+        self.refuse_if_log_only("compact the log")?;
         let mut catalog = lock(&self.catalog);
         let mut tx = catalog.write()?;
         catch_up(&self.log, &self.storage, &mut tx)?;
@@ -370,20 +513,11 @@ impl Store {
             tx.commit()?;
             return Ok(CompactReport::default());
         }
-        let mut datasets: HashMap<uuid::Uuid, DatasetState> = HashMap::new();
-        let mut projects: HashMap<String, ProjectState> = HashMap::new();
+        let mut replayed = Replayed::default();
         for name in &inputs {
-            let segment = self.log.read(name)?;
-            for (i, record) in segment.records.into_iter().enumerate() {
-                let stamp = || trove_model::Stamp::new(segment.header.ts, segment.header.writer.clone(), i as u32);
-                match record {
-                    Record::Dataset(c) => merge_into(&mut datasets, DatasetState::from_change(c, &stamp())),
-                    Record::DatasetState(s) => merge_into(&mut datasets, s),
-                    Record::Project(c) => merge_project(&mut projects, ProjectState::from_change(c, &stamp())),
-                    Record::ProjectState(s) => merge_project(&mut projects, s),
-                }
-            }
+            replayed.merge(self.log.read(name)?);
         }
+        let Replayed { datasets, projects } = replayed;
         let mut records: Vec<Record> = Vec::with_capacity(projects.len() + datasets.len());
         let mut projects: Vec<ProjectState> = projects.into_values().collect();
         projects.sort_by(|a, b| a.name.cmp(&b.name));
@@ -424,9 +558,45 @@ fn open_catalog(root: &Path) -> Result<(Catalog, Option<PathBuf>)> {
     }
 }
 
+/// The catalog for a log-only process: the store's catalog opened read-only, or an empty one in memory when
+/// there is none this version can read (a log-only process never creates or migrates the catalog).
+fn open_catalog_read_only(root: &Path) -> Result<Catalog> {
+    let path = root.join(CATALOG_FILE);
+    match Catalog::open_read_only(&path) {
+        Ok(Some(catalog)) => Ok(catalog),
+        Ok(None) => Ok(Catalog::open_in_memory()?),
+        Err(trove_catalog::CatalogError::Sqlite(e)) if is_damage(&e) => Ok(Catalog::open_in_memory()?),
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn is_damage(e: &trove_catalog::SqliteError) -> bool {
     use trove_catalog::SqliteErrorCode as Code;
     matches!(e.sqlite_error_code(), Some(Code::NotADatabase | Code::DatabaseCorrupt))
+}
+
+/// The state segments describe, merged in memory (compaction, and `trove check`'s comparison with the
+/// catalog).
+#[derive(Debug, Default)]
+pub(crate) struct Replayed {
+    pub datasets: HashMap<uuid::Uuid, DatasetState>,
+    pub projects: HashMap<String, ProjectState>,
+}
+
+impl Replayed {
+    /// Merges one segment: a change is stamped with its commit's time and writer and its place in the commit.
+    pub fn merge(&mut self, segment: Segment) {
+        let (ts, writer) = (segment.header.ts, segment.header.writer);
+        for (i, record) in segment.records.into_iter().enumerate() {
+            let stamp = || trove_model::Stamp::new(ts, writer.clone(), i as u32);
+            match record {
+                Record::Dataset(c) => merge_into(&mut self.datasets, DatasetState::from_change(c, &stamp())),
+                Record::DatasetState(s) => merge_into(&mut self.datasets, s),
+                Record::Project(c) => merge_project(&mut self.projects, ProjectState::from_change(c, &stamp())),
+                Record::ProjectState(s) => merge_project(&mut self.projects, s),
+            }
+        }
+    }
 }
 
 fn merge_into(map: &mut HashMap<uuid::Uuid, DatasetState>, state: DatasetState) {

@@ -89,6 +89,19 @@ pub struct IngestLine {
 /// One checked line of an ingest file: project, path, edit and files.
 type IngestItem = (String, DatasetPath, DatasetEdit, Vec<FileImport>);
 
+/// The change that deletes a dataset. A dataset whose id derives from its path (made by a log-only writer,
+/// see `Store::new_dataset_id`) gets that id back if the path is used again, so its deletion also clears
+/// every field: a later dataset at the path must not inherit the old one's metadata.
+fn removal(state: &DatasetState) -> DatasetChange {
+    let mut change = DatasetChange { id: state.id, alive: Some(false), ..Default::default() };
+    if state.id.get_version_num() == 8 {
+        change.unset = state.meta.keys().cloned().collect();
+        change.tags = state.tags.iter().map(|t| (t.clone(), false)).collect();
+        change.objects = state.objects.keys().map(|o| (o.clone(), None)).collect();
+    }
+    change
+}
+
 /// Checks one line of an ingest file (`n` is its line number, for the error).
 fn parse_ingest_line(source: &str, n: usize, line: &str) -> Result<IngestItem> {
     let bad = |message: String| Error::Ingest { path: source.to_string(), line: n, message };
@@ -244,7 +257,7 @@ impl Store {
             plan.ensure_project(read, project)?;
             let existing = read.dataset_at(project, path.as_str())?.map(|r| r.state);
             let created = existing.is_none();
-            let id = existing.as_ref().map_or_else(Uuid::now_v7, |s| s.id);
+            let id = existing.as_ref().map_or_else(|| self.new_dataset_id(project, path), |s| s.id);
             let mut change = change_for(id, existing.as_ref(), edit);
             if created {
                 check_no_object_clash(read, project, path)?;
@@ -375,7 +388,7 @@ impl Store {
                         Some((id, existing)) => (*id, existing.clone(), false),
                         None => {
                             let existing = read.dataset_at(project, path.as_str())?.map(|r| r.state);
-                            let id = existing.as_ref().map_or_else(Uuid::now_v7, |s| s.id);
+                            let id = existing.as_ref().map_or_else(|| self.new_dataset_id(project, path), |s| s.id);
                             (id, existing, true)
                         }
                     };
@@ -467,11 +480,7 @@ impl Store {
                         plan.cleanup.push(object_key(at.project(), at.path(), name));
                     }
                 }
-                plan.records.push(Record::Dataset(DatasetChange {
-                    id: state.id,
-                    alive: Some(false),
-                    ..Default::default()
-                }));
+                plan.records.push(Record::Dataset(removal(state)));
             }
             Ok(victims.len() as u64)
         })
@@ -582,12 +591,22 @@ impl Store {
             let copies = Store::relocations(read, plan, from, to, recursive)?;
             for (state, new) in &copies {
                 let Some(at) = &state.at else { continue };
-                for name in state.objects.keys() {
-                    plan.copies
-                        .push((object_key(at.project(), at.path(), name), object_key(new.project(), new.path(), name)));
+                let id = self.new_dataset_id(new.project(), new.path());
+                // Copies are made in staging before the commit and moved into place after it, like imports,
+                // so a copy killed half-way leaves only staging orphans.
+                for (name, manifest) in &state.objects {
+                    let staged = self.staging_key();
+                    plan.copies.push((object_key(at.project(), at.path(), name), staged.clone()));
+                    plan.moves.push(FileMove {
+                        from: staged,
+                        to: object_key(new.project(), new.path(), name),
+                        id,
+                        object: name.clone(),
+                        checksum: manifest.checksum.clone(),
+                    });
                 }
                 plan.records.push(Record::Dataset(DatasetChange {
-                    id: Uuid::now_v7(),
+                    id,
                     alive: Some(true),
                     at: Some(new.clone()),
                     kind: state.kind.clone(),
