@@ -172,11 +172,15 @@ impl Store {
                 }
             }
             let bytes = tree_size(&path);
-            if r.key.starts_with(LOG_PREFIX) {
-                self.log.remove(r.key.trim_start_matches(LOG_PREFIX).trim_start_matches('/'))?;
-            } else {
-                self.storage.delete(&r.key)?;
-            }
+            // Orphans are removed as the local files they are: some (a killed publish's `name#1`) have names
+            // the storage layer does not accept as keys.
+            let removed = match std::fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() => std::fs::remove_dir_all(&path),
+                Ok(_) => std::fs::remove_file(&path),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(e),
+            };
+            removed.map_err(Error::io(&path))?;
             report.bytes += bytes;
             report.removed.push(r.key);
         }
