@@ -486,6 +486,12 @@ impl Storage {
     }
 }
 
+/// The bytes an unprivileged writer can still write on the filesystem holding `path`.
+pub fn free_space(path: &FsPath) -> std::io::Result<u64> {
+    let stat = rustix::fs::statvfs(path)?;
+    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
 /// The size and BLAKE3 hash of a local file.
 pub fn hash_file(path: &FsPath) -> std::io::Result<(u64, blake3::Hash)> {
     let mut file = std::fs::File::open(path)?;

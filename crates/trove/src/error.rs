@@ -27,6 +27,8 @@ pub enum Error {
     Ingest { path: String, line: usize, message: String },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("no space left on the device holding {}: nothing was changed (free some space and retry)", path.display())]
+    NoSpace { path: PathBuf, source: Box<Error> },
     #[error("object {what} is damaged: expected {expected}, read {found}")]
     Damaged { what: String, expected: String, found: String },
     #[error(transparent)]
@@ -42,6 +44,34 @@ pub enum Error {
 }
 
 impl Error {
+    /// Recognises a full disk (or an exhausted quota) behind an error from a write under `root`, which SQLite
+    /// reports only as a "disk I/O error", and names it: [`Error::NoSpace`]. Other errors pass unchanged.
+    pub(crate) fn full_disk(self, root: &std::path::Path) -> Error {
+        const ENOSPC: i32 = 28;
+        const EDQUOT: i32 = 122;
+        let mut says_full = false;
+        let mut io_failure = false;
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&self);
+        while let Some(e) = cause {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                says_full |= matches!(io.raw_os_error(), Some(ENOSPC | EDQUOT));
+            }
+            if let Some(sqlite) = e.downcast_ref::<trove_catalog::SqliteError>() {
+                match sqlite.sqlite_error_code() {
+                    Some(trove_catalog::SqliteErrorCode::DiskFull) => says_full = true,
+                    Some(trove_catalog::SqliteErrorCode::SystemIoFailure) => io_failure = true,
+                    _ => {}
+                }
+            }
+            cause = e.source();
+        }
+        // SQLite reports a failed write as a plain I/O error: judge by the space left.
+        if io_failure && !says_full {
+            says_full = trove_storage::storage::free_space(root).is_ok_and(|free| free < 1 << 20);
+        }
+        if says_full { Error::NoSpace { path: root.to_path_buf(), source: Box::new(self) } } else { self }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io { path, source }

@@ -143,7 +143,7 @@ impl Store {
                 Ok(s) => staged.push(s),
                 Err(e) => {
                     self.unstage(&staged);
-                    return Err(e);
+                    return Err(e.full_disk(&self.root));
                 }
             }
         }

@@ -143,7 +143,7 @@ impl Store {
         let root = storage.local_root().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
         let log_only = if options.log_only { Some("--log-only was given".to_string()) } else { None };
         let (catalog, set_aside) = match &log_only {
-            None => open_catalog(&root)?,
+            None => open_catalog(&root).map_err(|e| e.full_disk(&root))?,
             Some(_) => (open_catalog_read_only(&root)?, None),
         };
         let store = Store {
@@ -157,7 +157,7 @@ impl Store {
             set_aside,
             log_only,
         };
-        store.refresh()?;
+        store.refresh().map_err(|e| e.full_disk(&store.root))?;
         Ok(store)
     }
 
@@ -298,7 +298,7 @@ impl Store {
                 let _ = self.storage.delete(key);
             }
         }
-        result
+        result.map_err(|e| e.full_disk(&self.root))
     }
 
     fn transact_inner<T>(
