@@ -60,7 +60,30 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo { dir } => crate::demo::run(&dir.unwrap_or_else(|| PathBuf::from("trove-demo")), out)?,
         command => {
             let store = open(&cli.store, cli.no_fsync, cli.log_only)?;
+            let writes = matches!(
+                command,
+                Command::Put(_)
+                    | Command::Ingest { .. }
+                    | Command::Meta(_)
+                    | Command::Tag(_)
+                    | Command::Rm { .. }
+                    | Command::Mv { .. }
+                    | Command::Cp { .. }
+                    | Command::Project(ProjectCommand::Create { .. })
+            );
             run_on(&store, command, out)?;
+            // A log-only reader answers from the catalog as last synced: say so when it lags.
+            if let Some(reason) = store.log_only()
+                && !writes
+            {
+                let lag = store.catalog_lag()?;
+                if lag > 0 {
+                    eprintln!(
+                        "note: log-only ({reason}): the catalog lacks the last {lag} log segment{}; `trove sync` merges them",
+                        if lag == 1 { "" } else { "s" }
+                    );
+                }
+            }
         }
     }
     out.flush()
@@ -180,6 +203,17 @@ fn put(store: &Store, args: PutArgs, out: &mut Out) -> Result<()> {
         ..Default::default()
     };
     let outcome = store.put(&r.project, &path, &edit, &files)?;
+    if args.json && store.log_only().is_some() {
+        // A log-only writer cannot read its write back from the catalog: report what it wrote.
+        let objects: Vec<Value> = outcome
+            .objects
+            .iter()
+            .map(|(name, m)| serde_json::json!({"name": name, "format": m.format, "size": m.size, "checksum": m.checksum}))
+            .collect();
+        return Ok(out.json(&serde_json::json!({
+            "id": outcome.id.to_string(), "ref": r.to_string(), "created": outcome.created, "objects": objects, "log_only": true
+        }))?);
+    }
     if args.json {
         let state = store.dataset_for(&r)?;
         return Ok(out.json(&store.dataset_json(&state))?);

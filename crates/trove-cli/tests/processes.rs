@@ -205,3 +205,50 @@ fn a_mv_that_dies_after_its_commit_is_finished_by_the_next_command() {
     assert!(!s.root().join("p/x").exists());
     s.ok(&["get", "p/y/2:a.txt", "-o", "-"]);
 }
+
+#[test]
+fn log_only_jobs_append_and_the_catalog_catches_up_at_sync() {
+    let s = TestStore::new();
+    // Four "batch jobs" at once, each writing its own datasets and keys of one dataset none of them finds in
+    // the catalog (they all create it): one dataset, every key kept.
+    let script = |w: usize| {
+        let mut lines = String::new();
+        for i in 0..10 {
+            lines.push_str(&format!(
+                "{bin} --store {root} --log-only put p/job{w}/r{i} -m i={i} && \
+                 {bin} --store {root} --log-only meta set p/summary w{w}_{i}={i} 2>/dev/null || \
+                 {bin} --store {root} --log-only put p/summary -m w{w}_{i}={i}\n",
+                bin = bin().display(),
+                root = s.root().display()
+            ));
+        }
+        lines
+    };
+    let children: Vec<_> = (0..4)
+        .map(|w| {
+            Command::new("bash")
+                .args(["-e", "-c", &script(w)])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // Nothing reached the catalog yet: a log-only reader says so.
+    let out = s.cmd(&["--log-only", "find", "--count"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`trove sync` merges them"));
+    assert!(s.fails(&["--log-only", "sync"], 1).contains("log-only"));
+    s.ok(&["sync"]);
+    assert_eq!(s.ok(&["find", "--count"]).trim(), "41");
+    let summary = s.show("p/summary");
+    for w in 0..4 {
+        for i in 0..10 {
+            assert_eq!(summary["metadata"][format!("w{w}_{i}")], i, "w{w}_{i} lost: {summary}");
+        }
+    }
+    s.ok(&["check"]);
+}
