@@ -252,3 +252,30 @@ fn log_only_jobs_append_and_the_catalog_catches_up_at_sync() {
     }
     s.ok(&["check"]);
 }
+
+#[test]
+fn a_busy_lease_is_waited_for_visibly_then_taken_over_when_it_expires() {
+    let s = TestStore::new();
+    s.ok(&["project", "create", "p"]);
+    s.ok(&["meta", "set", "p", "x=1"]);
+    // Another machine holds the compaction lease for one more second (a host this machine cannot check).
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
+    let lease = json!({
+        "name": "compact",
+        "owner": {"host": "elsewhere.example", "pid": 4711, "start": 1, "writer": "remote"},
+        "acquired": now,
+        "expires": now + 1_000_000,
+    });
+    let dir = s.root().join(".trove/leases");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("compact.00000000000000000001.lease"), lease.to_string()).unwrap();
+    let out = s.cmd(&["compact", "--full"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("waiting for lease compact held by pid 4711 on elsewhere.example (writer remote)"),
+        "{stderr}"
+    );
+    // The expired lease was taken over and released: nothing is left for gc.
+    s.ok(&["check"]);
+}

@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 
 use crate::process::{Liveness, ProcessOwner};
@@ -29,8 +28,36 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
 /// its expiry.
 pub const CLOCK_SKEW: Duration = Duration::from_secs(2);
 
-/// Bytes kept as they are in a lease's file name; everything else is percent-encoded.
-const ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_');
+/// Escapes a lease name for a file name: letters, digits, `-` and `_` stay, every other byte becomes `=XX`
+/// (not `%XX`, which the storage layer would escape again).
+fn encode(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("={b:02X}"));
+        }
+    }
+    out
+}
+
+fn decode(encoded: &str) -> Option<String> {
+    let bytes = encoded.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' {
+            let hex = encoded.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
 
 /// A lease could not be taken or kept.
 #[derive(Debug, thiserror::Error)]
@@ -389,15 +416,14 @@ fn micros(d: Duration) -> i64 {
 }
 
 fn lease_key(name: &str, generation: u64) -> String {
-    format!("{LEASE_PREFIX}/{}.{generation:020}.lease", utf8_percent_encode(name, ENCODE))
+    format!("{LEASE_PREFIX}/{}.{generation:020}.lease", encode(name))
 }
 
 /// The lease name and generation of a lease file's key.
 fn parse_key(key: &str) -> Option<(String, u64)> {
     let file = key.strip_prefix(LEASE_PREFIX)?.strip_prefix('/')?.strip_suffix(".lease")?;
     let (encoded, generation) = file.rsplit_once('.')?;
-    let name = percent_decode_str(encoded).decode_utf8().ok()?.into_owned();
-    Some((name, generation.parse().ok()?))
+    Some((decode(encoded)?, generation.parse().ok()?))
 }
 
 #[cfg(test)]

@@ -99,7 +99,7 @@ fn a_lease_from_another_machine_is_waited_for_until_it_expires() {
             "name": "tree/lab", "owner": elsewhere, "acquired": now, "expires": now + expires_in_ms * 1000
         });
         storage
-            .put(&format!(".trove/leases/tree%2Flab.{generation:020}.lease"), record.to_string().into_bytes(), true)
+            .put(&format!(".trove/leases/tree=2Flab.{generation:020}.lease"), record.to_string().into_bytes(), true)
             .unwrap();
     };
     let mine = leases(dir.path(), "local");

@@ -140,6 +140,8 @@ struct Removable {
     key: String,
     /// Segments merged into a checkpoint are removed at once: the checkpoint holds all they say.
     immediate: bool,
+    /// A storage key (a lease file), not a path found on disk.
+    by_key: bool,
 }
 
 impl Store {
@@ -170,6 +172,11 @@ impl Store {
                     report.kept.push((r.key, format!("younger than the grace period ({} s old)", age.as_secs())));
                     continue;
                 }
+            }
+            if r.by_key {
+                self.storage.delete(&r.key)?;
+                report.removed.push(r.key);
+                continue;
             }
             let bytes = tree_size(&path);
             // Orphans are removed as the local files they are: some (a killed publish's `name#1`) have names
@@ -242,7 +249,7 @@ impl Store {
             if let Some(checkpoint) = covered.get(name) {
                 let key = format!("{LOG_PREFIX}/{name}");
                 report.findings.push(orphan(name, &key, format!("already merged into checkpoint {checkpoint}")));
-                removable.push(Removable { key, immediate: true });
+                removable.push(Removable { key, immediate: true, by_key: false });
             }
         }
         self.log_folder_leftovers(&root, &mut report, &mut removable)?;
@@ -290,6 +297,12 @@ impl Store {
         }
 
         self.staging_leftovers(&root, &mut report, &mut removable)?;
+        for holder in self.leases.holders()? {
+            if holder.state != trove_storage::HolderState::Live {
+                report.findings.push(orphan(&holder.key, &holder.key, format!("a lease nobody holds: {holder}")));
+                removable.push(Removable { key: holder.key, immediate: true, by_key: true });
+            }
+        }
         report.findings.sort_by(|a, b| (a.kind, &a.subject).cmp(&(b.kind, &b.subject)));
         Ok((report, removable))
     }
@@ -307,7 +320,7 @@ impl Store {
             if segment_kind(&name).is_none() {
                 let key = format!("{LOG_PREFIX}/{name}");
                 report.findings.push(orphan(&key, &key, "not a log segment (a commit whose writer was killed)".into()));
-                removable.push(Removable { key, immediate: false });
+                removable.push(Removable { key, immediate: false, by_key: false });
             }
         }
         Ok(())
@@ -326,7 +339,7 @@ impl Store {
                 None => String::new(),
             };
             report.findings.push(orphan(&key, &key, format!("staged{who} for a commit that was not published")));
-            removable.push(Removable { key, immediate: false });
+            removable.push(Removable { key, immediate: false, by_key: false });
         }
         Ok(())
     }
@@ -463,10 +476,10 @@ impl Walk<'_> {
                 self.object(&key, subject, manifest, &path, is_dir)?;
             } else if let Some(why) = self.dead.get(&key) {
                 self.report.findings.push(orphan(&key, &key, format!("left behind: {why}")));
-                removable.push(Removable { key, immediate: false });
+                removable.push(Removable { key, immediate: false, by_key: false });
             } else if name.contains(".trove-part-") {
                 self.report.findings.push(orphan(&key, &key, "a copy that was interrupted".into()));
-                removable.push(Removable { key, immediate: false });
+                removable.push(Removable { key, immediate: false, by_key: false });
             } else if is_dir {
                 self.folder(&path, &key, removable)?;
             } else {
@@ -579,7 +592,7 @@ pub(crate) fn staging_owner(key: &str) -> Option<(u32, u64, String)> {
 /// grace period alone).
 fn owner_alive_here(owner: &(u32, u64, String), this_host: &str) -> bool {
     let (pid, start, host) = owner;
-    host == this_host && std::path::Path::new(&format!("/proc/{pid}")).exists() && *start == *start
+    host == this_host && trove_storage::process::is_running(*pid, *start)
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<std::fs::DirEntry>> {

@@ -40,6 +40,8 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] trove_storage::ConfigError),
     #[error(transparent)]
+    Lease(#[from] trove_storage::LeaseError),
+    #[error(transparent)]
     Format(#[from] trove_formats::FormatError),
 }
 

@@ -27,6 +27,16 @@ pub const STAGING: &str = ".trove/staging";
 /// The embedded catalog.
 pub const CATALOG_FILE: &str = ".trove/catalog.sqlite";
 
+/// Told when a process must wait (for a lease another process holds), so that a front end can say so.
+#[derive(Clone)]
+pub struct WaitNotice(pub Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for WaitNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WaitNotice")
+    }
+}
+
 /// How a store is opened.
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
@@ -35,6 +45,8 @@ pub struct OpenOptions {
     /// Append commits to the log alone and never write the catalog (see [`Store::log_only`]). Stores on
     /// filesystems where SQLite is unsafe are opened so whatever this says.
     pub log_only: bool,
+    /// Called with a message when the process waits for a lease held by another.
+    pub on_wait: Option<WaitNotice>,
 }
 
 /// An open trove store: its storage, its log and its catalog. `Send + Sync`; many processes may open the
@@ -50,6 +62,13 @@ pub struct Store {
     set_aside: Option<PathBuf>,
     /// Why this process writes to the log alone, if it does.
     log_only: Option<String>,
+    /// The store's filesystem, when SQLite's locking cannot be trusted on it.
+    shared_fs: Option<trove_storage::FsKind>,
+    /// Set once `sync` or `compact` opened the catalog for writing on such a filesystem (under a lease).
+    catalog_writable: std::sync::atomic::AtomicBool,
+    pub(crate) owner: trove_storage::ProcessOwner,
+    pub(crate) leases: trove_storage::Leases,
+    on_wait: Option<WaitNotice>,
 }
 
 /// What a write will commit: its records, the files copied before the commit, the files moved into place
@@ -141,7 +160,15 @@ impl Store {
         std::fs::create_dir_all(root.join(".trove/log")).map_err(Error::io(root))?;
         let storage = Arc::new(Storage::local(root, durable)?);
         let root = storage.local_root().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
-        let log_only = if options.log_only { Some("--log-only was given".to_string()) } else { None };
+        let writer = Writer::current();
+        let owner = trove_storage::ProcessOwner::current(&writer.id);
+        let leases = trove_storage::Leases::new(storage.clone(), owner.clone());
+        let shared_fs = trove_storage::filesystem_of(&root).ok().filter(|fs| !fs.sqlite_safe);
+        let log_only = match (options.log_only, shared_fs) {
+            (true, _) => Some("--log-only was given".to_string()),
+            (false, Some(fs)) => Some(format!("the store is on {fs}, where SQLite's locking cannot be trusted")),
+            (false, None) => None,
+        };
         let (catalog, set_aside) = match &log_only {
             None => open_catalog(&root).map_err(|e| e.full_disk(&root))?,
             Some(_) => (open_catalog_read_only(&root)?, None),
@@ -152,10 +179,15 @@ impl Store {
             storage,
             config,
             catalog: Mutex::new(catalog),
-            writer: Writer::current(),
             clock: Mutex::new(Clock::default()),
             set_aside,
             log_only,
+            shared_fs: shared_fs.filter(|_| !options.log_only),
+            catalog_writable: std::sync::atomic::AtomicBool::new(false),
+            owner,
+            leases,
+            writer,
+            on_wait: options.on_wait.clone(),
         };
         store.refresh().map_err(|e| e.full_disk(&store.root))?;
         Ok(store)
@@ -239,7 +271,7 @@ impl Store {
     /// Applies any commits other writers published since the catalog last looked. Cheap when there are
     /// none: one listing of the log folder.
     pub fn refresh(&self) -> Result<usize> {
-        if self.log_only.is_some() {
+        if self.log_only.is_some() && !self.catalog_writable.load(std::sync::atomic::Ordering::SeqCst) {
             // Log-only: the catalog is read as it is; `trove sync` where the catalog can be written catches up.
             return Ok(0);
         }
@@ -260,7 +292,7 @@ impl Store {
 
     /// `trove sync`: catch up with the log.
     pub fn sync(&self) -> Result<SyncReport> {
-        self.refuse_if_log_only("bring the catalog up to date")?;
+        let _lease = self.writable_catalog("bring the catalog up to date")?;
         let segments_applied = self.refresh()?;
         Ok(SyncReport { segments_applied, datasets: self.read(|r| Ok(r.count(None)?))? })
     }
@@ -268,7 +300,7 @@ impl Store {
     /// `trove sync --full`: empties the catalog and rebuilds it from the log, in one transaction (readers see
     /// the old catalog until the new one is complete).
     pub fn sync_full(&self) -> Result<SyncReport> {
-        self.refuse_if_log_only("rebuild the catalog")?;
+        let _lease = self.writable_catalog("rebuild the catalog")?;
         let mut catalog = lock(&self.catalog);
         let mut tx = catalog.write()?;
         tx.clear()?;
@@ -307,7 +339,7 @@ impl Store {
         published: &mut bool,
         f: impl FnOnce(&Reader<'_>, &mut Plan) -> Result<T>,
     ) -> Result<T> {
-        if self.log_only.is_some() {
+        if self.log_only.is_some() && !self.catalog_writable.load(std::sync::atomic::Ordering::SeqCst) {
             return self.transact_log_only(op, published, f);
         }
         let mut catalog = lock(&self.catalog);
@@ -373,7 +405,6 @@ impl Store {
         let published_as = self.log.publish(&header, bytes);
         self.published(published_as, &plan, published)?;
         let moved = self.move_into_place(&header.moves);
-        drop(read);
         drop(catalog);
         moved?;
         self.clean_up(&plan.cleanup);
@@ -442,19 +473,52 @@ impl Store {
         }
     }
 
-    fn refuse_if_log_only(&self, what: &str) -> Result<()> {
-        match &self.log_only {
-            Some(reason) => Err(Error::Invalid(format!(
+    /// Makes sure the catalog can be written for `what`. A `--log-only` process refuses. On a filesystem where
+    /// SQLite's locking cannot be trusted, the catalog is opened for writing (with a rollback journal: WAL's
+    /// shared memory does not work there) under the `catalog` lease, so that processes on different machines
+    /// never write it at once; the lease is returned and held until dropped.
+    fn writable_catalog(&self, what: &str) -> Result<Option<trove_storage::Lease>> {
+        use std::sync::atomic::Ordering;
+        match (&self.log_only, &self.shared_fs) {
+            (None, _) => Ok(None),
+            (Some(_), Some(_)) => {
+                let lease = self.lease("catalog")?;
+                if !self.catalog_writable.load(Ordering::SeqCst) {
+                    let path = self.root.join(CATALOG_FILE);
+                    let catalog = Catalog::open_journaled(&path, trove_catalog::Journal::Rollback)?;
+                    *lock(&self.catalog) = catalog;
+                    self.catalog_writable.store(true, Ordering::SeqCst);
+                }
+                Ok(Some(lease))
+            }
+            (Some(reason), None) => Err(Error::Invalid(format!(
                 "cannot {what} in log-only mode ({reason}): run it without --log-only, where the catalog can be written"
             ))),
-            None => Ok(()),
         }
+    }
+
+    /// Takes the lease `name` (see `trove_storage::leases`), waiting while another process holds it and saying
+    /// so through the `on_wait` notice.
+    pub(crate) fn lease(&self, name: &str) -> Result<trove_storage::Lease> {
+        let notice = self.on_wait.clone();
+        let mut on_wait = |holder: &trove_storage::LeaseHolder| {
+            if let Some(WaitNotice(f)) = &notice {
+                f(&format!("waiting for {holder}"));
+            }
+        };
+        Ok(self.leases.acquire(name, &mut on_wait)?)
     }
 
     /// A fresh key in the staging area, named after this process (`<uuid>.<pid>.<start>.<host>`) so that
     /// `trove gc` can tell a live writer's staged data from a dead one's.
     pub(crate) fn staging_key(&self) -> String {
-        format!("{STAGING}/{}.{}.{}.{}", uuid::Uuid::now_v7().simple(), self.writer.pid, 0, self.writer.host)
+        format!(
+            "{STAGING}/{}.{}.{}.{}",
+            uuid::Uuid::now_v7().simple(),
+            self.owner.pid,
+            self.owner.start,
+            self.owner.host
+        )
     }
 
     /// A segment header from this writer, stamped by a clock tick past `floor`.
@@ -493,8 +557,11 @@ impl Store {
         let names = self.log.list()?;
         let commits = names.iter().filter(|n| segment_kind(n) == Some(SegmentKind::Commit)).count();
         let checkpoints = names.len() - commits;
-        if commits > self.config.log.compact_after {
-            self.compact(checkpoints >= 8)?;
+        // A write does not wait for another process's compaction: that one will merge these commits too.
+        if commits > self.config.log.compact_after
+            && let Some(_lease) = self.leases.try_acquire("compact")?
+        {
+            self.compact_leased(checkpoints >= 8)?;
         }
         Ok(())
     }
@@ -502,7 +569,13 @@ impl Store {
     /// Merges log segments into one checkpoint and removes them. With `full`, earlier checkpoints are
     /// merged too (one segment remains); otherwise only commits are (cost proportional to recent work).
     pub fn compact(&self, full: bool) -> Result<CompactReport> {
-        self.refuse_if_log_only("compact the log")?;
+        let _catalog = self.writable_catalog("compact the log")?;
+        // Two compactions at once would both merge the same commits: harmless, but wasted work.
+        let _lease = self.lease("compact")?;
+        self.compact_leased(full)
+    }
+
+    fn compact_leased(&self, full: bool) -> Result<CompactReport> {
         let mut catalog = lock(&self.catalog);
         let mut tx = catalog.write()?;
         catch_up(&self.log, &self.storage, &mut tx)?;

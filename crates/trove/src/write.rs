@@ -92,7 +92,7 @@ type IngestItem = (String, DatasetPath, DatasetEdit, Vec<FileImport>);
 /// The change that deletes a dataset. A dataset whose id derives from its path (made by a log-only writer,
 /// see `Store::new_dataset_id`) gets that id back if the path is used again, so its deletion also clears
 /// every field: a later dataset at the path must not inherit the old one's metadata.
-fn removal(state: &DatasetState) -> DatasetChange {
+pub(crate) fn removal(state: &DatasetState) -> DatasetChange {
     let mut change = DatasetChange { id: state.id, alive: Some(false), ..Default::default() };
     if state.id.get_version_num() == 8 {
         change.unset = state.meta.keys().cloned().collect();
@@ -561,6 +561,13 @@ impl Store {
     /// Renames a dataset or folder, with everything below it, keeping every id; its files move with it.
     /// One commit. Returns the number of datasets moved.
     pub fn rename(&self, from: &Ref, to: &Ref) -> Result<u64> {
+        // Moving a subtree is exclusive per project across machines (on one machine the catalog lock already
+        // serialises writers): two moves of one subtree to different places must not interleave.
+        let mut projects = vec![from.project.clone(), to.project.clone()];
+        projects.sort();
+        projects.dedup();
+        let _leases: Vec<trove_storage::Lease> =
+            projects.iter().map(|p| self.lease(&format!("tree/{p}"))).collect::<Result<_>>()?;
         self.transact("mv", |read, plan| {
             let moves = Store::relocations(read, plan, from, to, true)?;
             for (state, new) in &moves {

@@ -43,7 +43,7 @@ fn plan(w: u64, i: u64, seed: u64) -> (String, Vec<(String, Value)>) {
 }
 
 fn run_worker(root: &Path, w: u64, puts: u64, seed: u64, log_only: bool) {
-    let store = Store::open_with(root, &OpenOptions { durable: Some(false), log_only }).unwrap();
+    let store = Store::open_with(root, &OpenOptions { durable: Some(false), log_only, ..Default::default() }).unwrap();
     for i in 0..puts {
         let (path, meta) = plan(w, i, seed);
         let edit = DatasetEdit { meta, ..Default::default() };
