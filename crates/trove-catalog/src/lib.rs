@@ -9,6 +9,7 @@ mod apply;
 mod query;
 mod read;
 mod ridset;
+mod scan_cache;
 pub mod schema;
 mod views;
 
@@ -21,6 +22,7 @@ pub use query::{FindOptions, Sort, SortKey};
 pub use read::{Child, DatasetRow, Reader};
 pub use ridset::{Matches, RidSet};
 pub use rusqlite::{Error as SqliteError, ErrorCode as SqliteErrorCode};
+pub use scan_cache::CachedFile;
 pub use views::{KeyUsage, SqlConsole, VIEWS};
 
 /// A catalog operation failed.
@@ -126,7 +128,7 @@ impl Catalog {
             conn.execute_batch(
                 "BEGIN IMMEDIATE; DROP TABLE IF EXISTS applied; DROP TABLE IF EXISTS projects;
                  DROP TABLE IF EXISTS datasets; DROP TABLE IF EXISTS tags; DROP TABLE IF EXISTS objects;
-                 DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS keys; DROP TABLE IF EXISTS key_stats; DROP TABLE IF EXISTS info; COMMIT;",
+                 DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS keys; DROP TABLE IF EXISTS key_stats; DROP TABLE IF EXISTS scan_files; DROP TABLE IF EXISTS info; COMMIT;",
             )?;
         }
         if version.as_deref() != Some(&schema::SCHEMA_VERSION.to_string()) {
@@ -233,7 +235,8 @@ impl WriteTx<'_> {
     pub fn clear(&self) -> Result<()> {
         self.tx.execute_batch(
             "DELETE FROM applied; DELETE FROM projects; DELETE FROM datasets; DELETE FROM tags;
-             DELETE FROM objects; DELETE FROM meta; DELETE FROM keys; DELETE FROM key_stats; DELETE FROM info WHERE key = 'max_ts';",
+             DELETE FROM objects; DELETE FROM meta; DELETE FROM keys; DELETE FROM key_stats; DELETE FROM scan_files;
+             DELETE FROM info WHERE key = 'max_ts';",
         )?;
         Ok(())
     }

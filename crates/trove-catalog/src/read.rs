@@ -76,6 +76,17 @@ impl<'c> Reader<'c> {
             .transpose()
     }
 
+    /// The deleted datasets whose last location was `project/path`, oldest first: a deleted row keeps where
+    /// it was, so that `trove log` of a removed dataset still finds it. Deleted rows have no index of their
+    /// own (only live ones are looked up often): this reads the table.
+    pub fn deleted_at(&self, project: &str, path: &str) -> Result<Vec<DatasetRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT rid, visible, state FROM datasets WHERE project = ?1 AND path = ?2 AND alive = 0 ORDER BY created, rid",
+        )?;
+        let rows = stmt.query_map(params![project, path], Self::row)?;
+        rows.map(|row| Self::to_row(row?)).collect()
+    }
+
     /// Whether any visible dataset lies strictly below `prefix` (or anywhere in the project when empty).
     pub fn has_descendants(&self, project: &str, prefix: &str) -> Result<bool> {
         let (lo, hi) = below(prefix);
@@ -152,6 +163,19 @@ impl<'c> Reader<'c> {
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             each(Self::to_row(Self::row(r)?)?)?;
+        }
+        Ok(())
+    }
+
+    /// Every dataset row's visibility and state as the JSON the catalog stores, unparsed (for a caller that
+    /// reads a few fields of every dataset and can skip the rest cheaply).
+    pub fn all_states_json(&self, mut each: impl FnMut(bool, &str) -> Result<()>) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached("SELECT visible, state FROM datasets")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let visible: bool = r.get(0)?;
+            let json = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+            each(visible, json)?;
         }
         Ok(())
     }

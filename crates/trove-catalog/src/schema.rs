@@ -1,7 +1,7 @@
 //! The catalog's tables. Everything here can be rebuilt from the log; see ARCHITECTURE.md.
 
 /// Bumped whenever the tables change; an older catalog is rebuilt from the log.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 pub const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS info (
@@ -91,5 +91,15 @@ CREATE TABLE IF NOT EXISTS key_stats (
     vtype   INTEGER NOT NULL,
     n       INTEGER NOT NULL,
     PRIMARY KEY (project, kid, vtype)
+) WITHOUT ROWID;
+
+-- What `trove sync --scan` last found in each data file (path relative to the root): a file whose size,
+-- modification time (ns) and inode are unchanged keeps its checksum and is not hashed again.
+CREATE TABLE IF NOT EXISTS scan_files (
+    key      TEXT PRIMARY KEY,
+    size     INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ino      INTEGER NOT NULL,
+    checksum TEXT NOT NULL
 ) WITHOUT ROWID;
 "#;

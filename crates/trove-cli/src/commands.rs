@@ -18,7 +18,8 @@ fn open(cli_store: &Option<PathBuf>, no_fsync: bool, log_only: bool) -> Result<S
         Some(root) => root.clone(),
         None => Store::discover(&std::env::current_dir().context("cannot read the current folder")?)?,
     };
-    let options = OpenOptions { durable: no_fsync.then_some(false), log_only };
+    let on_wait = trove::WaitNotice(std::sync::Arc::new(|message: &str| eprintln!("{message}")));
+    let options = OpenOptions { durable: no_fsync.then_some(false), log_only, on_wait: Some(on_wait) };
     let store = Store::open_with(&root, &options)?;
     if let Some(aside) = store.damaged_catalog() {
         eprintln!("warning: the catalog was damaged; it was moved to {} and rebuilt from the log", aside.display());
@@ -138,7 +139,9 @@ pub fn run_on(store: &Store, command: Command, out: &mut Out) -> Result<()> {
             let n = store.copy(&parse_ref(&from)?, &parse_ref(&to)?, recursive)?;
             out.line(format!("copied {n} dataset{} to {to}", if n == 1 { "" } else { "s" }))?;
         }
-        Command::Sync { full } => {
+        Command::Sync { full, scan: true, json } => crate::scan::sync_scan(store, full, json, out)?,
+        Command::Watch { json } => crate::scan::watch(store, json, out)?,
+        Command::Sync { full, scan: false, .. } => {
             let report = if full { store.sync_full()? } else { store.sync()? };
             out.line(format!(
                 "{}: applied {} log segment{}; {} datasets",
@@ -150,6 +153,10 @@ pub fn run_on(store: &Store, command: Command, out: &mut Out) -> Result<()> {
         }
         Command::Check { json } => crate::upkeep::check(store, json, out)?,
         Command::Gc { grace, json } => crate::upkeep::gc(store, grace, json, out)?,
+        Command::Verify { reference, all: _, json } => {
+            crate::integrity::verify(store, reference.as_deref(), json, out)?
+        }
+        Command::Log { reference, json } => crate::integrity::log(store, &reference, json, out)?,
         Command::Compact { full } => {
             let report = store.compact(full)?;
             match report.checkpoint {

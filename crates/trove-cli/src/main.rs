@@ -3,7 +3,9 @@
 mod commands;
 mod demo;
 mod find;
+mod integrity;
 mod output;
+mod scan;
 mod upkeep;
 
 use std::path::PathBuf;
@@ -115,10 +117,24 @@ pub enum Command {
         #[arg(short, long)]
         recursive: bool,
     },
-    /// Bring the catalog up to date with the log (--full: rebuild it from the log).
+    /// Bring the catalog up to date with the log (--full: rebuild it from the log; --scan: also record what
+    /// was done to the data folders outside trove: folders moved, copied or removed, files added or changed).
     Sync {
         #[arg(long)]
         full: bool,
+        /// Walk the data folders and record hand edits in the log (one commit, none when nothing changed).
+        #[arg(long)]
+        scan: bool,
+        /// With --scan: print the scan's report as one JSON object.
+        #[arg(long, requires = "scan")]
+        json: bool,
+    },
+    /// Record hand edits of the data folders as they happen (a `sync --scan` each time they change), until
+    /// stopped (Ctrl-C). Local stores only.
+    Watch {
+        /// One JSON report per scan that found something, one per line.
+        #[arg(long)]
+        json: bool,
     },
     /// Search: datasets matching a filter (`temperature >= 300 and @tag == "calibrated"`), from the indexes.
     Find(FindArgs),
@@ -151,6 +167,27 @@ pub enum Command {
         /// Only files older than this: 90s, 30m, 1h, 2d.
         #[arg(long, default_value = "1h", value_parser = upkeep::parse_duration)]
         grace: std::time::Duration,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Hash objects again, in parallel, and report damage (missing files, size or checksum mismatches, files
+    /// missing from or added to a folder object); exit code 1 when anything is damaged.
+    Verify {
+        /// A project, a dataset with everything below it, or one object PROJECT/PATH:OBJECT (default: every
+        /// object in the store, as with --all).
+        reference: Option<String>,
+        /// Every object in the store.
+        #[arg(long, conflicts_with = "reference")]
+        all: bool,
+        /// One JSON object per damaged object, then a summary object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The history of a dataset (REF:OBJ: of one object): what changed, when, by which writer and host, and
+    /// which concurrent changes lost by last-writer-wins.
+    Log {
+        reference: String,
+        /// One JSON object per entry.
         #[arg(long)]
         json: bool,
     },

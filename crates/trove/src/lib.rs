@@ -19,21 +19,30 @@ mod check;
 mod error;
 mod export;
 mod fault;
+mod history;
 mod objects;
 mod query;
+mod scan;
 mod store;
+mod verify;
 mod view;
+mod watch;
 mod write;
 
 pub use check::{CheckReport, DEFAULT_GC_GRACE, Finding, FindingKind, GcReport};
 pub use error::{Error, Result};
+pub use history::{CHECKPOINT_NOTE, Change, HistoryChange, HistoryEntry, LostTo};
 pub use objects::{FileImport, ObjectInfo, ZARR_THRESHOLD_BYTES};
 pub use query::Query;
-pub use store::{CATALOG_FILE, CONFIG_FILE, CompactReport, OpenOptions, STAGING, Store, SyncReport};
+pub use scan::{
+    CopiedDataset, CreatedDataset, MovedDataset, RemovedDataset, ScanPhase, ScanProgress, ScanReport, SkippedEntry,
+};
+pub use store::{CATALOG_FILE, CONFIG_FILE, CompactReport, OpenOptions, STAGING, Store, SyncReport, WaitNotice};
 pub use trove_catalog::{CatalogError, Child, FindOptions, KeyUsage, RidSet, Sort, SortKey, SqlConsole};
 /// The format handlers, re-exported for their table and array helpers and the `Element` trait.
 pub use trove_formats as formats;
 pub use trove_formats::{Compression, PreviewOptions, Slice, TableSelect, WriteOptions};
+pub use verify::{Damage, DamageKind, DamagedObject, VerifyReport, VerifyScope};
 pub use view::{Target, object_key};
 pub use write::{DatasetEdit, INGEST_BATCH, IngestLine, IngestReport, PutOutcome};
 

@@ -103,7 +103,7 @@ impl ObjectInfo {
 /// How a `put` stores arrays that come without `--as`: npy files above this size become Zarr arrays.
 pub use trove_formats::array::ZARR_THRESHOLD_BYTES;
 
-fn hex(hash: blake3::Hash) -> String {
+pub(crate) fn hex(hash: blake3::Hash) -> String {
     format!("blake3:{}", hash.to_hex())
 }
 
@@ -204,21 +204,7 @@ impl Store {
             return self.folder_manifest(format, source, files);
         }
         let (size, hash) = self.storage.import_file(key, source, reflink)?;
-        let (word, media_type) = if format.name() == "file" {
-            trove_formats::media::sniff(source, head)
-        } else {
-            (format.name(), format.media_type())
-        };
-        let summary = format.summarise(source)?;
-        Ok(ObjectManifest {
-            format: word.to_string(),
-            size,
-            checksum: hex(hash),
-            media_type: Some(media_type.to_string()),
-            summary: (!summary.is_null()).then_some(summary),
-            files: None,
-            edited: None,
-        })
+        file_manifest(format, source, head, size, hex(hash))
     }
 
     /// Writes a source in another format into staging, then hashes what was written.
@@ -268,7 +254,9 @@ impl Store {
         })
     }
 
-    fn folder_manifest(
+    /// The manifest of a folder object whose files were hashed (`files`): its format's summary of the folder
+    /// at `stored`, and the checksum of the listing.
+    pub(crate) fn folder_manifest(
         &self,
         format: &'static dyn Format,
         stored: &Path,
@@ -565,6 +553,33 @@ impl Store {
         }
         result
     }
+}
+
+/// The manifest of a file object (detected as `format` from `head`, its first bytes) whose bytes, at `path`,
+/// were hashed: a plain file's format word and media type come from its content, and the format's summary
+/// is read from it. Shared by `put` (the source) and `sync --scan` (a file found in place).
+pub(crate) fn file_manifest(
+    format: &'static dyn Format,
+    path: &Path,
+    head: &[u8],
+    size: u64,
+    checksum: String,
+) -> Result<ObjectManifest> {
+    let (word, media_type) = if format.name() == "file" {
+        trove_formats::media::sniff(path, head)
+    } else {
+        (format.name(), format.media_type())
+    };
+    let summary = format.summarise(path)?;
+    Ok(ObjectManifest {
+        format: word.to_string(),
+        size,
+        checksum,
+        media_type: Some(media_type.to_string()),
+        summary: (!summary.is_null()).then_some(summary),
+        files: None,
+        edited: None,
+    })
 }
 
 /// Checks a stored object's bytes (every file of a folder) against its manifest.

@@ -139,6 +139,9 @@ impl Store {
                 if let Some(files) = &m.files {
                     o["files"] = json!(files.len());
                 }
+                if let Some(edited) = &m.edited {
+                    o["edited"] = json!(edited);
+                }
                 o
             })
             .collect();
