@@ -81,13 +81,7 @@ impl Catalog {
         let conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         register_functions(&conn)?;
-        let version: Option<String> = conn
-            .query_row("SELECT value FROM info WHERE key = 'schema_version'", [], |r| r.get(0))
-            .optional()
-            .or_else(|e| match e {
-                rusqlite::Error::SqliteFailure(_, Some(ref m)) if m.contains("no such table") => Ok(None),
-                e => Err(e),
-            })?;
+        let version = schema_version(&conn)?;
         if version.as_deref() != Some(&schema::SCHEMA_VERSION.to_string()) {
             return Ok(None);
         }
@@ -117,13 +111,7 @@ impl Catalog {
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         // After a large ingest the WAL is checkpointed; keep the file from staying at its largest size.
         conn.pragma_update(None, "journal_size_limit", 16 * 1024 * 1024)?;
-        let version: Option<String> = conn
-            .query_row("SELECT value FROM info WHERE key = 'schema_version'", [], |r| r.get(0))
-            .optional()
-            .or_else(|e| match e {
-                rusqlite::Error::SqliteFailure(_, Some(ref m)) if m.contains("no such table") => Ok(None),
-                e => Err(e),
-            })?;
+        let version = schema_version(&conn)?;
         if version.as_deref().is_some_and(|v| v != schema::SCHEMA_VERSION.to_string()) {
             conn.execute_batch(
                 "BEGIN IMMEDIATE; DROP TABLE IF EXISTS applied; DROP TABLE IF EXISTS projects;
@@ -161,6 +149,16 @@ impl Catalog {
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
+}
+
+/// The schema version a catalog file was written with; `None` for a new (empty) file.
+fn schema_version(conn: &Connection) -> Result<Option<String>> {
+    Ok(conn.query_row("SELECT value FROM info WHERE key = 'schema_version'", [], |r| r.get(0)).optional().or_else(
+        |e| match e {
+            rusqlite::Error::SqliteFailure(_, Some(ref m)) if m.contains("no such table") => Ok(None),
+            e => Err(e),
+        },
+    )?)
 }
 
 /// SQL functions the catalog's queries use.

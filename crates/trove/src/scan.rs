@@ -267,6 +267,63 @@ fn read_folder(root: &Path, key: &str) -> Result<(Vec<Entry>, Vec<SkippedEntry>)
     Ok((entries, unnamed))
 }
 
+/// Runs `work` on every item on up to `threads` threads, reporting the summed `weight` of the items done
+/// every 20 ms; the first error stops every thread. Results come back with their item's index.
+fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    work: impl Fn(&T) -> Result<Option<R>> + Sync,
+    weight: impl Fn(&T) -> u64 + Sync,
+    report: &mut dyn FnMut(u64),
+) -> Result<Vec<(usize, R)>> {
+    let threads = threads.clamp(1, items.len().max(1));
+    let next = AtomicUsize::new(0);
+    let done = AtomicU64::new(0);
+    let failed = AtomicBool::new(false);
+    let finished = AtomicUsize::new(0);
+    type Part<R> = Result<Vec<(usize, R)>>;
+    let parts: Vec<Part<R>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| -> Part<R> {
+                    let mut out = Vec::new();
+                    let outcome = (|| {
+                        while !failed.load(Ordering::Relaxed) {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(item) = items.get(i) else { break };
+                            match work(item) {
+                                Ok(Some(r)) => out.push((i, r)),
+                                Ok(None) => {}
+                                Err(e) => {
+                                    failed.store(true, Ordering::Relaxed);
+                                    return Err(e);
+                                }
+                            }
+                            done.fetch_add(weight(item), Ordering::Relaxed);
+                        }
+                        Ok(())
+                    })();
+                    finished.fetch_add(1, Ordering::Relaxed);
+                    outcome.map(|()| out)
+                })
+            })
+            .collect();
+        while finished.load(Ordering::Relaxed) < threads {
+            report(done.load(Ordering::Relaxed));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|_| Err(Error::Invalid("a scan thread panicked".into()))))
+            .collect()
+    });
+    let mut out = Vec::new();
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
 /// Folders waiting to be read, shared by the walking threads.
 #[derive(Default)]
 struct WalkQueue {
@@ -512,55 +569,20 @@ impl Sums {
         // Large files first, so that the last thread to finish is not the one that drew the largest file.
         todo.sort_by_key(|(_, stat)| std::cmp::Reverse(stat.size));
         let total: u64 = todo.iter().map(|(_, s)| s.size).sum();
-        let next = AtomicUsize::new(0);
-        let bytes = AtomicU64::new(0);
-        let failed = AtomicBool::new(false);
-        let finished = AtomicUsize::new(0);
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 16).min(todo.len());
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 16);
         let root = self.root.clone();
-        type Part = Result<Vec<(usize, Hashed)>>;
-        let parts: Vec<Part> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads)
-                .map(|_| {
-                    scope.spawn(|| -> Part {
-                        let mut done = Vec::new();
-                        let outcome = (|| {
-                            while !failed.load(Ordering::Relaxed) {
-                                let i = next.fetch_add(1, Ordering::Relaxed);
-                                let Some((key, stat)) = todo.get(i) else { break };
-                                match hash_one(&root, key, stat) {
-                                    Ok(Some(h)) => done.push((i, h)),
-                                    Ok(None) => {}
-                                    Err(e) => {
-                                        failed.store(true, Ordering::Relaxed);
-                                        return Err(e);
-                                    }
-                                }
-                                bytes.fetch_add(stat.size, Ordering::Relaxed);
-                            }
-                            Ok(())
-                        })();
-                        finished.fetch_add(1, Ordering::Relaxed);
-                        outcome.map(|()| done)
-                    })
-                })
-                .collect();
-            while finished.load(Ordering::Relaxed) < threads {
-                progress(ScanProgress { phase: ScanPhase::Hashing, done: bytes.load(Ordering::Relaxed), total });
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            workers
-                .into_iter()
-                .map(|w| w.join().unwrap_or_else(|_| Err(Error::Invalid("a scan hashing thread panicked".into()))))
-                .collect()
-        });
+        let parts = in_parallel(
+            &todo,
+            threads,
+            |(key, stat)| hash_one(&root, key, stat),
+            |(_, stat)| stat.size,
+            &mut |done| progress(ScanProgress { phase: ScanPhase::Hashing, done, total }),
+        )?;
         progress(ScanProgress { phase: ScanPhase::Hashing, done: total, total });
         let mut todo: Vec<Option<(String, FileStat)>> = todo.into_iter().map(Some).collect();
-        for part in parts {
-            for (i, hashed) in part? {
-                if let Some((key, stat)) = todo[i].take() {
-                    self.remember(key, stat, hashed);
-                }
+        for (i, hashed) in parts {
+            if let Some((key, stat)) = todo[i].take() {
+                self.remember(key, stat, hashed);
             }
         }
         Ok(())
@@ -1547,42 +1569,15 @@ impl Store {
             return Ok(Manifests::new());
         }
         let total = wanted.len() as u64;
-        let next = AtomicUsize::new(0);
-        let done = AtomicU64::new(0);
-        let finished = AtomicUsize::new(0);
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8).min(wanted.len());
-        type Part = Result<Vec<((String, String), ObjectManifest)>>;
-        let parts: Vec<Part> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads)
-                .map(|_| {
-                    scope.spawn(|| -> Part {
-                        let mut out = Vec::new();
-                        let outcome = (|| {
-                            while let Some(found) = wanted.get(next.fetch_add(1, Ordering::Relaxed)) {
-                                out.push(((found.key.clone(), found.checksum.clone()), self.manifest_of(found)?));
-                                done.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Ok(())
-                        })();
-                        finished.fetch_add(1, Ordering::Relaxed);
-                        outcome.map(|()| out)
-                    })
-                })
-                .collect();
-            while finished.load(Ordering::Relaxed) < threads {
-                progress(ScanProgress { phase: ScanPhase::Describing, done: done.load(Ordering::Relaxed), total });
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            workers
-                .into_iter()
-                .map(|w| w.join().unwrap_or_else(|_| Err(Error::Invalid("a scan thread panicked".into()))))
-                .collect()
-        });
-        let mut manifests = Manifests::new();
-        for part in parts {
-            manifests.extend(part?);
-        }
-        Ok(manifests)
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+        let parts = in_parallel(
+            &wanted,
+            threads,
+            |found| Ok(Some(((found.key.clone(), found.checksum.clone()), self.manifest_of(found)?))),
+            |_| 1,
+            &mut |done| progress(ScanProgress { phase: ScanPhase::Describing, done, total }),
+        )?;
+        Ok(parts.into_iter().map(|(_, manifest)| manifest).collect())
     }
 
     /// The manifest of a file or folder found in place, built as `put` builds it. A file its format handler
