@@ -100,6 +100,26 @@ impl Log {
 
     /// The names of all segments, sorted.
     pub fn list(&self) -> Result<Vec<String>, LogError> {
+        if let Some(dir) = self.storage.local_path(LOG_PREFIX) {
+            // Every command lists the log at least once: on a local folder, names alone, without the stat
+            // per entry a generic listing makes (600 segments cost 10 ms that way).
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(source) => return Err(StorageError::Io { path: dir, source }.into()),
+            };
+            let mut names = Vec::new();
+            for entry in entries {
+                let entry = entry.map_err(|source| StorageError::Io { path: dir.clone(), source })?;
+                if let Some(name) = entry.file_name().to_str()
+                    && segment_kind(name).is_some()
+                {
+                    names.push(name.to_string());
+                }
+            }
+            names.sort();
+            return Ok(names);
+        }
         Ok(self
             .storage
             .list(LOG_PREFIX)?
