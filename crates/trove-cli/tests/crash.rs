@@ -32,7 +32,8 @@ const OPS: &[&str] =
     &["put-new", "put-replace", "ingest", "rm", "rm-object", "mv", "cp", "compact", "meta", "sync-full", "sync-scan"];
 
 /// The named points where `TROVE_FAULT` aborts a writer.
-const POINTS: &[&str] = &["before-commit", "after-commit", "between-moves", "after-moves", "between-deletes"];
+const POINTS: &[&str] =
+    &["before-commit", "after-commit", "between-moves", "after-moves", "between-deletes", "after-checkpoint"];
 
 struct Harness {
     template: tempfile::TempDir,

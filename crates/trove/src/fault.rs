@@ -1,7 +1,9 @@
 //! Fault injection for crash tests: `TROVE_FAULT=<point>` makes the process abort at that point, as if it
 //! had been killed there (no destructors, no flushing). The points are named where they are placed:
-//! `before-commit`, `after-commit` (the commit is published, its files not yet moved) and `after-moves`
-//! (files moved, the catalog not yet updated).
+//! `before-commit`, `after-commit` (the commit is published, its files not yet moved), `between-moves` (after
+//! the first file move), `after-moves` (files moved, the catalog not yet updated), `between-deletes` (after
+//! the first file a commit made obsolete was deleted) and `after-checkpoint` (a compaction's checkpoint is
+//! published, the segments it merged not yet removed).
 
 use std::sync::OnceLock;
 

@@ -619,6 +619,7 @@ impl Store {
         tx.mark_applied(std::iter::once(name.as_str()).chain(inputs.iter().map(String::as_str)))?;
         tx.commit()?;
         drop(catalog);
+        crate::fault::point("after-checkpoint");
         for input in &inputs {
             self.log.remove(input)?;
         }
