@@ -3,6 +3,7 @@
 //! This crate does no I/O. Everything above it (storage, catalog, library, front ends) speaks these types.
 
 pub mod filter;
+pub mod lineage;
 pub mod name;
 pub mod record;
 pub mod reference;
@@ -11,6 +12,7 @@ pub mod state;
 pub mod time;
 pub mod value;
 
+pub use lineage::{Input, Lineage, LineageError};
 pub use name::{DatasetPath, NameError};
 pub use record::{
     DatasetChange, FileEntry, FileMove, Location, ObjectManifest, ProjectChange, Record, Segment, SegmentHeader,
