@@ -166,7 +166,7 @@ fn write_dataset(
             Some(cur) => {
                 conn.prepare_cached(
                     "UPDATE datasets SET project = ?2, path = ?3, kind = ?4, created = ?5, updated = ?6, alive = ?7,
-                     visible = ?8, state = ?9, lineage = ?10 WHERE rid = ?1",
+                     visible = ?8, state = ?9, lineage = ?10, lineage_name = ?11 WHERE rid = ?1",
                 )?
                 .execute(params![
                     cur.rid,
@@ -178,14 +178,15 @@ fn write_dataset(
                     alive,
                     visible,
                     json,
-                    state.lineage_key()
+                    state.lineage_key(),
+                    state.lineage_name()
                 ])?;
                 Ok(cur.rid)
             }
             None => {
                 conn.prepare_cached(
-                    "INSERT INTO datasets(id, project, path, kind, created, updated, alive, visible, state, lineage)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    "INSERT INTO datasets(id, project, path, kind, created, updated, alive, visible, state, lineage,
+                     lineage_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )?
                 .execute(params![
                     state.id.as_bytes().as_slice(),
@@ -197,7 +198,8 @@ fn write_dataset(
                     alive,
                     visible,
                     json,
-                    state.lineage_key()
+                    state.lineage_key(),
+                    state.lineage_name()
                 ])?;
                 Ok(conn.last_insert_rowid())
             }

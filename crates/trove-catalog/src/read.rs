@@ -66,6 +66,48 @@ impl<'c> Reader<'c> {
             .transpose()
     }
 
+    /// The visible datasets carrying the lineage `key`, oldest first.
+    pub fn with_lineage(&self, key: &str) -> Result<Vec<DatasetRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT rid, visible, state FROM datasets WHERE lineage = ?1 AND visible = 1 ORDER BY created, rid",
+        )?;
+        let rows = stmt.query_map([key], Self::row)?;
+        rows.map(|row| Self::to_row(row?)).collect()
+    }
+
+    /// The visible datasets whose lineage is called `name` (what was computed), oldest first.
+    pub fn with_lineage_name(&self, name: &str) -> Result<Vec<DatasetRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT rid, visible, state FROM datasets WHERE lineage_name = ?1 AND visible = 1 ORDER BY created, rid",
+        )?;
+        let rows = stmt.query_map([name], Self::row)?;
+        rows.map(|row| Self::to_row(row?)).collect()
+    }
+
+    /// The row ids of the visible datasets (of `project`, when given) whose lineage is called `name`.
+    pub fn rids_with_lineage_name(&self, name: &str, project: Option<&str>) -> Result<crate::RidSet> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT rid FROM datasets WHERE lineage_name = ?1 AND visible = 1 AND (?2 IS NULL OR project = ?2)",
+        )?;
+        let mut rows = stmt.query(params![name, project])?;
+        let mut set = crate::RidSet::new();
+        while let Some(row) = rows.next()? {
+            set.insert(row.get(0)?);
+        }
+        Ok(set)
+    }
+
+    /// Where objects with this checksum are: `(project, path, object name)` of visible datasets. Objects
+    /// have no index by checksum (it would slow every write for a rare question): this reads the table.
+    pub fn objects_with_checksum(&self, checksum: &str) -> Result<Vec<(String, String, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT d.project, d.path, o.name FROM objects o JOIN datasets d ON d.rid = o.rid
+             WHERE o.checksum = ?1 AND d.visible = 1 ORDER BY d.project, d.path, o.name",
+        )?;
+        let rows = stmt.query_map([checksum], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// A dataset by id, live or not.
     pub fn dataset_by_id(&self, id: &uuid::Uuid) -> Result<Option<DatasetRow>> {
         self.conn

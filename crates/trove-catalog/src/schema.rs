@@ -1,7 +1,7 @@
 //! The catalog's tables. Everything here can be rebuilt from the log; see ARCHITECTURE.md.
 
 /// Bumped whenever the tables change; an older catalog is rebuilt from the log.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 pub const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS info (
@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS datasets (
     path    TEXT,
     kind    TEXT,
     lineage TEXT,                  -- the lineage key, when the dataset derives from others
+    lineage_name TEXT,             -- the lineage's name (what was computed), for `find --lineage-name`
     created INTEGER NOT NULL,
     updated INTEGER NOT NULL,
     alive   INTEGER NOT NULL,
@@ -43,6 +44,8 @@ CREATE INDEX IF NOT EXISTS datasets_kind ON datasets(kind) WHERE visible = 1 AND
 CREATE INDEX IF NOT EXISTS datasets_created ON datasets(created) WHERE visible = 1;
 CREATE INDEX IF NOT EXISTS datasets_updated ON datasets(updated) WHERE visible = 1;
 CREATE INDEX IF NOT EXISTS datasets_lineage ON datasets(lineage) WHERE visible = 1 AND lineage IS NOT NULL;
+CREATE INDEX IF NOT EXISTS datasets_lineage_name ON datasets(lineage_name, lineage)
+    WHERE visible = 1 AND lineage_name IS NOT NULL;
 
 -- Index rows exist for visible datasets only. Each table is one B-tree, keyed for its queries: a row
 -- costs one B-tree insert, and a dataset's rows are found for deletion from its own (old) state.

@@ -50,6 +50,7 @@ pub fn find(store: &Store, args: FindArgs, out: &mut Out) -> Result<()> {
         filter,
         options: FindOptions { project: args.project, sort, offset: args.offset, limit: args.limit },
         inherited: args.inherited,
+        lineage_name: args.lineage_name,
     };
     if args.count {
         // The window applies to the count too: `--offset 10 --limit 5` counts at most 5.

@@ -274,6 +274,9 @@ pub struct FindArgs {
     /// Only datasets of this project.
     #[arg(short, long)]
     pub project: Option<String>,
+    /// Only derived data whose lineage has this name (what was computed, as given to `trove compute NAME`).
+    #[arg(long, value_name = "NAME")]
+    pub lineage_name: Option<String>,
     /// Match against metadata inherited from the project and ancestor datasets, merged under each dataset's own.
     #[arg(long)]
     pub inherited: bool,

@@ -335,6 +335,11 @@ impl DatasetState {
         }
     }
 
+    /// The name of the dataset's lineage (what was computed), when it has one.
+    pub fn lineage_name(&self) -> Option<&str> {
+        self.lineage.as_ref()?.get("name")?.as_str()
+    }
+
     /// What filters see of this dataset, with `metadata` as its metadata (its own, or merged with its
     /// ancestors' for inherited queries).
     pub fn filter_doc(&self, metadata: Map<String, Value>) -> crate::filter::Doc {

@@ -43,6 +43,8 @@ pub enum Error {
     Lease(#[from] trove_storage::LeaseError),
     #[error(transparent)]
     Format(#[from] trove_formats::FormatError),
+    #[error("computing {name} (lineage {}) failed: {source}; nothing was stored", &key[..key.len().min(16)])]
+    ComputeFailed { name: String, key: String, source: Box<dyn std::error::Error + Send + Sync> },
 }
 
 impl Error {

@@ -107,6 +107,17 @@ pub(crate) fn hex(hash: blake3::Hash) -> String {
     format!("blake3:{}", hash.to_hex())
 }
 
+/// The array format an object name asks for: `.npy` (one file) or `.zarr` (chunked, compressed).
+pub(crate) fn array_format_for(name: &str) -> Result<&'static dyn Format> {
+    match Path::new(name).extension().and_then(|e| e.to_str()) {
+        Some("npy") => Ok(trove_formats::target("npy")?),
+        Some("zarr") => Ok(trove_formats::target("zarr")?),
+        _ => Err(Error::Invalid(format!(
+            "array object {name:?}: name it NAME.npy (one file) or NAME.zarr (chunked, compressed)"
+        ))),
+    }
+}
+
 /// The format a source is stored as: the one asked for, or its own (a large npy becomes Zarr).
 fn target_for(from: &'static dyn Format, source: &Path, as_format: Option<&str>) -> Result<&'static dyn Format> {
     if let Some(name) = as_format {
@@ -128,7 +139,7 @@ fn converted_name(source: &Path, to: &dyn Format) -> Option<String> {
 }
 
 impl Store {
-    fn staging_path(&self, key: &str) -> Result<PathBuf> {
+    pub(crate) fn staging_path(&self, key: &str) -> Result<PathBuf> {
         self.storage
             .local_path(key)
             .ok_or_else(|| Error::Invalid("converting data needs a store on a local disk".to_string()))
@@ -345,15 +356,7 @@ impl Store {
         array: &ArrayD<T>,
         options: &WriteOptions,
     ) -> Result<PutOutcome> {
-        let format = match Path::new(name).extension().and_then(|e| e.to_str()) {
-            Some("npy") => trove_formats::target("npy")?,
-            Some("zarr") => trove_formats::target("zarr")?,
-            _ => {
-                return Err(Error::Invalid(format!(
-                    "array object {name:?}: name it NAME.npy (one file) or NAME.zarr (chunked, compressed)"
-                )));
-            }
-        };
+        let format = array_format_for(name)?;
         self.put_written(project, path, name, format, |dest| {
             Ok(trove_formats::array::write_array(format, array, dest, options)?)
         })

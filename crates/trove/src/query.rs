@@ -34,6 +34,8 @@ pub struct Query {
     pub options: FindOptions,
     /// Match against each dataset's metadata merged under its project's and ancestors' (`find --inherited`).
     pub inherited: bool,
+    /// Only derived datasets whose lineage has this name (`find --lineage-name`).
+    pub lineage_name: Option<String>,
 }
 
 impl Query {
@@ -104,6 +106,15 @@ fn matching(r: &Reader<'_>, query: &Query) -> Result<Matches> {
     let mut set = r.matching(&query.filter, project)?;
     if query.inherited {
         correct_for_inheritance(r, query, &mut set)?;
+    }
+    if let Some(name) = &query.lineage_name {
+        let mut named = r.rids_with_lineage_name(name, project)?;
+        if set.complement {
+            named.difference_with(&set.set);
+        } else {
+            named.intersect_with(&set.set);
+        }
+        set = Matches { set: named, complement: false };
     }
     Ok(set)
 }

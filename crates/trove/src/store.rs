@@ -69,6 +69,8 @@ pub struct Store {
     pub(crate) owner: trove_storage::ProcessOwner,
     pub(crate) leases: trove_storage::Leases,
     on_wait: Option<WaitNotice>,
+    /// Lineage keys this process is computing (see `compute.rs`).
+    pub(crate) in_flight: crate::compute::InFlight,
 }
 
 /// What a write will commit: its records, the files copied before the commit, the files moved into place
@@ -188,6 +190,7 @@ impl Store {
             leases,
             writer,
             on_wait: options.on_wait.clone(),
+            in_flight: Default::default(),
         };
         store.refresh().map_err(|e| e.full_disk(&store.root))?;
         Ok(store)
@@ -199,6 +202,12 @@ impl Store {
     /// not see other writers' recent commits (nor its own) until a `trove sync`.
     pub fn log_only(&self) -> Option<&str> {
         self.log_only.as_deref()
+    }
+
+    /// Whether this process reads a catalog it does not keep up to date (log-only, and not opened for
+    /// writing by a `sync`): then commits not merged into it yet must be read from the log.
+    pub(crate) fn reads_stale_catalog(&self) -> bool {
+        self.log_only.is_some() && !self.catalog_writable.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// How many log segments the catalog has not merged yet (0 right after a catch-up; grows in log-only
@@ -271,7 +280,7 @@ impl Store {
     /// Applies any commits other writers published since the catalog last looked. Cheap when there are
     /// none: one listing of the log folder.
     pub fn refresh(&self) -> Result<usize> {
-        if self.log_only.is_some() && !self.catalog_writable.load(std::sync::atomic::Ordering::SeqCst) {
+        if self.reads_stale_catalog() {
             // Log-only: the catalog is read as it is; `trove sync` where the catalog can be written catches up.
             return Ok(0);
         }
@@ -339,7 +348,7 @@ impl Store {
         published: &mut bool,
         f: impl FnOnce(&Reader<'_>, &mut Plan) -> Result<T>,
     ) -> Result<T> {
-        if self.log_only.is_some() && !self.catalog_writable.load(std::sync::atomic::Ordering::SeqCst) {
+        if self.reads_stale_catalog() {
             return self.transact_log_only(op, published, f);
         }
         let mut catalog = lock(&self.catalog);

@@ -32,6 +32,8 @@ pub struct DatasetEdit {
     pub unset: Vec<String>,
     pub tags_add: Vec<String>,
     pub tags_rm: Vec<String>,
+    /// The lineage the dataset derives from, in its stored form (`Lineage::to_json`).
+    pub lineage: Option<Value>,
 }
 
 impl DatasetEdit {
@@ -52,6 +54,7 @@ impl DatasetEdit {
             && self.unset.is_empty()
             && self.tags_add.is_empty()
             && self.tags_rm.is_empty()
+            && self.lineage.is_none()
     }
 }
 
@@ -134,7 +137,13 @@ pub const INGEST_BATCH: usize = 10_000;
 
 /// Builds the change an edit makes to a dataset (`existing` is its current state, if it has one).
 fn change_for(id: Uuid, existing: Option<&DatasetState>, edit: &DatasetEdit) -> DatasetChange {
-    let mut change = DatasetChange { id, kind: edit.kind.clone(), meta: edit.meta_doc.clone(), ..Default::default() };
+    let mut change = DatasetChange {
+        id,
+        kind: edit.kind.clone(),
+        meta: edit.meta_doc.clone(),
+        lineage: edit.lineage.clone(),
+        ..Default::default()
+    };
     let current = |change: &DatasetChange, head: &str| -> Option<Value> {
         change.meta.get(head).cloned().or_else(|| existing.and_then(|s| s.meta.get(head).cloned()))
     };
