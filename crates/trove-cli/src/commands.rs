@@ -71,6 +71,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     | Command::Mv { .. }
                     | Command::Cp { .. }
                     | Command::Project(ProjectCommand::Create { .. })
+                    | Command::Compute(_)
             );
             run_on(&store, command, out)?;
             // A log-only reader answers from the catalog as last synced: say so when it lags.
@@ -107,6 +108,8 @@ pub fn run_on(store: &Store, command: Command, out: &mut Out) -> Result<()> {
         Command::Cat { reference, head, columns, slice } => cat(store, &reference, head, columns, slice)?,
         Command::Ls(args) => ls(store, args, out)?,
         Command::Find(args) => crate::find::find(store, args, out)?,
+        Command::Compute(args) => crate::compute::compute(store, args, out)?,
+        Command::Lineage { reference, json } => crate::compute::lineage(store, &reference, json, out)?,
         Command::Schema { project, json } => crate::find::schema(store, project, json, out)?,
         Command::Sql { query, json } => crate::find::sql(store, &query, json, out)?,
         Command::Locate { reference } => out.line(store.locate(&parse_ref(&reference)?)?)?,

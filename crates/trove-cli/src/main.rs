@@ -1,6 +1,7 @@
 //! `trove`: the command line.
 
 mod commands;
+mod compute;
 mod demo;
 mod find;
 mod integrity;
@@ -191,6 +192,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Get or compute derived data: if data with this lineage (name, version, config, inputs, code) is stored,
+    /// print its reference; otherwise run COMMAND once, store the files it writes into $TROVE_OUTPUT as a
+    /// dataset carrying the lineage, and print its reference. The reference is the last line of output.
+    Compute(compute::ComputeArgs),
+    /// The lineage tree of derived data: what it was computed from, and where each input is now.
+    Lineage {
+        reference: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Merge log segments into a checkpoint.
     Compact {
         /// Merge earlier checkpoints too, leaving one segment.
@@ -362,10 +373,18 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {e}");
+            // A cause whose message is already part of what was printed is not repeated.
+            let mut said = e.to_string();
             for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                let text = cause.to_string();
+                if !said.contains(&text) {
+                    eprintln!("  caused by: {text}");
+                    said.push_str(&text);
+                }
             }
-            ExitCode::FAILURE
+            // A failed `compute` passes its command's exit code on.
+            let command_code = e.chain().find_map(|c| c.downcast_ref::<compute::CommandFailed>()).map(|f| f.exit_code());
+            command_code.map_or(ExitCode::FAILURE, ExitCode::from)
         }
     }
 }
