@@ -71,6 +71,16 @@ fn computes_once_then_finds_and_prints_the_ref_last() {
 
 #[test]
 fn eight_processes_run_the_command_once_and_print_the_same_ref() {
+    eight_processes(false);
+}
+
+/// As batch jobs on a shared filesystem do: each appends to the log alone and reads a catalog that lags.
+#[test]
+fn eight_log_only_processes_run_the_command_once_and_print_the_same_ref() {
+    eight_processes(true);
+}
+
+fn eight_processes(log_only: bool) {
     let s = with_raw();
     let counter = s.inputs.path().join("runs");
     // Slow enough that all eight ask while the first computes.
@@ -79,6 +89,7 @@ fn eight_processes_run_the_command_once_and_print_the_same_ref() {
         .map(|_| {
             Command::new(bin())
                 .env_remove("TROVE_STORE")
+                .env("TROVE_LOG_ONLY", if log_only { "1" } else { "0" })
                 .arg("--store")
                 .arg(s.root())
                 .args(["compute", "slow", "--version", "1", "--input", "run42/raw", "--", "sh", "-c", &script])
@@ -96,6 +107,7 @@ fn eight_processes_run_the_command_once_and_print_the_same_ref() {
     }
     assert_eq!(runs(&counter), 1, "the command ran {} times", runs(&counter));
     assert!(refs.iter().all(|r| *r == refs[0] && r.starts_with("run42/slow/")), "{refs:?}");
+    s.ok(&["sync"]);
     assert_eq!(s.ok(&["find", "--lineage-name", "slow", "--count"]).trim(), "1");
     s.ok(&["check"]);
 }
