@@ -383,7 +383,8 @@ fn main() -> ExitCode {
                 }
             }
             // A failed `compute` passes its command's exit code on.
-            let command_code = e.chain().find_map(|c| c.downcast_ref::<compute::CommandFailed>()).map(|f| f.exit_code());
+            let command_code =
+                e.chain().find_map(|c| c.downcast_ref::<compute::CommandFailed>()).map(|f| f.exit_code());
             command_code.map_or(ExitCode::FAILURE, ExitCode::from)
         }
     }

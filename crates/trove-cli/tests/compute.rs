@@ -240,7 +240,17 @@ fn loose_matching_reports_what_differs_and_never_stores_under_a_loose_key() {
     };
     let first = run(&["--version", "1", "--config", "tol=0.1", "--config", "seed=1"]);
     let reference = last_line(&String::from_utf8_lossy(&first.stdout));
-    let loose = run(&["--version", "2", "--config", "tol=0.2", "--config", "seed=1", "--loose-config", "tol", "--loose-version"]);
+    let loose = run(&[
+        "--version",
+        "2",
+        "--config",
+        "tol=0.2",
+        "--config",
+        "seed=1",
+        "--loose-config",
+        "tol",
+        "--loose-version",
+    ]);
     assert!(loose.status.success());
     assert_eq!(last_line(&String::from_utf8_lossy(&loose.stdout)), reference);
     let said = String::from_utf8_lossy(&loose.stderr);

@@ -179,10 +179,20 @@ pub struct Lineage {
 /// One way two lineages of the same name differ (see [`Lineage::differences`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Difference {
-    Name { ours: String, theirs: String },
-    Version { ours: String, theirs: String },
+    Name {
+        ours: String,
+        theirs: String,
+    },
+    Version {
+        ours: String,
+        theirs: String,
+    },
     /// A config key set on one side only, or set to different values (compared canonically).
-    Config { key: String, ours: Option<Value>, theirs: Option<Value> },
+    Config {
+        key: String,
+        ours: Option<Value>,
+        theirs: Option<Value>,
+    },
     /// The inputs differ (in number, order or content).
     Inputs,
     /// The code files differ.

@@ -329,8 +329,7 @@ impl Store {
             return Ok(None);
         }
         let name = lineage.name.as_str();
-        let mut same_name =
-            self.derived_states(|r| r.with_lineage_name(name), |s| s.lineage_name() == Some(name))?;
+        let mut same_name = self.derived_states(|r| r.with_lineage_name(name), |s| s.lineage_name() == Some(name))?;
         same_name.sort_by_key(|s| std::cmp::Reverse(s.updated()));
         for state in same_name {
             let Some(theirs) = state.lineage.as_ref().and_then(|l| Lineage::from_json(l).ok()) else { continue };
@@ -393,7 +392,9 @@ impl Store {
         if let Some(path) = &options.path {
             if taken(path)?.is_some() {
                 return Err(Error::Exists {
-                    what: format!("dataset {project}/{path} (it holds other data: choose another path for this result)"),
+                    what: format!(
+                        "dataset {project}/{path} (it holds other data: choose another path for this result)"
+                    ),
                 });
             }
             return Ok(path.clone());
@@ -412,9 +413,10 @@ impl Store {
         for entry in std::fs::read_dir(dir).map_err(Error::io(dir))? {
             let entry = entry.map_err(Error::io(dir))?;
             let path = entry.path();
-            let name = entry.file_name().into_string().map_err(|n| {
-                Error::Invalid(format!("output {}: the file name {n:?} is not UTF-8", path.display()))
-            })?;
+            let name = entry
+                .file_name()
+                .into_string()
+                .map_err(|n| Error::Invalid(format!("output {}: the file name {n:?} is not UTF-8", path.display())))?;
             validate_name(&name)
                 .map_err(|e| Error::Invalid(format!("output {}: not usable as an object name: {e}", path.display())))?;
             let kind = entry.file_type().map_err(Error::io(&path))?;

@@ -34,8 +34,8 @@ mod write;
 pub use check::{CheckReport, DEFAULT_GC_GRACE, Finding, FindingKind, GcReport};
 pub use compute::{ComputeOptions, ComputeOutput, Computed, DEFAULT_PROJECT, DERIVED_KIND, Loose, Outcome};
 pub use error::{Error, Result};
-pub use lineage::{InputNode, LineageTree, Presence, code_checksum};
 pub use history::{CHECKPOINT_NOTE, Change, HistoryChange, HistoryEntry, LostTo};
+pub use lineage::{InputNode, LineageTree, Presence, code_checksum};
 pub use objects::{FileImport, ObjectInfo, ZARR_THRESHOLD_BYTES};
 pub use query::Query;
 pub use scan::{

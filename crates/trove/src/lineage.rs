@@ -34,9 +34,13 @@ pub fn code_checksum(path: &Path) -> Result<String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Presence {
     /// The same content is stored at `at` (where it was found, or elsewhere when it moved).
-    Present { at: String },
+    Present {
+        at: String,
+    },
     /// Something else is stored where it was found now, and the content is nowhere else.
-    Changed { at: String },
+    Changed {
+        at: String,
+    },
     Missing,
 }
 
@@ -109,7 +113,8 @@ impl Store {
         let state = self.dataset_for(r)?;
         let input = match &r.object {
             Some(name) => {
-                let manifest = state.objects.get(name).ok_or_else(|| Error::NotFound { what: format!("object {r}") })?;
+                let manifest =
+                    state.objects.get(name).ok_or_else(|| Error::NotFound { what: format!("object {r}") })?;
                 Input::object(manifest.checksum.clone())
             }
             None => match stored_lineage(&state)? {
@@ -139,7 +144,9 @@ impl Store {
         for input in &lineage.inputs {
             let presence = self.presence_of(input)?;
             let tree = match input {
-                Input::Derived { lineage, .. } => Some(self.tree_of((**lineage).clone(), presence.clone(), depth + 1)?),
+                Input::Derived { lineage, .. } => {
+                    Some(self.tree_of((**lineage).clone(), presence.clone(), depth + 1)?)
+                }
                 _ => None,
             };
             inputs.push(InputNode { input: input.clone(), presence, tree });

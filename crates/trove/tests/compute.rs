@@ -12,8 +12,8 @@ use serde_json::json;
 use trove::model::lineage::{Input, Lineage};
 use trove::model::{DatasetPath, Ref};
 use trove::{
-    ComputeOptions, ComputeOutput, DatasetEdit, Error, FileImport, Loose, OpenOptions, Outcome, Presence, Query,
-    Store, TableSelect, WriteOptions,
+    ComputeOptions, ComputeOutput, DatasetEdit, Error, FileImport, Loose, OpenOptions, Outcome, Presence, Query, Store,
+    TableSelect, WriteOptions,
 };
 
 fn store() -> (tempfile::TempDir, Store) {
@@ -38,7 +38,8 @@ fn computes_once_and_loads_tables_and_arrays_back() {
         .get_or_compute(&lineage, |out| -> trove::Result<()> {
             let schema = Arc::new(Schema::new(vec![Field::new("power", DataType::Float64, false)]));
             let column = Arc::new(Float64Array::from(vec![0.5, 1.5, 2.5]));
-            let batch = RecordBatch::try_new(schema.clone(), vec![column]).map_err(|e| Error::Invalid(e.to_string()))?;
+            let batch =
+                RecordBatch::try_new(schema.clone(), vec![column]).map_err(|e| Error::Invalid(e.to_string()))?;
             out.put_table("spectrum.parquet", &mut RecordBatchIterator::new(vec![Ok(batch)], schema))?;
             out.put_array("grid.npy", &ArrayD::<f64>::zeros(IxDyn(&[2, 3])), &WriteOptions::default())?;
             out.set_meta("quality.score", json!(0.9));
@@ -150,7 +151,8 @@ fn results_go_where_asked_and_never_over_other_data() {
     let taken = DatasetPath::parse("results/r1").unwrap();
     store.put("lab", &taken, &DatasetEdit::default(), &[]).unwrap();
     let lineage = Lineage::new("step", "1");
-    let at = |path: &DatasetPath| ComputeOptions { project: "lab".into(), path: Some(path.clone()), ..Default::default() };
+    let at =
+        |path: &DatasetPath| ComputeOptions { project: "lab".into(), path: Some(path.clone()), ..Default::default() };
     let err = store.get_or_compute_with(&lineage, &at(&taken), |out| write_text(out, "a.txt", "a")).unwrap_err();
     assert!(err.to_string().contains("lab/results/r1"), "{err}");
     let free = DatasetPath::parse("results/r2").unwrap();
