@@ -30,18 +30,9 @@ FILES="${BENCH_FILES:-10}"
 TOUCHED=100
 
 command -v python3 >/dev/null || { echo "bench: python3 is needed (to make the tree)" >&2; exit 1; }
-log() { printf '\n== %s\n' "$*" >&2; }
+source bench/lib.sh
 
-if [[ -n "${TROVE_BIN:-}" ]]; then
-    [[ -x "$TROVE_BIN" ]] || { echo "bench: TROVE_BIN=$TROVE_BIN is not an executable file" >&2; exit 1; }
-    TROVE="$(cd "$(dirname "$TROVE_BIN")" && pwd)/$(basename "$TROVE_BIN")"
-else
-    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/trove-target}"
-    log "building trove (release) in $CARGO_TARGET_DIR"
-    cargo build --release -p trove-cli >&2
-    TROVE="$CARGO_TARGET_DIR/release/trove"
-fi
-"$TROVE" --version >&2
+trove_binary
 
 WORK="$(mktemp -d "${BENCH_TMP:-/tmp}/trove-bench-scan.XXXXXX")"
 cleanup() { rm -rf "$WORK"; }

@@ -34,19 +34,10 @@ REPEAT="${VERIFY_REPEAT:-3}"
 DATASETS=10 # the small files are spread over this many datasets
 
 command -v python3 >/dev/null || { echo "bench: python3 is needed (file generation)" >&2; exit 1; }
-log() { printf '\n== %s\n' "$*" >&2; }
+source bench/lib.sh
 
 # ---------------------------------------------------------------------------------------------- binaries
-if [[ -n "${TROVE_BIN:-}" ]]; then
-    [[ -x "$TROVE_BIN" ]] || { echo "bench: TROVE_BIN=$TROVE_BIN is not an executable file" >&2; exit 1; }
-    TROVE="$(cd "$(dirname "$TROVE_BIN")" && pwd)/$(basename "$TROVE_BIN")"
-else
-    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/trove-target}"
-    log "building trove (release) in $CARGO_TARGET_DIR"
-    cargo build --release -p trove-cli >&2
-    TROVE="$CARGO_TARGET_DIR/release/trove"
-fi
-"$TROVE" --version >&2
+trove_binary
 
 TOOLS="$HOME/.cache/trove-tools"
 if [[ -n "${B3SUM:-}" ]]; then

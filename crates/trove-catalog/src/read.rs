@@ -68,19 +68,21 @@ impl<'c> Reader<'c> {
 
     /// The visible datasets carrying the lineage `key`, oldest first.
     pub fn with_lineage(&self, key: &str) -> Result<Vec<DatasetRow>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT rid, visible, state FROM datasets WHERE lineage = ?1 AND visible = 1 ORDER BY created, rid",
-        )?;
-        let rows = stmt.query_map([key], Self::row)?;
-        rows.map(|row| Self::to_row(row?)).collect()
+        self.visible_where("lineage", key)
     }
 
     /// The visible datasets whose lineage is called `name` (what was computed), oldest first.
     pub fn with_lineage_name(&self, name: &str) -> Result<Vec<DatasetRow>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT rid, visible, state FROM datasets WHERE lineage_name = ?1 AND visible = 1 ORDER BY created, rid",
-        )?;
-        let rows = stmt.query_map([name], Self::row)?;
+        self.visible_where("lineage_name", name)
+    }
+
+    /// The visible datasets whose indexed `column` (a name from this crate, never from input) equals `value`.
+    fn visible_where(&self, column: &'static str, value: &str) -> Result<Vec<DatasetRow>> {
+        let sql = format!(
+            "SELECT rid, visible, state FROM datasets WHERE {column} = ?1 AND visible = 1 ORDER BY created, rid"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([value], Self::row)?;
         rows.map(|row| Self::to_row(row?)).collect()
     }
 

@@ -206,8 +206,12 @@ impl Store {
     /// let dir = tempfile::tempdir().unwrap();
     /// let store = Store::init(dir.path()).unwrap();
     /// let lineage = Lineage::new("squares", "1").with_config("n", 4.into());
-    /// let write = |out: &mut trove::ComputeOutput| std::fs::write(out.file("squares.txt")?, "0 1 4 9");
-    /// let first = store.get_or_compute(&lineage, |out| write(out)).unwrap();
+    /// let first = store
+    ///     .get_or_compute(&lineage, |out| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    ///         std::fs::write(out.file("squares.txt")?, "0 1 4 9")?;
+    ///         Ok(())
+    ///     })
+    ///     .unwrap();
     /// assert_eq!(first.outcome, Outcome::Computed);
     /// let again = store.get_or_compute(&lineage, |_| -> Result<(), std::io::Error> { unreachable!() }).unwrap();
     /// assert_eq!((again.outcome, again.reference), (Outcome::Found, first.reference));
