@@ -27,9 +27,21 @@ impl Rng {
     }
 }
 
-/// The operations killed: every kind of write the issue names (put, ingest, rm, mv, cp, compact, sync).
-const OPS: &[&str] =
-    &["put-new", "put-replace", "ingest", "rm", "rm-object", "mv", "cp", "compact", "meta", "sync-full", "sync-scan"];
+/// The operations killed: every kind of write (put, ingest, rm, mv, cp, compact, sync, compute).
+const OPS: &[&str] = &[
+    "put-new",
+    "put-replace",
+    "ingest",
+    "rm",
+    "rm-object",
+    "mv",
+    "cp",
+    "compact",
+    "meta",
+    "sync-full",
+    "sync-scan",
+    "compute",
+];
 
 /// The named points where `TROVE_FAULT` aborts a writer.
 const POINTS: &[&str] =
@@ -137,6 +149,15 @@ impl Harness {
             "meta" => s(&["meta", "set", "p/base/d4", "v=1", "w=2"]),
             "sync-full" => s(&["sync", "--full"]),
             "sync-scan" => s(&["sync", "--scan"]),
+            "compute" => {
+                let mut v = s(&["compute", "step", "--version", "1", "--project", "p", "--path", "step/r1"]);
+                v.extend(s(&["--input", "p/base/d0:a0.txt", "--", "sh", "-c"]));
+                v.push(format!(
+                    "cp \"$TROVE_INPUT_0\" \"$TROVE_OUTPUT/out.txt\" && cp -r {} \"$TROVE_OUTPUT/frames\"",
+                    self.arg("frames")
+                ));
+                v
+            }
             other => panic!("unknown op {other}"),
         }
     }
@@ -194,6 +215,11 @@ fn assert_all_or_nothing(op: &str, root: &Path, context: &str) {
         "meta" => {
             let (_, meta, _) = has("base/d4").expect(context);
             assert_eq!(meta["v"] == 1, meta["w"] == 2, "{context}: half the keys set");
+        }
+        "compute" => {
+            if let Some((_, _, objects)) = has("step/r1") {
+                assert_eq!(objects, &["frames", "out.txt"], "{context}: a result with part of its objects");
+            }
         }
         "sync-scan" => {
             let moved = has("base/d3-moved").is_some();
