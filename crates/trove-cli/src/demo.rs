@@ -6,8 +6,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
+use trove::model::lineage::Lineage;
 use trove::model::{DatasetPath, Ref};
-use trove::{DatasetEdit, FileImport, Store};
+use trove::{ComputeOptions, DatasetEdit, FileImport, Store, WriteOptions};
 
 use crate::output::{self, Out};
 
@@ -168,8 +169,34 @@ pub fn run(dir: &Path, out: &mut Out) -> Result<()> {
     store.preview(&Ref::parse("lab/runs/2024/r121:stress_strain.parquet")?, &options, &mut preview)?;
     out.line(String::from_utf8_lossy(&preview).trim_end())?;
     out.line("")?;
+    // Derived data: r121's peak stress, named by what it was computed from, computed once.
+    let table = Ref::parse("lab/runs/2024/r121:stress_strain.parquet")?;
+    let lineage = Lineage::new("peak-stress", "1")
+        .with_config("column", json!("stress_mpa"))
+        .with_input(store.lineage_input(&table)?);
+    let options = ComputeOptions { project: "lab".into(), ..Default::default() };
+    let peak = store.get_or_compute_with(
+        &lineage,
+        &options,
+        |out| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            let csv = scratch.path().join("table.csv");
+            store.export_converted(&table, &csv, "csv", &WriteOptions::default())?;
+            let text = std::fs::read_to_string(&csv)?;
+            let peak = text
+                .lines()
+                .skip(1)
+                .filter_map(|line| line.split(',').nth(1)?.parse::<f64>().ok())
+                .fold(f64::MIN, f64::max);
+            std::fs::write(out.file("peak.json")?, json!({ "peak_stress_mpa": peak }).to_string())?;
+            out.set_meta("peak_stress_mpa", json!(peak));
+            Ok(())
+        },
+    )?;
+    out.line(format!("$ trove lineage {}", peak.reference))?;
+    crate::compute::lineage(&store, &peak.reference.to_string(), false, out)?;
+    out.line("")?;
     out.line(format!(
-        "Try next:\n  cd {}\n  trove ls lab/runs\n  trove show lab/runs/2024/r121 --inherited\n  trove get lab/runs/2024/r121:stress_strain.parquet --as csv -o -\n  trove meta set lab/runs/2023/r001 reviewer=ada\n  trove mv sim/sweeps sim/archive/sweeps\n  trove ls --tree lab",
+        "Try next:\n  cd {}\n  trove ls lab/runs\n  trove show lab/runs/2024/r121 --inherited\n  trove get lab/runs/2024/r121:stress_strain.parquet --as csv -o -\n  trove meta set lab/runs/2023/r001 reviewer=ada\n  trove mv sim/sweeps sim/archive/sweeps\n  trove ls --tree lab\n  trove find --lineage-name peak-stress\n  trove compute peak-stress --version 1 --config column=stress_mpa --input lab/runs/2024/r121:stress_strain.parquet -- false   (found: nothing runs)",
         store.root().display()
     ))?;
     Ok(())
