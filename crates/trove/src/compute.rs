@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arrow::record_batch::RecordBatchReader;
 use ndarray::ArrayD;
@@ -265,11 +266,10 @@ impl Store {
     where
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let lease = self.lease(&format!("compute/{key}"))?;
-        // Whoever held the lease before may have stored the result meanwhile.
-        if let Some(found) = self.lookup_derived(lineage, key, &options.loose)? {
-            return Ok(found);
-        }
+        let lease = match self.compute_lease(lineage, key, &options.loose)? {
+            Ok(lease) => lease,
+            Err(found) => return Ok(found),
+        };
         let path = self.result_path(lineage, key, options)?;
         let dir_key = self.staging_key();
         let dir = self.staging_path(&dir_key)?;
@@ -319,6 +319,50 @@ impl Store {
             objects: put.objects.into_iter().collect(),
             outcome: Outcome::Computed,
         })
+    }
+
+    /// Takes the lease `compute/<key>`, or, while another process holds it, looks for its result now and
+    /// then: waiters take the result the moment it is committed rather than queueing for the lease one by one.
+    /// A lease whose process died (or that expired) is taken over. Returns the result when it appears first.
+    fn compute_lease(
+        &self,
+        lineage: &Lineage,
+        key: &str,
+        loose: &Loose,
+    ) -> Result<std::result::Result<trove_storage::Lease, Computed>> {
+        let name = format!("compute/{key}");
+        let mut told: Option<(u64, String)> = None;
+        // Waiters started together must not poll in step: each starts from its own small offset.
+        let mut pause = Duration::from_millis(10 + u64::from(self.owner.pid % 20));
+        let started = std::time::Instant::now();
+        loop {
+            let mut notice = |holder: &trove_storage::LeaseHolder| {
+                let who = (holder.generation, holder.owner.as_ref().map(|o| o.describe()).unwrap_or_default());
+                if told.as_ref() != Some(&who) {
+                    self.notify_wait(&format!("waiting for {holder}"));
+                    told = Some(who);
+                }
+            };
+            match self.leases.acquire_within(&name, Some(Duration::ZERO), &mut notice) {
+                Ok(lease) => {
+                    // Whoever held it before may have stored the result just now.
+                    if let Some(found) = self.lookup_derived(lineage, key, loose)? {
+                        return Ok(Err(found));
+                    }
+                    return Ok(Ok(lease));
+                }
+                // Held by another process, or by another `Store` of this process.
+                Err(trove_storage::LeaseError::Busy { .. } | trove_storage::LeaseError::HeldByThisProcess { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            std::thread::sleep(pause);
+            // Quick to notice a short computation; gentle on the log's folder during a long one.
+            let most = if started.elapsed() < Duration::from_secs(10) { 250 } else { 2000 };
+            pause = (pause * 2).min(Duration::from_millis(most));
+            if let Some(found) = self.lookup_derived(lineage, key, loose)? {
+                return Ok(Err(found));
+            }
+        }
     }
 
     /// The stored data with lineage `key`, or else (when `loose` allows) the newest data of the same name whose

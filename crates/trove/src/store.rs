@@ -509,13 +509,15 @@ impl Store {
     /// Takes the lease `name` (see `trove_storage::leases`), waiting while another process holds it and saying
     /// so through the `on_wait` notice.
     pub(crate) fn lease(&self, name: &str) -> Result<trove_storage::Lease> {
-        let notice = self.on_wait.clone();
-        let mut on_wait = |holder: &trove_storage::LeaseHolder| {
-            if let Some(WaitNotice(f)) = &notice {
-                f(&format!("waiting for {holder}"));
-            }
-        };
+        let mut on_wait = |holder: &trove_storage::LeaseHolder| self.notify_wait(&format!("waiting for {holder}"));
         Ok(self.leases.acquire(name, &mut on_wait)?)
+    }
+
+    /// Tells the front end (through `OpenOptions::on_wait`) that this process is waiting.
+    pub(crate) fn notify_wait(&self, message: &str) {
+        if let Some(WaitNotice(f)) = &self.on_wait {
+            f(message);
+        }
     }
 
     /// A fresh key in the staging area, named after this process (`<uuid>.<pid>.<start>.<host>`) so that
