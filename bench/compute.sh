@@ -46,23 +46,24 @@ now() { date +%s%N; }
 # Milliseconds per run between two `now` readings over $2 runs.
 per_run() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.1f", (b - a) / 1e6 / n }'; }
 
+# `trove compute NAME` of $2 new keys (config i = 0..$2-1), each writing one small file; sets the variable
+# named $3 to the milliseconds per run.
+compute_many() {
+    local t0 t1
+    t0=$(now)
+    for ((i = 0; i < $2; i++)); do
+        "$TROVE" compute "$1" --version 1 --config "i=$i" --input lab/raw:raw.txt -- \
+            sh -c 'echo "$TROVE_CONFIG" > "$TROVE_OUTPUT/r.txt"' >/dev/null 2>&1
+    done
+    t1=$(now)
+    printf -v "$3" '%s' "$(per_run "$t0" "$t1" "$2")"
+}
+
 log "filling the store with $RESULTS derived results"
-t0=$(now)
-for ((i = 0; i < RESULTS; i++)); do
-    "$TROVE" compute fill --version 1 --config "i=$i" --input lab/raw:raw.txt -- \
-        sh -c 'echo "$TROVE_CONFIG" > "$TROVE_OUTPUT/r.txt"' >/dev/null 2>&1
-done
-t1=$(now)
-T_FILL=$(per_run "$t0" "$t1" "$RESULTS")
+compute_many fill "$RESULTS" T_FILL
 
 log "miss: $RUNS new keys"
-t0=$(now)
-for ((i = 0; i < RUNS; i++)); do
-    "$TROVE" compute step --version 1 --config "i=$i" --input lab/raw:raw.txt -- \
-        sh -c 'echo "$TROVE_CONFIG" > "$TROVE_OUTPUT/r.txt"' >/dev/null 2>&1
-done
-t1=$(now)
-T_MISS=$(per_run "$t0" "$t1" "$RUNS")
+compute_many step "$RUNS" T_MISS
 
 log "baseline: the same command by hand, then trove put"
 t0=$(now)

@@ -18,17 +18,8 @@ cd "$REPO"
 PUTS="${PUTS:-1600}"
 WRITERS="${WRITERS:-1 2 8 32}"
 BENCH_DIR="${BENCH_DIR:-/work/bench-tmp}"
-log() { printf '\n== %s\n' "$*" >&2; }
-
-if [[ -n "${TROVE_BIN:-}" ]]; then
-    TROVE="$(cd "$(dirname "$TROVE_BIN")" && pwd)/$(basename "$TROVE_BIN")"
-else
-    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/trove-target}"
-    log "building trove (release) in $CARGO_TARGET_DIR"
-    cargo build --release -p trove-cli >&2
-    TROVE="$CARGO_TARGET_DIR/release/trove"
-fi
-"$TROVE" --version >&2
+source bench/lib.sh
+trove_binary
 
 mkdir -p "$BENCH_DIR"
 WORK="$(mktemp -d "$BENCH_DIR/writers.XXXXXX")"
