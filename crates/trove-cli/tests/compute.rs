@@ -353,6 +353,13 @@ fn bad_arguments_get_clear_errors() {
     // A file the command leaves under a name that cannot be an object.
     let err = s.fails(&["compute", "a", "--version", "1", "--", "sh", "-c", "touch \"$TROVE_OUTPUT/a:b\""], 1);
     assert!(err.contains("not usable as an object name"), "{err}");
+    // A symbolic link is not data.
+    let err =
+        s.fails(&["compute", "a", "--version", "1", "--", "sh", "-c", "ln -s /etc/hostname \"$TROVE_OUTPUT/l\""], 1);
+    assert!(err.contains("symbolic link"), "{err}");
+    let err =
+        s.fails(&["compute", "a", "--version", "1", "--project", "nope", "--config-from-project", "--", "true"], 1);
+    assert!(err.starts_with("error: --config-from-project: project nope does not exist"), "{err}");
     s.fails(&["compute", "a", "--version", "1"], 2);
     s.ok(&["check"]);
 }

@@ -146,7 +146,8 @@ impl Leases {
     }
 
     /// Sets the lifetime of a lease between renewals, the first polling interval while waiting (it grows
-    /// tenfold, to at most 2 s), and the clock skew allowed (tests use short ones).
+    /// tenfold, to at most 250 ms in the first 10 s and 2 s after), and the clock skew allowed (tests use
+    /// short ones).
     pub fn with_timing(mut self, ttl: Duration, poll: Duration, skew: Duration) -> Leases {
         self.ttl = ttl;
         self.poll = poll;
@@ -168,6 +169,29 @@ impl Leases {
         on_wait: &mut dyn FnMut(&LeaseHolder),
     ) -> Result<Lease, LeaseError> {
         let started = Instant::now();
+        let mut give_up = |holder: &LeaseHolder| match max_wait {
+            Some(max) if started.elapsed() >= max => Some(holder.to_string()),
+            _ => None,
+        };
+        self.acquire_unless(name, on_wait, &mut give_up)?.map_err(|holder| LeaseError::Busy {
+            name: name.to_string(),
+            holder,
+            waited: started.elapsed(),
+        })
+    }
+
+    /// Takes the lease `name`, waiting while a live owner holds it until `give_up` (asked with the holder
+    /// before each pause) returns something, which is then returned instead of the lease. Pauses start at the polling
+    /// interval, grow to at most 250 ms in the first 10 s and 2 s after, and are offset per process, so that
+    /// waiters started together do not poll in step and queue behind each other.
+    pub fn acquire_unless<T>(
+        &self,
+        name: &str,
+        on_wait: &mut dyn FnMut(&LeaseHolder),
+        give_up: &mut dyn FnMut(&LeaseHolder) -> Option<T>,
+    ) -> Result<Result<Lease, T>, LeaseError> {
+        let started = Instant::now();
+        let offset = self.poll * (self.owner.pid % 8) / 16;
         let mut poll = self.poll;
         let mut reported: Option<(u64, String)> = None;
         loop {
@@ -183,17 +207,12 @@ impl Leases {
                         on_wait(h);
                         reported = Some(who);
                     }
-                    if let Some(max) = max_wait
-                        && started.elapsed() >= max
-                    {
-                        return Err(LeaseError::Busy {
-                            name: name.to_string(),
-                            holder: h.to_string(),
-                            waited: started.elapsed(),
-                        });
+                    if let Some(instead) = give_up(h) {
+                        return Ok(Err(instead));
                     }
-                    std::thread::sleep(poll);
-                    poll = (poll * 2).min((self.poll * 10).min(Duration::from_secs(2)));
+                    std::thread::sleep(poll + offset);
+                    let most = if started.elapsed() < Duration::from_secs(10) { 250 } else { 2000 };
+                    poll = (poll * 2).min((self.poll * 10).min(Duration::from_millis(most)));
                 }
                 _ => {
                     if let Some(lease) = self.try_create(name, next)? {
@@ -201,7 +220,7 @@ impl Leases {
                         for old in self.generations(name)?.into_iter().filter(|(g, _)| *g < next) {
                             let _ = self.storage.delete(&old.1);
                         }
-                        return Ok(lease);
+                        return Ok(Ok(lease));
                     }
                     // Another contender created that generation first: look again.
                 }

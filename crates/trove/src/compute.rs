@@ -13,7 +13,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use arrow::record_batch::RecordBatchReader;
 use ndarray::ArrayD;
@@ -321,47 +320,21 @@ impl Store {
         })
     }
 
-    /// Takes the lease `compute/<key>`, or, while another process holds it, looks for its result now and
-    /// then: waiters take the result the moment it is committed rather than queueing for the lease one by one.
-    /// A lease whose process died (or that expired) is taken over. Returns the result when it appears first.
+    /// Takes the lease `compute/<key>`, or, while another process holds it, looks for its result between
+    /// polls: waiters take the result the moment it is committed rather than queueing for the lease one by
+    /// one. A lease whose process died (or that expired) is taken over. Returns the result if it appears first.
     fn compute_lease(
         &self,
         lineage: &Lineage,
         key: &str,
         loose: &Loose,
     ) -> Result<std::result::Result<trove_storage::Lease, Computed>> {
-        let name = format!("compute/{key}");
-        let mut told: Option<(u64, String)> = None;
-        // Waiters started together must not poll in step: each starts from its own small offset.
-        let mut pause = Duration::from_millis(10 + u64::from(self.owner.pid % 20));
-        let started = std::time::Instant::now();
-        loop {
-            let mut notice = |holder: &trove_storage::LeaseHolder| {
-                let who = (holder.generation, holder.owner.as_ref().map(|o| o.describe()).unwrap_or_default());
-                if told.as_ref() != Some(&who) {
-                    self.notify_wait(&format!("waiting for {holder}"));
-                    told = Some(who);
-                }
-            };
-            match self.leases.acquire_within(&name, Some(Duration::ZERO), &mut notice) {
-                Ok(lease) => {
-                    // Whoever held it before may have stored the result just now.
-                    if let Some(found) = self.lookup_derived(lineage, key, loose)? {
-                        return Ok(Err(found));
-                    }
-                    return Ok(Ok(lease));
-                }
-                // Held by another process, or by another `Store` of this process.
-                Err(trove_storage::LeaseError::Busy { .. } | trove_storage::LeaseError::HeldByThisProcess { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-            std::thread::sleep(pause);
-            // Quick to notice a short computation; gentle on the log's folder during a long one.
-            let most = if started.elapsed() < Duration::from_secs(10) { 250 } else { 2000 };
-            pause = (pause * 2).min(Duration::from_millis(most));
-            if let Some(found) = self.lookup_derived(lineage, key, loose)? {
-                return Ok(Err(found));
-            }
+        let mut on_wait = |holder: &trove_storage::LeaseHolder| self.notify_wait(&format!("waiting for {holder}"));
+        let mut give_up = |_: &trove_storage::LeaseHolder| self.lookup_derived(lineage, key, loose).transpose();
+        match self.leases.acquire_unless(&format!("compute/{key}"), &mut on_wait, &mut give_up)? {
+            // Whoever held it before may have stored the result just before releasing it.
+            Ok(lease) => Ok(self.lookup_derived(lineage, key, loose)?.map_or(Ok(lease), Err)),
+            Err(found) => Ok(Err(found?)),
         }
     }
 
@@ -400,19 +373,23 @@ impl Store {
         if !self.reads_stale_catalog() {
             return Ok(listed);
         }
-        let pending = self.replay_unmerged()?;
-        let mut out: Vec<DatasetState> = listed.into_iter().filter(|s| !pending.datasets.contains_key(&s.id)).collect();
-        for (id, newer) in pending.datasets {
-            let mut state = match self.read(|r| Ok(r.dataset_by_id(&id)?))? {
-                Some(row) => row.state,
-                None => newer.clone(),
+        let mut listed = listed;
+        let mut changed = Vec::new();
+        for (id, newer) in self.replay_unmerged()?.datasets {
+            let base = match listed.iter().position(|s| s.id == id) {
+                Some(i) => Some(listed.remove(i)),
+                // A dataset the catalog does not list can match only through what the pending commits say.
+                None if wanted(&newer) => self.read(|r| Ok(r.dataset_by_id(&id)?))?.map(|row| row.state),
+                None => continue,
             };
+            let mut state = base.unwrap_or_else(|| newer.clone());
             state.merge(&newer);
             if state.is_alive() && state.at.is_some() && wanted(&state) {
-                out.push(state);
+                changed.push(state);
             }
         }
-        Ok(out)
+        listed.extend(changed);
+        Ok(listed)
     }
 
     /// Every log segment the catalog has not merged, merged in memory.

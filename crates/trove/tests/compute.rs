@@ -120,8 +120,14 @@ fn a_failure_stores_nothing_is_recorded_and_the_next_call_computes() {
     // Writing nothing is a failure too.
     let err = store.get_or_compute(&lineage, |_| Ok::<(), std::io::Error>(())).unwrap_err();
     assert!(err.to_string().contains("wrote nothing"), "{err}");
-    let ok = store.get_or_compute(&lineage, |out| write_text(out, "whole.txt", "whole")).unwrap();
+    let ok = store
+        .get_or_compute(&lineage, |out| {
+            out.set_kind("calibration");
+            write_text(out, "whole.txt", "whole")
+        })
+        .unwrap();
     assert_eq!(ok.outcome, Outcome::Computed);
+    assert_eq!(store.dataset_for(&ok.reference).unwrap().kind.as_deref(), Some("calibration"));
     assert!(store.compute_failure(&key).unwrap().is_none());
 }
 
@@ -190,6 +196,15 @@ fn inputs_are_named_by_content_and_their_presence_is_tracked() {
     assert_eq!(tree.inputs[0].presence, Presence::Present { at: p.reference.to_string() });
     let inner = tree.inputs[0].tree.as_ref().unwrap();
     assert_eq!(inner.inputs[0].presence, Presence::Present { at: object_ref.to_string() });
+    // Other bytes under the same name: the content used is gone from where it was found.
+    let other = dir.path().join("..").join(format!("other-{}.txt", std::process::id()));
+    std::fs::write(&other, "4 5 6").unwrap();
+    let name = object_ref.object.clone().unwrap();
+    store.put("run1", &raw_path, &DatasetEdit::default(), &[FileImport::new(&other).unwrap().named(name)]).unwrap();
+    std::fs::remove_file(&other).unwrap();
+    let tree = store.lineage_tree(&h.reference).unwrap();
+    let inner = tree.inputs[0].tree.as_ref().unwrap();
+    assert_eq!(inner.inputs[0].presence, Presence::Changed { at: object_ref.to_string() });
     // The raw data is removed: missing. The derived input is removed: missing too.
     store.remove(&Ref::parse("run1/raw").unwrap(), false).unwrap();
     store.remove(&p.reference, false).unwrap();
@@ -217,4 +232,28 @@ fn a_log_only_process_finds_results_not_yet_in_the_catalog() {
     let synced = Store::open(dir.path()).unwrap();
     assert_eq!(synced.catalog_lag().unwrap(), 0);
     assert_eq!(synced.get_or_compute(&lineage, nothing).unwrap().reference, made.reference);
+}
+
+#[test]
+fn a_code_folder_is_hashed_by_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = dir.path().join("pkg");
+    std::fs::create_dir_all(code.join("sub")).unwrap();
+    std::fs::write(code.join("main.py"), "print(1)").unwrap();
+    std::fs::write(code.join("sub/util.py"), "x = 1").unwrap();
+    let before = trove::code_checksum(&code).unwrap();
+    assert!(before.starts_with("blake3:"));
+    // Renaming the folder is not a change; editing a file inside it, or adding one, is.
+    let renamed = dir.path().join("pkg2");
+    std::fs::rename(&code, &renamed).unwrap();
+    assert_eq!(trove::code_checksum(&renamed).unwrap(), before);
+    std::fs::write(renamed.join("sub/util.py"), "x = 2").unwrap();
+    let edited = trove::code_checksum(&renamed).unwrap();
+    assert_ne!(edited, before);
+    std::fs::write(renamed.join("new.py"), "").unwrap();
+    assert_ne!(trove::code_checksum(&renamed).unwrap(), edited);
+    let single = trove::code_checksum(&renamed.join("main.py")).unwrap();
+    assert_eq!(single, format!("blake3:{}", blake3::hash(b"print(1)").to_hex()));
+    let err = trove::code_checksum(&dir.path().join("missing.py")).unwrap_err();
+    assert!(err.to_string().contains("missing.py"), "{err}");
 }
