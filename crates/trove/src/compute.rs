@@ -329,7 +329,7 @@ impl Store {
         key: &str,
         loose: &Loose,
     ) -> Result<std::result::Result<trove_storage::Lease, Computed>> {
-        let mut on_wait = |holder: &trove_storage::LeaseHolder| self.notify_wait(&format!("waiting for {holder}"));
+        let mut on_wait = |holder: &trove_storage::LeaseHolder| self.tell_waiting(holder);
         let mut give_up = |_: &trove_storage::LeaseHolder| self.lookup_derived(lineage, key, loose).transpose();
         match self.leases.acquire_unless(&format!("compute/{key}"), &mut on_wait, &mut give_up)? {
             // Whoever held it before may have stored the result just before releasing it.

@@ -509,14 +509,13 @@ impl Store {
     /// Takes the lease `name` (see `trove_storage::leases`), waiting while another process holds it and saying
     /// so through the `on_wait` notice.
     pub(crate) fn lease(&self, name: &str) -> Result<trove_storage::Lease> {
-        let mut on_wait = |holder: &trove_storage::LeaseHolder| self.notify_wait(&format!("waiting for {holder}"));
-        Ok(self.leases.acquire(name, &mut on_wait)?)
+        Ok(self.leases.acquire(name, &mut |holder| self.tell_waiting(holder))?)
     }
 
-    /// Tells the front end (through `OpenOptions::on_wait`) that this process is waiting.
-    pub(crate) fn notify_wait(&self, message: &str) {
+    /// Tells the front end (through `OpenOptions::on_wait`) that this process waits for `holder`'s lease.
+    pub(crate) fn tell_waiting(&self, holder: &trove_storage::LeaseHolder) {
         if let Some(WaitNotice(f)) = &self.on_wait {
-            f(message);
+            f(&format!("waiting for {holder}"));
         }
     }
 
