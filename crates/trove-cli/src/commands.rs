@@ -73,7 +73,14 @@ pub fn run(cli: Cli) -> Result<()> {
                     | Command::Project(ProjectCommand::Create { .. })
                     | Command::Compute(_)
             );
-            run_on(&store, command, out)?;
+            let ran = run_on(&store, command, out);
+            // Said after the command, which may have met the damage only on its way (a `sync --full`).
+            for (_, damage) in store.damaged_segments() {
+                eprintln!(
+                    "warning: {damage}; it was skipped (every other commit is in use): `trove repair` moves it aside"
+                );
+            }
+            ran?;
             // A log-only reader answers from the catalog as last synced: say so when it lags.
             if let Some(reason) = store.log_only()
                 && !writes
@@ -156,6 +163,7 @@ pub fn run_on(store: &Store, command: Command, out: &mut Out) -> Result<()> {
         }
         Command::Check { json } => crate::upkeep::check(store, json, out)?,
         Command::Gc { grace, json } => crate::upkeep::gc(store, grace, json, out)?,
+        Command::Repair { json } => crate::upkeep::repair(store, json, out)?,
         Command::Verify { reference, all: _, json } => {
             crate::integrity::verify(store, reference.as_deref(), json, out)?
         }

@@ -171,6 +171,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Move damaged log segments aside (into .trove/quarantine/), say what each held, and rebuild the catalog
+    /// from the rest of the log.
+    Repair {
+        #[arg(long)]
+        json: bool,
+    },
     /// Hash objects again, in parallel, and report damage (missing files, size or checksum mismatches, files
     /// missing from or added to a folder object); exit code 1 when anything is damaged.
     Verify {

@@ -83,6 +83,39 @@ pub fn gc(store: &Store, grace: Duration, json: bool, out: &mut Out) -> Result<(
     Ok(())
 }
 
+/// `trove repair`: what each quarantined segment held, so that nothing is lost silently.
+pub fn repair(store: &Store, json: bool, out: &mut Out) -> Result<()> {
+    let report = store.repair()?;
+    for q in &report.quarantined {
+        if json {
+            out.json(&serde_json::json!({
+                "segment": q.segment, "moved_to": q.key, "damage": q.damage, "commit": q.commit,
+                "held": q.held, "unreadable_lines": q.unreadable_lines,
+            }))?;
+            continue;
+        }
+        out.line(format!("quarantined {} (moved to {}): {}", q.segment, q.key, q.damage))?;
+        if let Some(commit) = &q.commit {
+            out.line(format!("  it was the commit of {commit}"))?;
+        }
+        for held in &q.held {
+            out.line(format!("  it changed {held}"))?;
+        }
+        if q.unreadable_lines > 0 {
+            out.line(format!("  {} of its lines cannot be read at all", q.unreadable_lines))?;
+        }
+    }
+    if !json {
+        out.line(format!(
+            "{} damaged segment{} moved aside; the catalog was rebuilt from the rest of the log ({} datasets)",
+            report.quarantined.len(),
+            if report.quarantined.len() == 1 { "" } else { "s" },
+            report.datasets
+        ))?;
+    }
+    Ok(())
+}
+
 /// A duration as people write it: `90s`, `30m`, `1h`, `2d`, or a plain number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();

@@ -40,8 +40,13 @@ use crate::{Format, FormatError, PreviewOptions, Probe, Result, TableFormat, Tab
 /// The CSV format.
 pub struct Csv;
 
-/// Rows per record batch when reading.
+/// Rows per record batch when reading, for tables of ordinary width.
 const BATCH_ROWS: usize = 8192;
+
+/// Values (rows × columns) per record batch at most: the reader reserves room for every field of a batch
+/// up front (8 bytes each), so a wide table gets fewer rows a batch and memory follows the data, not a fixed
+/// per-column reservation (100,000 columns × 8192 rows once asked for 6.5 GB).
+const BATCH_VALUES: usize = 1 << 21;
 
 /// How much of a file's start is looked at to find its delimiter.
 const SNIFF_BYTES: u64 = 64 * 1024;
@@ -173,7 +178,8 @@ impl Source {
     }
 
     fn builder(&self, schema: Schema) -> ReaderBuilder {
-        ReaderBuilder::new(Arc::new(schema)).with_format(self.dialect()).with_batch_size(BATCH_ROWS)
+        let rows = (BATCH_VALUES / self.names.len().max(1)).clamp(1, BATCH_ROWS);
+        ReaderBuilder::new(Arc::new(schema)).with_format(self.dialect()).with_batch_size(rows)
     }
 
     /// Typed batches of the selected columns and rows. Types are inferred from the rows in `infer_rows`

@@ -45,10 +45,9 @@ pub fn files(dir: &Path) -> Result<Vec<FolderFile>> {
             let meta = std::fs::metadata(&path).map_err(FormatError::io(&path))?;
             if meta.is_dir() {
                 pending.push((path, relative));
-            } else if meta.is_file() {
-                out.push(FolderFile { relative, path, size: meta.len() });
             } else {
-                return Err(FormatError::malformed(&path, "neither a file nor a folder: cannot be stored"));
+                crate::refuse_special(&path, &meta)?;
+                out.push(FolderFile { relative, path, size: meta.len() });
             }
         }
     }

@@ -188,6 +188,7 @@ pub fn detect(path: &Path) -> Result<&'static dyn Format> {
 /// further (a plain file's media type) without reading the file again.
 pub fn detect_with_head(path: &Path) -> Result<(&'static dyn Format, Vec<u8>)> {
     let meta = std::fs::metadata(path).map_err(FormatError::io(path))?;
+    refuse_special(path, &meta)?;
     let mut head = Vec::new();
     if meta.is_file() {
         let file = std::fs::File::open(path).map_err(FormatError::io(path))?;
@@ -196,6 +197,27 @@ pub fn detect_with_head(path: &Path) -> Result<(&'static dyn Format, Vec<u8>)> {
     let probe = Probe { path, head: &head, is_dir: meta.is_dir() };
     let format = handlers().iter().copied().find(|h| h.detect(&probe)).unwrap_or(&file::RawFile);
     Ok((format, head))
+}
+
+/// Refuses what is neither a regular file nor a folder, before anything opens it: opening a FIFO waits for
+/// a writer forever, and a device such as `/dev/zero` never ends.
+pub fn refuse_special(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    let kind = if t.is_file() || t.is_dir() {
+        return Ok(());
+    } else if t.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else {
+        "neither a file nor a folder"
+    };
+    Err(FormatError::malformed(path, format!("{kind}: only regular files and folders can be stored")))
 }
 
 /// Rewrites the object at `src` (in format `from`) as format `to` at `dest`. Tables convert to tables and

@@ -28,6 +28,8 @@ pub enum NameError {
     Dots { name: String },
     #[error("invalid project name {name:?}: project names may not start with `.` (reserved for trove's own files)")]
     HiddenProject { name: String },
+    #[error("invalid project name {name:?}: it is the name of the store's settings file at the root")]
+    ReservedProject { name: String },
     #[error("invalid path {path:?}: {source}")]
     InPath { path: String, source: Box<NameError> },
 }
@@ -67,8 +69,11 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
 /// `.trove/` beside the project folders.
 pub fn validate_project(name: &str) -> Result<(), NameError> {
     validate_name(name)?;
-    if name.starts_with('.') || name == "trove.toml" {
+    if name.starts_with('.') {
         return Err(NameError::HiddenProject { name: name.to_string() });
+    }
+    if name == "trove.toml" {
+        return Err(NameError::ReservedProject { name: name.to_string() });
     }
     Ok(())
 }

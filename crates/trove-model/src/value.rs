@@ -14,6 +14,103 @@ pub enum ValueError {
     BadKey { input: String, key: String, why: &'static str },
     #[error("invalid JSON for key {key:?}: {error} (write {key}==TEXT to store it as a string)")]
     BadJson { key: String, error: String },
+    #[error("invalid metadata key {key:?}: {why}")]
+    BadStoredKey { key: String, why: &'static str },
+    #[error("metadata at {key:?} is nested more than {MAX_DEPTH} levels deep")]
+    TooDeep { key: String },
+}
+
+/// The deepest metadata may nest: objects and arrays inside one another, where each part of a dotted key
+/// counts as a level. The log's JSON reader and SQLite's JSON functions read deeper; the limit leaves room
+/// for the levels a log line wraps around the metadata, so whatever is written can be read back.
+pub const MAX_DEPTH: usize = 64;
+
+/// The longest metadata key (one part of a dotted key), in bytes.
+pub const MAX_KEY_BYTES: usize = 255;
+
+/// The one rule for a part of a metadata key, at every depth and from every entry point: keys are what
+/// filters name with dots (`sample.thickness_mm`), so a key may not be empty or contain a dot, and a
+/// top-level key may not start with `@` (built-in fields) or `$` (MongoDB-style operators).
+fn key_part_problem(part: &str, top_level: bool) -> Option<&'static str> {
+    if part.is_empty() {
+        return Some("a key (or a part of a dotted key) is empty");
+    }
+    if part.contains('.') {
+        return Some("a stored key may not contain a dot (dots separate the levels of nested metadata)");
+    }
+    if part.len() > MAX_KEY_BYTES {
+        return Some("a key may be at most 255 bytes long");
+    }
+    if part.chars().any(char::is_control) {
+        return Some("control characters (NUL, newlines, ...) are not allowed in keys");
+    }
+    if top_level && part.starts_with('@') {
+        return Some("keys starting with @ are reserved for built-in fields");
+    }
+    if top_level && part.starts_with('$') {
+        return Some("keys starting with $ are reserved for MongoDB-style operators");
+    }
+    None
+}
+
+/// Checks a metadata document (`--meta-json`, an ingest line, a library call): every key at every depth
+/// follows the key rule, and nothing nests deeper than [`MAX_DEPTH`].
+pub fn check_document(doc: &Map<String, Value>) -> Result<(), ValueError> {
+    for (key, value) in doc {
+        if let Some(why) = key_part_problem(key, true) {
+            return Err(ValueError::BadStoredKey { key: key.clone(), why });
+        }
+        check_nested(key, value, 1)?;
+    }
+    Ok(())
+}
+
+/// Checks a value set at a dotted key (`key=value`): the key's parts and the value, whose nesting counts
+/// from the key's depth.
+pub fn check_assignment(key: &str, value: &Value) -> Result<(), ValueError> {
+    validate_key(key, key)?;
+    check_nested(key, value, key.split('.').count())
+}
+
+fn check_nested(at: &str, value: &Value, depth: usize) -> Result<(), ValueError> {
+    if depth > MAX_DEPTH {
+        return Err(ValueError::TooDeep { key: at.to_string() });
+    }
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                let path = format!("{at}.{key}");
+                if let Some(why) = key_part_problem(key, false) {
+                    return Err(ValueError::BadStoredKey { key: path, why });
+                }
+                if inner.is_object() || inner.is_array() {
+                    check_nested(&path, inner, depth + 1)?;
+                }
+            }
+        }
+        Value::Array(items) => {
+            for inner in items.iter().filter(|v| v.is_object() || v.is_array()) {
+                check_nested(at, inner, depth + 1)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Checks that a JSON value (a lineage, say) nests no deeper than [`MAX_DEPTH`].
+pub fn check_depth(what: &str, value: &Value) -> Result<(), ValueError> {
+    fn depth(value: &Value, at: usize) -> bool {
+        if at > MAX_DEPTH {
+            return false;
+        }
+        match value {
+            Value::Object(map) => map.values().all(|v| depth(v, at + 1)),
+            Value::Array(items) => items.iter().all(|v| depth(v, at + 1)),
+            _ => true,
+        }
+    }
+    if depth(value, 0) { Ok(()) } else { Err(ValueError::TooDeep { key: what.to_string() }) }
 }
 
 /// Parses one `key=value` argument into its (dotted) key and typed value.
@@ -54,14 +151,16 @@ fn validate_key(input: &str, key: &str) -> Result<(), ValueError> {
     if key.is_empty() {
         return bad("the key is empty");
     }
-    if key.split('.').any(str::is_empty) {
-        return bad("a dotted key has an empty part");
+    for (i, part) in key.split('.').enumerate() {
+        if part.is_empty() {
+            return bad("a dotted key has an empty part");
+        }
+        if let Some(why) = key_part_problem(part, i == 0) {
+            return bad(why);
+        }
     }
-    if key.starts_with('@') {
-        return bad("keys starting with @ are reserved for built-in fields");
-    }
-    if key.chars().any(char::is_control) {
-        return bad("control characters are not allowed in keys");
+    if key.split('.').count() > MAX_DEPTH {
+        return bad("a dotted key may have at most 64 parts");
     }
     Ok(())
 }

@@ -58,9 +58,24 @@ fn default_compact_after() -> usize {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("trove.toml is not valid: {0}")]
-    Parse(#[from] toml::de::Error),
+    Parse(String),
     #[error("trove.toml has format version {found}; this trove understands up to {FORMAT_VERSION} (upgrade trove)")]
     TooNew { found: u32 },
+}
+
+/// A TOML error on one line, with where it is: the parser's own message spans several lines and quotes the
+/// source.
+fn one_line(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
 }
 
 impl StoreConfig {
@@ -73,7 +88,7 @@ impl StoreConfig {
     }
 
     pub fn parse(text: &str) -> Result<StoreConfig, ConfigError> {
-        let config: StoreConfig = toml::from_str(text)?;
+        let config: StoreConfig = toml::from_str(text).map_err(|e| ConfigError::Parse(one_line(text, &e)))?;
         if config.store.format_version > FORMAT_VERSION {
             return Err(ConfigError::TooNew { found: config.store.format_version });
         }

@@ -24,12 +24,15 @@ use crate::writer::now_micros;
 pub const LEASE_PREFIX: &str = ".trove/leases";
 /// How long a lease lasts unless renewed.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
+/// The longest a lease is believed past its file's last write, whatever expiry it claims: holders renew
+/// every third of their term, so only a broken or hostile clock claims more.
+pub const MAX_TERM: Duration = Duration::from_secs(10 * 60);
 /// Clocks of machines sharing a store may differ this much: a lease counts as expired only this long after
 /// its expiry.
 pub const CLOCK_SKEW: Duration = Duration::from_secs(2);
 
 /// Escapes a lease name for a file name: letters, digits, `-` and `_` stay, every other byte becomes `=XX`
-/// (not `%XX`, which the storage layer would escape again).
+/// (kept short and plain on every backend).
 fn encode(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for b in name.bytes() {
@@ -309,7 +312,12 @@ impl Leases {
             expires: 0,
             state: HolderState::Unreadable,
         };
-        let Ok(record) = serde_json::from_slice::<LeaseRecord>(&bytes) else { return Ok(Some(base)) };
+        let Ok(mut record) = serde_json::from_slice::<LeaseRecord>(&bytes) else { return Ok(Some(base)) };
+        // A holder renews its lease by rewriting the file, so no honest lease runs longer than a term past
+        // the file's last write, whatever expiry it claims (a broken clock once wrote the year 292277).
+        if let Some(written) = self.storage.head(key)?.map(|e| e.modified) {
+            record.expires = record.expires.min(written.saturating_add(micros(MAX_TERM)));
+        }
         let skew = i64::try_from(self.skew.as_micros()).unwrap_or(i64::MAX);
         let state = if now_micros() > record.expires.saturating_add(skew) {
             HolderState::Expired
@@ -402,7 +410,9 @@ fn renew(
 ) {
     let (flag, wake) = &*stop;
     let mut stopped = flag.lock().unwrap_or_else(|p| p.into_inner());
-    loop {
+    // A stop asked for before this thread first waits must not be missed (it would hold up the drop for a
+    // whole renewal period): the flag is looked at before every wait.
+    while !*stopped {
         let (guard, _) = wake.wait_timeout(stopped, leases.ttl / 3).unwrap_or_else(|p| p.into_inner());
         stopped = guard;
         if *stopped {

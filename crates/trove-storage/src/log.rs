@@ -24,6 +24,10 @@ pub enum LogError {
     Storage(#[from] StorageError),
     #[error("log segment {segment} is damaged at line {line}: {message}")]
     Damaged { segment: String, line: usize, message: String },
+    #[error(
+        "log segment {segment} has log version {version}; this trove understands up to {LOG_VERSION} (upgrade trove)"
+    )]
+    TooNew { segment: String, version: u32 },
     #[error("cannot encode a log record: {0}")]
     Encode(serde_json::Error),
 }
@@ -47,7 +51,7 @@ pub fn decode_segment(name: &str, bytes: &[u8]) -> Result<Segment, LogError> {
     let first = lines.next().ok_or_else(|| damaged(1, "the segment is empty".into()))?;
     let header: SegmentHeader = serde_json::from_slice(first).map_err(|e| damaged(1, format!("bad header: {e}")))?;
     if header.version > LOG_VERSION {
-        return Err(damaged(1, format!("log version {} is newer than this trove understands", header.version)));
+        return Err(LogError::TooNew { segment: name.to_string(), version: header.version });
     }
     let mut records = Vec::with_capacity(header.records);
     for (i, line) in lines.enumerate() {
@@ -60,6 +64,33 @@ pub fn decode_segment(name: &str, bytes: &[u8]) -> Result<Segment, LogError> {
         ));
     }
     Ok(Segment { header, records })
+}
+
+/// What can still be read of a damaged segment: its header if it parses, every record line that parses, and
+/// how many lines do not.
+#[derive(Debug, Default)]
+pub struct Salvage {
+    pub header: Option<SegmentHeader>,
+    pub records: Vec<Record>,
+    pub unreadable_lines: usize,
+}
+
+/// Reads what it can of a segment, line by line, without giving up at the first bad line.
+pub fn salvage_segment(bytes: &[u8]) -> Salvage {
+    let mut out = Salvage::default();
+    let mut lines = bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty());
+    match lines.next().map(serde_json::from_slice::<SegmentHeader>) {
+        Some(Ok(header)) => out.header = Some(header),
+        Some(Err(_)) => out.unreadable_lines += 1,
+        None => {}
+    }
+    for line in lines {
+        match serde_json::from_slice(line) {
+            Ok(record) => out.records.push(record),
+            Err(_) => out.unreadable_lines += 1,
+        }
+    }
+    out
 }
 
 /// The file name of a segment.

@@ -14,10 +14,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 /// Size of the pieces a streamed write or read moves at a time.
 pub const CHUNK: usize = 8 * 1024 * 1024;
@@ -33,6 +32,10 @@ pub enum StorageError {
     Backend { key: String, source: object_store::Error },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("{key}: {} is a symbolic link, and trove never writes or deletes through a link inside a store (it could lead outside)", link.display())]
+    Link { key: String, link: PathBuf },
+    #[error("{key}: {} is a file where a folder must be", path.display())]
+    NotAFolder { key: String, path: PathBuf },
     #[error("cannot start the storage runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -62,13 +65,21 @@ pub struct Entry {
     pub modified: i64,
 }
 
-/// A store root: a local directory or an in-memory store (object stores come through the same type).
+/// A store root: a local directory, or an object store (in memory today; S3 and the others through the same
+/// `object_store` trait).
 pub struct Storage {
-    inner: Arc<dyn ObjectStore>,
+    backend: Backend,
     runtime: tokio::runtime::Runtime,
-    local_root: Option<PathBuf>,
     durable: bool,
     url: String,
+}
+
+/// Where the bytes go. A local folder is written with the filesystem's own calls: trove needs fsync, atomic
+/// rename and exchange, copy-on-write copies and names kept exactly as they are, which `object_store`'s local
+/// backend does not give (it escapes non-ASCII names on disk and makes names longer while it writes them).
+enum Backend {
+    Local(PathBuf),
+    Objects(Arc<dyn ObjectStore>),
 }
 
 impl std::fmt::Debug for Storage {
@@ -81,33 +92,53 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().build().map_err(StorageError::Runtime)
 }
 
-/// The object_store path of a key. Each name is one path part; characters that object stores advise
-/// against (`{ } ^ % ~ [ ] #` and a few more) are percent-encoded by `object_store`.
+/// The object_store path of a key, one path part a name, taken as it is.
+///
+/// This is the one codec between trove names and places in storage: a name is kept as it is, on a local
+/// disk (`lab/café/x#1`) and in an object store alike. The name rules already refuse everything a local
+/// filesystem cannot hold (`/`, NUL and other control characters, `.` and `..`, over 255 bytes), and object
+/// stores take any UTF-8 key. A key that is not made of valid names (never one trove writes) falls back to
+/// object_store's own escaping rather than failing.
 pub fn path_of(key: &str) -> Path {
-    Path::from_iter(key.split('/').filter(|p| !p.is_empty()))
+    Path::parse(key).unwrap_or_else(|_| Path::from_iter(key.split('/').filter(|p| !p.is_empty())))
 }
 
-/// The key of an object_store path (parts decoded).
+/// The key of an object_store path: the inverse of [`path_of`].
 pub fn key_of(path: &Path) -> String {
-    path.parts()
-        .map(|p| percent_encoding::percent_decode_str(p.as_ref()).decode_utf8_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
+    path.as_ref().to_string()
+}
+
+/// Files a local write makes beside its destination until it is whole; listings never show them.
+pub const TEMP_PREFIX: &str = ".trove-tmp-";
+
+fn io_at(path: &FsPath) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
+    move |source| StorageError::Io { path: path.to_path_buf(), source }
+}
+
+/// A local read's error: an absent file is `NotFound`.
+fn local_read_error(key: &str, path: &FsPath, e: std::io::Error) -> StorageError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        StorageError::NotFound { key: key.to_string() }
+    } else {
+        StorageError::Io { path: path.to_path_buf(), source: e }
+    }
+}
+
+fn modified_micros(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 impl Storage {
     /// A store rooted at a local directory, which must exist.
     pub fn local(root: &FsPath, durable: bool) -> Result<Storage> {
-        let root =
-            std::fs::canonicalize(root).map_err(|source| StorageError::Io { path: root.to_path_buf(), source })?;
-        let fs = LocalFileSystem::new_with_prefix(&root)
-            .map_err(|source| StorageError::Backend { key: root.display().to_string(), source })?
-            .with_automatic_cleanup(true);
+        let root = std::fs::canonicalize(root).map_err(io_at(root))?;
         Ok(Storage {
-            inner: Arc::new(fs),
             runtime: runtime()?,
             url: format!("file://{}", root.display()),
-            local_root: Some(root),
+            backend: Backend::Local(root),
             durable,
         })
     }
@@ -115,9 +146,8 @@ impl Storage {
     /// A store that lives in memory (for tests and throwaway work).
     pub fn memory() -> Result<Storage> {
         Ok(Storage {
-            inner: Arc::new(InMemory::new()),
+            backend: Backend::Objects(Arc::new(InMemory::new())),
             runtime: runtime()?,
-            local_root: None,
             durable: false,
             url: "memory://".into(),
         })
@@ -130,7 +160,10 @@ impl Storage {
 
     /// The local directory at the root, when the store is on a local disk.
     pub fn local_root(&self) -> Option<&FsPath> {
-        self.local_root.as_deref()
+        match &self.backend {
+            Backend::Local(root) => Some(root),
+            Backend::Objects(_) => None,
+        }
     }
 
     /// Whether writes are flushed to stable storage before they return.
@@ -146,34 +179,133 @@ impl Storage {
         }
     }
 
-    /// The local file of a key, on a local store.
+    /// The local file of a key, on a local store: the root joined with the key's names as they are. A `.` or
+    /// `..` part (which no valid name is) is escaped rather than followed, so no key leads out of the root.
     pub fn local_path(&self, key: &str) -> Option<PathBuf> {
-        let root = self.local_root.as_ref()?;
-        let mut p = root.clone();
-        for part in path_of(key).parts() {
-            p.push(part.as_ref());
+        let mut p = self.local_root()?.to_path_buf();
+        for part in key.split('/').filter(|p| !p.is_empty()) {
+            match part {
+                "." => p.push("%2E"),
+                ".." => p.push("%2E%2E"),
+                part => p.push(part),
+            }
         }
         Some(p)
     }
 
+    /// The local file of a key that is about to be written, replaced or deleted. Refused when the way to it
+    /// from the root passes through a symbolic link (a link placed in the store could lead anywhere, and
+    /// trove never writes or deletes outside the store), or through a file where a folder must be. The last
+    /// name may be a link: replacing or deleting it touches the link alone.
+    pub fn writable_path(&self, key: &str) -> Result<Option<PathBuf>> {
+        let Some(path) = self.local_path(key) else { return Ok(None) };
+        let Some(root) = self.local_root() else { return Ok(None) };
+        let mut dir = root.to_path_buf();
+        let mut parts = path.strip_prefix(root).map(|rel| rel.components().collect::<Vec<_>>()).unwrap_or_default();
+        parts.pop();
+        for part in parts {
+            dir.push(part);
+            match std::fs::symlink_metadata(&dir) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(StorageError::Link { key: key.to_string(), link: dir });
+                }
+                Ok(meta) if !meta.is_dir() => return Err(StorageError::NotAFolder { key: key.to_string(), path: dir }),
+                Ok(_) => {}
+                // Nothing below a missing folder exists yet, so nothing there can be a link.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(source) => return Err(StorageError::Io { path: dir, source }),
+            }
+        }
+        Ok(Some(path))
+    }
+
+    /// Writes a local file whole: into a temporary file beside it first, then renamed into place (or, with
+    /// `create_only`, linked, which fails when the name is taken). `fill` writes the content.
+    fn write_local<T>(
+        &self,
+        key: &str,
+        dest: &FsPath,
+        create_only: bool,
+        fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<T>,
+    ) -> Result<T> {
+        let parent = dest.parent().unwrap_or(dest);
+        std::fs::create_dir_all(parent).map_err(io_at(parent))?;
+        let temp = parent.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::now_v7().simple()));
+        let written = (|| {
+            let mut file = std::fs::File::create_new(&temp).map_err(io_at(&temp))?;
+            let out = fill(&mut file).map_err(io_at(&temp))?;
+            if self.durable {
+                file.sync_all().map_err(io_at(&temp))?;
+            }
+            if create_only {
+                match std::fs::hard_link(&temp, dest) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        return Err(StorageError::AlreadyExists { key: key.to_string() });
+                    }
+                    Err(source) => return Err(StorageError::Io { path: dest.to_path_buf(), source }),
+                }
+                std::fs::remove_file(&temp).map_err(io_at(&temp))?;
+            } else {
+                std::fs::rename(&temp, dest).map_err(io_at(dest))?;
+            }
+            Ok(out)
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        let out = written?;
+        self.sync_parent(dest)?;
+        Ok(out)
+    }
+
     /// Writes a whole object. With `create_only`, fails with `AlreadyExists` instead of replacing.
     pub fn put(&self, key: &str, bytes: impl Into<Bytes>, create_only: bool) -> Result<()> {
-        let path = path_of(key);
-        let payload = PutPayload::from(bytes.into());
+        let bytes = bytes.into();
+        let store = match &self.backend {
+            Backend::Local(_) => {
+                let dest = self.writable_path(key)?.unwrap_or_default();
+                return self.write_local(key, &dest, create_only, |file| file.write_all(&bytes));
+            }
+            Backend::Objects(store) => store,
+        };
         let mode = if create_only { PutMode::Create } else { PutMode::Overwrite };
         let opts = PutOptions { mode, ..Default::default() };
-        self.runtime.block_on(self.inner.put_opts(&path, payload, opts)).map_err(|e| StorageError::backend(key, e))?;
-        self.make_durable(key)
+        self.runtime
+            .block_on(store.put_opts(&path_of(key), PutPayload::from(bytes), opts))
+            .map_err(|e| StorageError::backend(key, e))?;
+        Ok(())
     }
 
     /// Streams `reader` into a new object at `key`, hashing what passes through with BLAKE3.
     /// The object appears whole when the upload completes, or not at all.
     pub fn put_stream(&self, key: &str, reader: &mut dyn Read) -> Result<(u64, blake3::Hash)> {
+        let store = match &self.backend {
+            Backend::Local(_) => {
+                let dest = self.writable_path(key)?.unwrap_or_default();
+                return self.write_local(key, &dest, false, |file| {
+                    let mut hasher = blake3::Hasher::new();
+                    let mut size = 0u64;
+                    let mut buf = vec![0u8; CHUNK];
+                    loop {
+                        let n = read_full(reader, &mut buf)?;
+                        if n == 0 {
+                            break;
+                        }
+                        hasher.update(&buf[..n]);
+                        file.write_all(&buf[..n])?;
+                        size += n as u64;
+                    }
+                    Ok((size, hasher.finalize()))
+                });
+            }
+            Backend::Objects(store) => store,
+        };
         let path = path_of(key);
         let mut hasher = blake3::Hasher::new();
         let mut size = 0u64;
         let result: Result<()> = self.runtime.block_on(async {
-            let mut upload = self.inner.put_multipart(&path).await.map_err(|e| StorageError::backend(key, e))?;
+            let mut upload = store.put_multipart(&path).await.map_err(|e| StorageError::backend(key, e))?;
             let mut pending: Option<object_store::UploadPart> = None;
             let outcome: Result<()> = async {
                 loop {
@@ -208,23 +340,23 @@ impl Storage {
             outcome
         });
         result?;
-        self.make_durable(key)?;
         Ok((size, hasher.finalize()))
     }
 
     /// Stores the local file `source` at `key` and returns its size and BLAKE3 hash. On a local root the
     /// kernel copies the bytes (or, with `reflink`, shares them copy-on-write where the filesystem can)
     /// while a second thread hashes the source, so hashing costs no extra time; a source that changes
-    /// meanwhile is refused. Elsewhere the file is streamed and hashed in one pass.
+    /// meanwhile is refused. Elsewhere the file is streamed and hashed in one pass. The caller makes sure
+    /// `source` is a regular file (a FIFO or a device would never end).
     pub fn import_file(&self, key: &str, source: &FsPath, reflink: bool) -> Result<(u64, blake3::Hash)> {
         let src_io = |e| StorageError::Io { path: source.to_path_buf(), source: e };
-        let Some(dest) = self.local_path(key) else {
+        let Some(dest) = self.writable_path(key)? else {
             let mut file = std::fs::File::open(source).map_err(src_io)?;
             return self.put_stream(key, &mut file);
         };
         let before = std::fs::metadata(source).map_err(src_io)?;
         if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| StorageError::Io { path: parent.to_path_buf(), source: e })?;
+            std::fs::create_dir_all(parent).map_err(io_at(parent))?;
         }
         let (copied, hashed) = std::thread::scope(|scope| {
             let hashing = scope.spawn(|| hash_file(source));
@@ -260,51 +392,73 @@ impl Storage {
 
     /// Reads a whole object into memory.
     pub fn get(&self, key: &str) -> Result<Bytes> {
+        let store = match &self.backend {
+            Backend::Local(_) => {
+                let path = self.local_path(key).unwrap_or_default();
+                return std::fs::read(&path).map(Bytes::from).map_err(|e| local_read_error(key, &path, e));
+            }
+            Backend::Objects(store) => store,
+        };
         let path = path_of(key);
         self.runtime.block_on(async {
-            let got = self.inner.get(&path).await.map_err(|e| StorageError::backend(key, e))?;
+            let got = store.get(&path).await.map_err(|e| StorageError::backend(key, e))?;
             got.bytes().await.map_err(|e| StorageError::backend(key, e))
         })
     }
 
     /// Streams an object into `writer`, hashing it on the way; returns its size and BLAKE3 hash.
     pub fn get_stream(&self, key: &str, writer: &mut dyn Write) -> Result<(u64, blake3::Hash)> {
-        let path = path_of(key);
         let mut hasher = blake3::Hasher::new();
         let mut size = 0u64;
-        let got = self.runtime.block_on(self.inner.get(&path)).map_err(|e| StorageError::backend(key, e))?;
         let mut pass = |chunk: &[u8]| -> Result<()> {
             hasher.update(chunk);
             size += chunk.len() as u64;
             writer.write_all(chunk).map_err(|source| StorageError::Io { path: key.into(), source })
         };
-        match got.payload {
-            // A local file is read here in large pieces: object_store's own stream of a file moves 8 KiB at
-            // a time through the blocking pool, about ten times slower.
-            GetResultPayload::File(mut file, local) => {
+        match &self.backend {
+            Backend::Local(_) => {
+                let path = self.local_path(key).unwrap_or_default();
+                let mut file = std::fs::File::open(&path).map_err(|e| local_read_error(key, &path, e))?;
                 let mut buf = vec![0u8; CHUNK];
                 loop {
-                    let n = read_full(&mut file, &mut buf)
-                        .map_err(|source| StorageError::Io { path: local.clone(), source })?;
+                    let n = read_full(&mut file, &mut buf).map_err(io_at(&path))?;
                     if n == 0 {
                         break;
                     }
                     pass(&buf[..n])?;
                 }
             }
-            GetResultPayload::Stream(mut stream) => self.runtime.block_on(async {
-                while let Some(chunk) = stream.next().await {
-                    pass(&chunk.map_err(|e| StorageError::backend(key, e))?)?;
-                }
-                Ok::<_, StorageError>(())
-            })?,
+            Backend::Objects(store) => {
+                let got = self.runtime.block_on(store.get(&path_of(key))).map_err(|e| StorageError::backend(key, e))?;
+                let mut stream = got.into_stream();
+                self.runtime.block_on(async {
+                    while let Some(chunk) = stream.next().await {
+                        pass(&chunk.map_err(|e| StorageError::backend(key, e))?)?;
+                    }
+                    Ok::<_, StorageError>(())
+                })?;
+            }
         }
         Ok((size, hasher.finalize()))
     }
 
-    /// Size and modification time of an object, or `None` when it is absent.
+    /// Size and modification time of an object (a file, on a local root), or `None` when it is absent.
     pub fn head(&self, key: &str) -> Result<Option<Entry>> {
-        match self.runtime.block_on(self.inner.head(&path_of(key))) {
+        let store = match &self.backend {
+            Backend::Local(_) => {
+                let path = self.local_path(key).unwrap_or_default();
+                return match std::fs::metadata(&path) {
+                    Ok(meta) if meta.is_file() => {
+                        Ok(Some(Entry { key: key.to_string(), size: meta.len(), modified: modified_micros(&meta) }))
+                    }
+                    Ok(_) => Ok(None),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(source) => Err(StorageError::Io { path, source }),
+                };
+            }
+            Backend::Objects(store) => store,
+        };
+        match self.runtime.block_on(store.head(&path_of(key))) {
             Ok(meta) => Ok(Some(Entry {
                 key: key.to_string(),
                 size: meta.size,
@@ -315,22 +469,32 @@ impl Storage {
         }
     }
 
-    /// Every object under a prefix (recursively), sorted by key.
+    /// Every object under a prefix (recursively), sorted by key. On a local root: every regular file (links
+    /// are not followed), without the temporary files of writes under way.
     pub fn list(&self, prefix: &str) -> Result<Vec<Entry>> {
-        let path = path_of(prefix);
-        let mut out = self.runtime.block_on(async {
-            let mut stream = self.inner.list(Some(&path));
-            let mut out = Vec::new();
-            while let Some(meta) = stream.next().await {
-                let meta = meta.map_err(|e| StorageError::backend(prefix, e))?;
-                out.push(Entry {
-                    key: key_of(&meta.location),
-                    size: meta.size,
-                    modified: meta.last_modified.timestamp_micros(),
-                });
+        let mut out = Vec::new();
+        match &self.backend {
+            Backend::Local(_) => {
+                let dir = self.local_path(prefix).unwrap_or_default();
+                let prefix = prefix.trim_matches('/');
+                list_local(&dir, prefix, &mut out)?;
             }
-            Ok::<_, StorageError>(out)
-        })?;
+            Backend::Objects(store) => {
+                let path = path_of(prefix);
+                self.runtime.block_on(async {
+                    let mut stream = store.list(Some(&path));
+                    while let Some(meta) = stream.next().await {
+                        let meta = meta.map_err(|e| StorageError::backend(prefix, e))?;
+                        out.push(Entry {
+                            key: key_of(&meta.location),
+                            size: meta.size,
+                            modified: meta.last_modified.timestamp_micros(),
+                        });
+                    }
+                    Ok::<_, StorageError>(())
+                })?;
+            }
+        }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }
@@ -348,16 +512,28 @@ impl Storage {
     }
 
     /// Deletes an object; an absent object is not an error. On a local root, a folder at `key` (a folder
-    /// object, a Zarr array) is deleted with everything in it.
+    /// object, a Zarr array) is deleted with everything in it, and the folders left empty go too.
     pub fn delete(&self, key: &str) -> Result<()> {
-        if let Some(path) = self.local_path(key)
-            && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir())
-        {
-            std::fs::remove_dir_all(&path).map_err(|source| StorageError::Io { path: path.clone(), source })?;
-            self.prune_empty_parents(&path);
-            return Ok(());
-        }
-        match self.runtime.block_on(self.inner.delete(&path_of(key))) {
+        let store = match &self.backend {
+            Backend::Local(_) => {
+                let path = self.writable_path(key)?.unwrap_or_default();
+                let removed = match std::fs::symlink_metadata(&path) {
+                    Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&path),
+                    Ok(_) => std::fs::remove_file(&path),
+                    Err(e) => Err(e),
+                };
+                return match removed {
+                    Ok(()) => {
+                        self.prune_empty_parents(&path);
+                        Ok(())
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(source) => Err(StorageError::Io { path, source }),
+                };
+            }
+            Backend::Objects(store) => store,
+        };
+        match self.runtime.block_on(store.delete(&path_of(key))) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(StorageError::backend(key, e)),
         }
@@ -366,59 +542,65 @@ impl Storage {
     /// Moves an object (on a local root, a file or a whole folder), replacing whatever is at `to` atomically:
     /// a reader finds the old object or the new one at `to`, never neither and never a mixture.
     pub fn rename(&self, from: &str, to: &str) -> Result<()> {
-        let (Some(from_path), Some(to_path)) = (self.local_path(from), self.local_path(to)) else {
-            return self
-                .runtime
-                .block_on(self.inner.rename(&path_of(from), &path_of(to)))
-                .map_err(|e| StorageError::backend(from, e));
+        let (from_path, to_path) = match &self.backend {
+            Backend::Local(_) => {
+                (self.writable_path(from)?.unwrap_or_default(), self.writable_path(to)?.unwrap_or_default())
+            }
+            Backend::Objects(store) => {
+                return self
+                    .runtime
+                    .block_on(store.rename(&path_of(from), &path_of(to)))
+                    .map_err(|e| StorageError::backend(from, e));
+            }
         };
-        let io = |path: &FsPath| {
-            let path = path.to_path_buf();
-            move |source| StorageError::Io { path, source }
-        };
+        self.rename_local(&from_path, &to_path)
+    }
+
+    /// [`Storage::rename`] on a local root.
+    fn rename_local(&self, from_path: &FsPath, to_path: &FsPath) -> Result<()> {
         if let Some(parent) = to_path.parent() {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
+            std::fs::create_dir_all(parent).map_err(io_at(parent))?;
         }
-        let replaced_folder = match std::fs::rename(&from_path, &to_path) {
+        let replaced_folder = match std::fs::rename(from_path, to_path) {
             Ok(()) => false,
             // A folder cannot be renamed over a non-empty folder, nor a file over a folder (and the
             // other way round): swap the two in one step, then delete the old one, now at `from`.
-            Err(e) if std::fs::symlink_metadata(&to_path).is_ok() && std::fs::symlink_metadata(&from_path).is_ok() => {
+            Err(e) if std::fs::symlink_metadata(to_path).is_ok() && std::fs::symlink_metadata(from_path).is_ok() => {
                 rustix::fs::renameat_with(
                     rustix::fs::CWD,
-                    &from_path,
+                    from_path,
                     rustix::fs::CWD,
-                    &to_path,
+                    to_path,
                     rustix::fs::RenameFlags::EXCHANGE,
                 )
                 .map_err(|errno| StorageError::Io {
-                    path: to_path.clone(),
+                    path: to_path.to_path_buf(),
                     source: std::io::Error::new(e.kind(), format!("{e}; swapping in place failed too: {errno}")),
                 })?;
                 true
             }
-            Err(e) => return Err(StorageError::Io { path: from_path, source: e }),
+            Err(e) => return Err(StorageError::Io { path: from_path.to_path_buf(), source: e }),
         };
-        self.make_durable(to)?;
-        self.sync_parent(&from_path)?;
+        self.make_durable_path(to_path)?;
+        self.sync_parent(from_path)?;
         if replaced_folder {
-            let removed = if std::fs::symlink_metadata(&from_path).is_ok_and(|m| m.is_dir()) {
-                std::fs::remove_dir_all(&from_path)
+            let removed = if std::fs::symlink_metadata(from_path).is_ok_and(|m| m.is_dir()) {
+                std::fs::remove_dir_all(from_path)
             } else {
-                std::fs::remove_file(&from_path)
+                std::fs::remove_file(from_path)
             };
-            removed.map_err(io(&from_path))?;
+            removed.map_err(io_at(from_path))?;
         }
-        self.prune_empty_parents(&from_path);
+        self.prune_empty_parents(from_path);
         Ok(())
     }
 
-    /// Removes the folders a move left empty, up to (not including) the root, as a delete does.
+    /// Removes the folders a move or delete left empty, up to (not including) the root.
     fn prune_empty_parents(&self, path: &FsPath) {
-        let Some(root) = &self.local_root else { return };
+        let Some(root) = self.local_root() else { return };
         let mut dir = path.parent();
         while let Some(d) = dir {
-            if d == root.as_path() || !d.starts_with(root) || std::fs::remove_dir(d).is_err() {
+            if d == root || !d.starts_with(root) || std::fs::remove_dir(d).is_err() {
                 break;
             }
             dir = d.parent();
@@ -427,7 +609,7 @@ impl Storage {
 
     /// Makes the folder for a key prefix exist (local stores only; object stores have no folders).
     pub fn ensure_folder(&self, prefix: &str) -> Result<()> {
-        if let Some(p) = self.local_path(prefix) {
+        if let Some(p) = self.writable_path(prefix)? {
             std::fs::create_dir_all(&p).map_err(|source| StorageError::Io { path: p, source })?;
         }
         Ok(())
@@ -435,39 +617,52 @@ impl Storage {
 
     /// Copies an object (on a local root, a file or a whole folder), replacing any object at `to` atomically.
     pub fn copy(&self, from: &str, to: &str) -> Result<()> {
-        if let (Some(from_path), Some(_)) = (self.local_path(from), self.local_path(to))
-            && std::fs::symlink_metadata(&from_path).is_ok_and(|m| m.is_dir())
-        {
-            // A folder is copied beside its destination first, so that it appears whole.
-            let part = format!("{to}.trove-part-{}", uuid::Uuid::now_v7());
-            let part_path = self.local_path(&part).unwrap_or_default();
-            let copied = copy_tree(&from_path, &part_path).and_then(|()| {
-                if self.durable {
-                    sync_tree(&part_path)?;
+        let store = match &self.backend {
+            Backend::Local(_) => {
+                let from_path = self.local_path(from).unwrap_or_default();
+                let to_path = self.writable_path(to)?.unwrap_or_default();
+                let part_path = to_path.with_file_name(format!("{TEMP_PREFIX}{}", uuid::Uuid::now_v7().simple()));
+                if let Some(parent) = part_path.parent() {
+                    std::fs::create_dir_all(parent).map_err(io_at(parent))?;
                 }
-                Ok(())
-            });
-            if let Err(source) = copied {
-                let _ = std::fs::remove_dir_all(&part_path);
-                return Err(StorageError::Io { path: part_path, source });
+                // The copy is made beside its destination first, so that it appears whole.
+                let is_dir = std::fs::metadata(&from_path).map_err(|e| local_read_error(from, &from_path, e))?.is_dir();
+                let copied = if is_dir {
+                    copy_tree(&from_path, &part_path)
+                        .and_then(|()| if self.durable { sync_tree(&part_path) } else { Ok(()) })
+                } else {
+                    reflink_copy::reflink_or_copy(&from_path, &part_path)
+                        .and_then(|_| if self.durable { std::fs::File::open(&part_path)?.sync_all() } else { Ok(()) })
+                };
+                if let Err(source) = copied {
+                    let _ = if is_dir { std::fs::remove_dir_all(&part_path) } else { std::fs::remove_file(&part_path) };
+                    return Err(StorageError::Io { path: to_path, source });
+                }
+                let placed = self.rename_local(&part_path, &to_path);
+                if placed.is_err() {
+                    let _ = if is_dir { std::fs::remove_dir_all(&part_path) } else { std::fs::remove_file(&part_path) };
+                }
+                return placed;
             }
-            return self.rename(&part, to);
-        }
-        self.runtime
-            .block_on(self.inner.copy(&path_of(from), &path_of(to)))
-            .map_err(|e| StorageError::backend(from, e))?;
-        self.make_durable(to)
+            Backend::Objects(store) => store,
+        };
+        self.runtime.block_on(store.copy(&path_of(from), &path_of(to))).map_err(|e| StorageError::backend(from, e))
     }
 
     /// On a durable local store: flushes a written file and the folder entry that names it.
     fn make_durable(&self, key: &str) -> Result<()> {
+        match self.local_path(key) {
+            Some(path) => self.make_durable_path(&path),
+            None => Ok(()),
+        }
+    }
+
+    fn make_durable_path(&self, path: &FsPath) -> Result<()> {
         if !self.durable {
             return Ok(());
         }
-        let Some(path) = self.local_path(key) else { return Ok(()) };
-        let io = |source| StorageError::Io { path: path.clone(), source };
-        std::fs::File::open(&path).and_then(|f| f.sync_all()).map_err(io)?;
-        self.sync_parent(&path)
+        std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(io_at(path))?;
+        self.sync_parent(path)
     }
 
     fn sync_parent(&self, path: &FsPath) -> Result<()> {
@@ -484,6 +679,33 @@ impl Storage {
         }
         Ok(())
     }
+}
+
+/// The regular files below a local folder (recursively, links not followed), as entries keyed `prefix/...`.
+fn list_local(dir: &FsPath, prefix: &str, out: &mut Vec<Entry>) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+            return Ok(());
+        }
+        Err(source) => return Err(StorageError::Io { path: dir.to_path_buf(), source }),
+    };
+    for entry in entries {
+        let entry = entry.map_err(io_at(dir))?;
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+        if name.starts_with(TEMP_PREFIX) {
+            continue;
+        }
+        let key = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        let file_type = entry.file_type().map_err(io_at(dir))?;
+        if file_type.is_dir() {
+            list_local(&entry.path(), &key, out)?;
+        } else if file_type.is_file() {
+            let meta = entry.metadata().map_err(io_at(dir))?;
+            out.push(Entry { key, size: meta.len(), modified: modified_micros(&meta) });
+        }
+    }
+    Ok(())
 }
 
 /// The bytes an unprivileged writer can still write on the filesystem holding `path`.

@@ -332,8 +332,14 @@ impl Store {
         if !dir.exists() {
             return Ok(());
         }
+        let awaited = self.awaited_moves()?;
         for entry in read_dir(&dir)? {
             let key = format!("{STAGING}/{}", entry.file_name().to_string_lossy());
+            if awaited.contains(&key) {
+                // A published commit still has to move it into place (its moves failed, or a log-only
+                // writer's commit is not merged yet): it is data, not an orphan.
+                continue;
+            }
             let who = match staging_owner(&key) {
                 Some((pid, _, host)) => format!(" by pid {pid} on {host}"),
                 None => String::new(),
@@ -342,6 +348,18 @@ impl Store {
             removable.push(Removable { key, immediate: false, by_key: false });
         }
         Ok(())
+    }
+
+    /// The staged files that commits the catalog has not applied yet will move into place.
+    fn awaited_moves(&self) -> Result<HashSet<String>> {
+        let applied = self.read(|r| Ok(r.applied()?))?;
+        let mut awaited = HashSet::new();
+        for name in self.log.list()?.into_iter().filter(|n| !applied.contains(n)) {
+            if let Ok(segment) = self.log.read(&name) {
+                awaited.extend(segment.header.moves.into_iter().map(|m| m.from));
+            }
+        }
+        Ok(awaited)
     }
 
     /// Compares the catalog with the replayed log, dataset by dataset and project by project.

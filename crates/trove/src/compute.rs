@@ -401,6 +401,8 @@ impl Store {
                 Ok(segment) => replayed.merge(segment),
                 // Compacted away meanwhile: its checkpoint is listed too, or will be on the next look.
                 Err(trove_storage::LogError::Storage(e)) if e.is_not_found() => {}
+                // Skipped like every catch-up skips it, until `repair` moves it aside.
+                Err(trove_storage::LogError::Damaged { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
         }

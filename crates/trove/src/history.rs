@@ -251,6 +251,8 @@ impl Store {
                     Ok(Some(segment)) => segments.push((name, segment)),
                     Ok(None) => {}
                     Err(LogError::Storage(e)) if e.is_not_found() => continue 'again,
+                    // Named by every command until `repair`; the history is that of the readable commits.
+                    Err(LogError::Damaged { .. }) => {}
                     Err(e) => return Err(e.into()),
                 }
             }

@@ -23,7 +23,9 @@ mod fault;
 mod history;
 mod lineage;
 mod objects;
+mod placement;
 mod query;
+mod repair;
 mod scan;
 mod store;
 mod verify;
@@ -38,6 +40,7 @@ pub use history::{CHECKPOINT_NOTE, Change, HistoryChange, HistoryEntry, LostTo};
 pub use lineage::{InputNode, LineageTree, Presence, code_checksum};
 pub use objects::{FileImport, ObjectInfo, ZARR_THRESHOLD_BYTES};
 pub use query::Query;
+pub use repair::{QUARANTINE, Quarantined, RepairReport};
 pub use scan::{
     CopiedDataset, CreatedDataset, MovedDataset, RemovedDataset, ScanPhase, ScanProgress, ScanReport, SkippedEntry,
 };

@@ -607,53 +607,11 @@ impl Sums {
 // ---------------------------------------------------------------------------------------------------------
 // Names on disk
 
-/// Undoes the percent-encoding storage keys use on disk (`%7E` for `~`).
-fn percent_decode(disk: &str) -> Option<String> {
-    let bytes = disk.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex_at = |j: usize| bytes.get(j).and_then(|b| (*b as char).to_digit(16));
-        if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) = (hex_at(i + 1), hex_at(i + 2))
-        {
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// Whether a name or key holds characters storage keys percent-encode on disk (the others, which names may
-/// hold, are refused by the name rules).
-fn has_encoded_characters(s: &str) -> bool {
-    s.bytes().any(|b| b"{^}%`][~#".contains(&b))
-}
-
-/// The path a storage key has on disk, relative to the root.
-fn disk_key(key: &str) -> String {
-    if has_encoded_characters(key) { trove_storage::storage::path_of(key).to_string() } else { key.to_string() }
-}
-
-/// The trove name an entry on disk stands for, or why it cannot be one.
+/// The trove name an entry on disk stands for, or why it cannot be one. Names are kept on disk as they are
+/// (`trove_storage::storage::path_of`), so this is the name rule alone.
 fn trove_name(disk: &str, project: bool) -> std::result::Result<String, String> {
-    if !has_encoded_characters(disk) {
-        let valid = if project { validate_project(disk) } else { validate_name(disk) };
-        return valid.map(|()| disk.to_string()).map_err(|e| format!("not a valid trove name ({e})"));
-    }
-    let name = percent_decode(disk).ok_or_else(|| "its decoded name is not UTF-8".to_string())?;
-    let valid = if project { validate_project(&name) } else { validate_name(&name) };
-    valid.map_err(|e| format!("not a valid trove name ({e})"))?;
-    let stored = disk_key(&name);
-    if stored != disk {
-        return Err(format!(
-            "trove keeps the name {name:?} on disk as {stored:?}; rename it to that, or to a name without any of % ~ # [ ] {{ }} ^ `"
-        ));
-    }
-    Ok(name)
+    let valid = if project { validate_project(disk) } else { validate_name(disk) };
+    valid.map(|()| disk.to_string()).map_err(|e| format!("not a valid trove name ({e})"))
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -879,17 +837,12 @@ impl<'a> Classifier<'a> {
             if state.objects.is_empty() {
                 continue;
             }
-            let folder = self.walk.folders.get(&disk_key(&place(at)));
+            let folder = self.walk.folders.get(&place(at));
             let absent: Vec<&String> = state
                 .objects
                 .keys()
                 .filter(|name| {
-                    let on_disk = if has_encoded_characters(name) {
-                        Cow::Owned(disk_key(name))
-                    } else {
-                        Cow::Borrowed(name.as_str())
-                    };
-                    folder.is_none_or(|entries| entries.binary_search_by(|e| e.name.as_str().cmp(&on_disk)).is_err())
+                    folder.is_none_or(|entries| entries.binary_search_by(|e| e.name.as_str().cmp(name)).is_err())
                 })
                 .collect();
             if absent.len() == state.objects.len() {
@@ -1491,7 +1444,7 @@ fn full_state(read: &Reader<'_>, known: &Known) -> Result<DatasetState> {
 
 fn dataset_files_absent(root: &Path, state: &DatasetState) -> bool {
     let Some(at) = &state.at else { return true };
-    state.objects.keys().all(|name| absent_now(root, &disk_key(&object_key(at.project(), at.path(), name))))
+    state.objects.keys().all(|name| absent_now(root, &object_key(at.project(), at.path(), name)))
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1674,7 +1627,7 @@ impl Store {
                     let still = matched.iter().chain(&extra).all(|f| unchanged(&root, f))
                         && match &how {
                             How::Moved(state) => state.objects.keys().all(|name| match &state.at {
-                                Some(old) => absent_now(&root, &disk_key(&object_key(old.project(), old.path(), name))),
+                                Some(old) => absent_now(&root, &object_key(old.project(), old.path(), name)),
                                 None => true,
                             }),
                             _ => true,
@@ -1751,7 +1704,7 @@ impl Store {
                     let state = full_state(read, &state)?;
                     if !dataset_files_absent(&root, &state) {
                         if let Some(at) = &state.at {
-                            deferred(report, &disk_key(&place(at)));
+                            deferred(report, &place(at));
                         }
                         continue;
                     }
@@ -1947,11 +1900,12 @@ mod tests {
     }
 
     #[test]
-    fn names_on_disk_decode_as_storage_keys_encode_them() {
+    fn names_on_disk_are_the_names_themselves() {
         assert_eq!(trove_name("v.csv", false).unwrap(), "v.csv");
-        assert_eq!(trove_name("x%7Ey", false).unwrap(), "x~y");
-        assert!(trove_name("x~y", false).unwrap_err().contains("\"x%7Ey\""));
-        assert!(trove_name("a%3Ab", false).unwrap_err().contains("not a valid trove name"));
+        assert_eq!(trove_name("x~y#1", false).unwrap(), "x~y#1");
+        assert_eq!(trove_name("café 50%", false).unwrap(), "café 50%");
+        assert_eq!(trove_name("x%7Ey", false).unwrap(), "x%7Ey");
+        assert!(trove_name("a:b", false).unwrap_err().contains("not a valid trove name"));
         assert!(trove_name("trove.toml", true).is_err());
     }
 

@@ -59,7 +59,11 @@ pub struct Store {
     catalog: Mutex<Catalog>,
     writer: Writer,
     clock: Mutex<Clock>,
-    set_aside: Option<PathBuf>,
+    /// Where a damaged catalog was moved before it was rebuilt from the log, if that happened.
+    set_aside: Mutex<Option<PathBuf>>,
+    /// Log segments that cannot be read, by name, with what is wrong: skipped by every catch-up until
+    /// `repair` quarantines them, so that one damaged file does not stop the whole store.
+    damaged_segments: Mutex<std::collections::BTreeMap<String, String>>,
     /// Why this process writes to the log alone, if it does.
     log_only: Option<String>,
     /// The store's filesystem, when SQLite's locking cannot be trusted on it.
@@ -136,6 +140,15 @@ impl Store {
         if config_path.exists() {
             return Err(Error::AlreadyAStore { path: root.to_path_buf() });
         }
+        // A store inside another would be taken for a folder object of the outer one at its next scan.
+        let absolute = std::path::absolute(root).map_err(Error::io(root))?;
+        if let Some(outer) = absolute.ancestors().skip(1).find(|dir| dir.join(CONFIG_FILE).is_file()) {
+            return Err(Error::Invalid(format!(
+                "{} is inside the trove store {}: a store cannot hold another (choose a folder outside it)",
+                root.display(),
+                outer.display()
+            )));
+        }
         std::fs::create_dir_all(root.join(".trove/log")).map_err(Error::io(root))?;
         let mut config = StoreConfig::new(trove_model::time::rfc3339(trove_storage::writer::now_micros()));
         config.log.durable = durable;
@@ -182,7 +195,8 @@ impl Store {
             config,
             catalog: Mutex::new(catalog),
             clock: Mutex::new(Clock::default()),
-            set_aside,
+            set_aside: Mutex::new(set_aside),
+            damaged_segments: Mutex::default(),
             log_only,
             shared_fs: shared_fs.filter(|_| !options.log_only),
             catalog_writable: std::sync::atomic::AtomicBool::new(false),
@@ -215,7 +229,8 @@ impl Store {
     pub fn catalog_lag(&self) -> Result<usize> {
         let names = self.log.list()?;
         let applied = self.read(|r| Ok(r.applied()?))?;
-        Ok(names.iter().filter(|n| !applied.contains(*n)).count())
+        let damaged = lock(&self.damaged_segments);
+        Ok(names.iter().filter(|n| !applied.contains(*n) && !damaged.contains_key(*n)).count())
     }
 
     /// The id of a dataset created at `project/path` by this write. A log-only writer cannot ask a caught-up
@@ -239,8 +254,38 @@ impl Store {
 
     /// When the catalog file was damaged on opening: where it was moved. The store rebuilt its catalog from
     /// the log (nothing is lost: the catalog holds nothing the log does not).
-    pub fn damaged_catalog(&self) -> Option<&Path> {
-        self.set_aside.as_deref()
+    pub fn damaged_catalog(&self) -> Option<PathBuf> {
+        lock(&self.set_aside).clone()
+    }
+
+    /// The log segments that could not be read (name, what is wrong). Every other commit is applied; these
+    /// wait for `repair`, which moves them aside and says what they held.
+    pub fn damaged_segments(&self) -> Vec<(String, String)> {
+        lock(&self.damaged_segments).iter().map(|(n, e)| (n.clone(), e.clone())).collect()
+    }
+
+    /// Forgets the damaged segments seen so far (after `repair` moved them aside).
+    pub(crate) fn forget_damaged_segments(&self) {
+        lock(&self.damaged_segments).clear();
+    }
+
+    /// Runs a catalog operation; if SQLite finds the catalog damaged on the way, the catalog is moved aside,
+    /// a new one is made, and the operation runs again on it (the catalog holds nothing the log does not).
+    fn rebuilding_damaged_catalog<T>(&self, op: impl Fn() -> Result<T>) -> Result<T> {
+        match op() {
+            Err(Error::Catalog(trove_catalog::CatalogError::Sqlite(e))) if is_damage(&e) && self.log_only.is_none() => {
+                let path = self.root.join(CATALOG_FILE);
+                let mut catalog = lock(&self.catalog);
+                // Closing the damaged catalog first: SQLite must not write to a file that is being moved.
+                *catalog = Catalog::open_in_memory()?;
+                let aside = set_catalog_aside(&path)?;
+                *catalog = Catalog::open(&path)?;
+                drop(catalog);
+                *lock(&self.set_aside) = Some(aside);
+                op()
+            }
+            other => other,
+        }
     }
 
     /// Finds the store for a command: the nearest folder at or above `start` holding `trove.toml`.
@@ -280,6 +325,10 @@ impl Store {
     /// Applies any commits other writers published since the catalog last looked. Cheap when there are
     /// none: one listing of the log folder.
     pub fn refresh(&self) -> Result<usize> {
+        self.rebuilding_damaged_catalog(|| self.refresh_once())
+    }
+
+    fn refresh_once(&self) -> Result<usize> {
         if self.reads_stale_catalog() {
             // Log-only: the catalog is read as it is; `trove sync` where the catalog can be written catches up.
             return Ok(0);
@@ -294,7 +343,7 @@ impl Store {
         }
         let mut catalog = lock(&self.catalog);
         let mut tx = catalog.write()?;
-        let n = catch_up(&self.log, &self.storage, &mut tx)?;
+        let n = catch_up(&self.log, &self.storage, &mut tx, &self.damaged_segments)?;
         tx.commit()?;
         Ok(n)
     }
@@ -310,13 +359,15 @@ impl Store {
     /// the old catalog until the new one is complete).
     pub fn sync_full(&self) -> Result<SyncReport> {
         let _lease = self.writable_catalog("rebuild the catalog")?;
-        let mut catalog = lock(&self.catalog);
-        let mut tx = catalog.write()?;
-        tx.clear()?;
-        let segments_applied = catch_up(&self.log, &self.storage, &mut tx)?;
-        let datasets = tx.read().count(None)?;
-        tx.commit()?;
-        Ok(SyncReport { segments_applied, datasets })
+        self.rebuilding_damaged_catalog(|| {
+            let mut catalog = lock(&self.catalog);
+            let mut tx = catalog.write()?;
+            tx.clear()?;
+            let segments_applied = catch_up(&self.log, &self.storage, &mut tx, &self.damaged_segments)?;
+            let datasets = tx.read().count(None)?;
+            tx.commit()?;
+            Ok(SyncReport { segments_applied, datasets })
+        })
     }
 
     /// Runs one write: see the module documentation for the steps. `op` names the operation in the log.
@@ -353,13 +404,14 @@ impl Store {
         }
         let mut catalog = lock(&self.catalog);
         let mut tx = catalog.write()?;
-        catch_up(&self.log, &self.storage, &mut tx)?;
+        catch_up(&self.log, &self.storage, &mut tx, &self.damaged_segments)?;
         let mut plan = Plan::default();
         let out = f(&tx.read(), &mut plan)?;
         if plan.records.is_empty() {
             tx.commit()?;
             return Ok(out);
         }
+        crate::placement::check(&self.storage, &tx.read(), &plan, true)?;
         let floor = tx.read().max_ts()?;
         let (header, bytes) = self.prepare_commit(op, floor, &mut plan)?;
         let moves = header.moves.clone();
@@ -379,17 +431,24 @@ impl Store {
             (published_as, merged)
         });
         let name = self.published(published_as, &plan, published)?;
-        // The commit is true from here on. Its files go into place before the catalog lock is released, so
-        // no later writer's replacement of the same object can be overtaken by this one's. If this process
-        // fails from here on, the next one to apply the commit finishes the moves.
+        // The commit is true from here on, so the write has succeeded: what is left is finished here or, if
+        // it fails, by the next process to apply the commit, as after a crash. Its files go into place before
+        // the catalog lock is released, so no later writer's replacement of the same object can be overtaken
+        // by this one's. A commit whose moves did not all finish is not marked applied, so the next catch-up
+        // applies it again and finishes them (`redo_moves`).
         let moved = self.move_into_place(&moves);
-        merged?;
-        tx.mark_applied([name.as_str()])?;
-        tx.commit()?;
+        let indexed = merged.and_then(|()| {
+            if moved {
+                tx.mark_applied([name.as_str()])?;
+            }
+            tx.commit()
+        });
         drop(catalog);
-        moved?;
-        self.clean_up(&plan.cleanup);
-        self.maybe_compact()?;
+        if indexed.is_ok() && moved {
+            self.clean_up(&plan.cleanup);
+            // Compaction is upkeep: the write stands whether or not it runs.
+            let _ = self.maybe_compact();
+        }
         Ok(out)
     }
 
@@ -409,14 +468,16 @@ impl Store {
         if plan.records.is_empty() {
             return Ok(out);
         }
+        crate::placement::check(&self.storage, &read, &plan, false)?;
         let floor = read.max_ts()?;
         let (header, bytes) = self.prepare_commit(op, floor, &mut plan)?;
         let published_as = self.log.publish(&header, bytes);
         self.published(published_as, &plan, published)?;
-        let moved = self.move_into_place(&header.moves);
-        drop(catalog);
-        moved?;
-        self.clean_up(&plan.cleanup);
+        // As in `transact_inner`: the write stands; moves that fail are finished when the commit is applied.
+        if self.move_into_place(&header.moves) {
+            drop(catalog);
+            self.clean_up(&plan.cleanup);
+        }
         Ok(out)
     }
 
@@ -457,15 +518,16 @@ impl Store {
         }
     }
 
-    /// Moves a commit's files into their readable places (`FileMove`s).
-    fn move_into_place(&self, moves: &[FileMove]) -> Result<()> {
-        let moved: Result<()> = moves.iter().try_for_each(|m| {
-            self.storage.rename(&m.from, &m.to)?;
+    /// Moves a commit's files into their readable places (`FileMove`s). Returns whether every move was made;
+    /// one that fails leaves its file in staging, where the commit's next application finds it.
+    fn move_into_place(&self, moves: &[FileMove]) -> bool {
+        let mut all = true;
+        for m in moves {
+            all &= self.storage.rename(&m.from, &m.to).is_ok();
             crate::fault::point("between-moves");
-            Ok(())
-        });
+        }
         crate::fault::point("after-moves");
-        moved
+        all
     }
 
     /// Deletes the files a merged commit made obsolete. One that cannot be deleted now is an orphan for `gc`.
@@ -588,7 +650,7 @@ impl Store {
     fn compact_leased(&self, full: bool) -> Result<CompactReport> {
         let mut catalog = lock(&self.catalog);
         let mut tx = catalog.write()?;
-        catch_up(&self.log, &self.storage, &mut tx)?;
+        catch_up(&self.log, &self.storage, &mut tx, &self.damaged_segments)?;
         let names = self.log.list()?;
         let inputs: Vec<String> =
             names.into_iter().filter(|n| full || segment_kind(n) == Some(SegmentKind::Commit)).collect();
@@ -604,6 +666,8 @@ impl Store {
                 // Another process's compaction removed it after publishing a checkpoint that holds it (its
                 // removals run outside the catalog lock): that checkpoint covers it, this one need not.
                 Err(LogError::Storage(e)) if e.is_not_found() => continue,
+                // A damaged segment stays as it is, outside the checkpoint, until `repair` moves it aside.
+                Err(LogError::Damaged { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
             merged.push(name);
@@ -644,15 +708,22 @@ fn open_catalog(root: &Path) -> Result<(Catalog, Option<PathBuf>)> {
     match Catalog::open(&path) {
         Ok(c) => Ok((c, None)),
         Err(trove_catalog::CatalogError::Sqlite(rusqlite_error)) if is_damage(&rusqlite_error) => {
-            let aside = path.with_extension(format!("sqlite.damaged-{}", trove_storage::writer::now_micros()));
-            std::fs::rename(&path, &aside).map_err(Error::io(&path))?;
-            for suffix in ["-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-            }
+            let aside = set_catalog_aside(&path)?;
             Ok((Catalog::open(&path)?, Some(aside)))
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Moves a damaged catalog file aside (`catalog.sqlite.damaged-<time>`), with its journal files, and says
+/// where it went.
+fn set_catalog_aside(path: &Path) -> Result<PathBuf> {
+    let aside = path.with_extension(format!("sqlite.damaged-{}", trove_storage::writer::now_micros()));
+    std::fs::rename(path, &aside).map_err(Error::io(path))?;
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    Ok(aside)
 }
 
 /// The catalog for a log-only process: the store's catalog opened read-only, or an empty one in memory when
@@ -717,7 +788,12 @@ fn merge_project(map: &mut HashMap<String, ProjectState>, state: ProjectState) {
 /// Applies every segment the catalog has not merged yet. Checkpoints go first, so the commits they cover
 /// are skipped rather than read. A segment that vanishes mid-way was compacted by another process: the
 /// listing is taken again.
-fn catch_up(log: &Log, storage: &Storage, tx: &mut WriteTx<'_>) -> Result<usize> {
+fn catch_up(
+    log: &Log,
+    storage: &Storage,
+    tx: &mut WriteTx<'_>,
+    damaged: &Mutex<std::collections::BTreeMap<String, String>>,
+) -> Result<usize> {
     let mut total = 0;
     'again: for _ in 0..8 {
         let names = log.list()?;
@@ -735,12 +811,21 @@ fn catch_up(log: &Log, storage: &Storage, tx: &mut WriteTx<'_>) -> Result<usize>
                 Ok(segment) => {
                     let (covers, moves) = (segment.header.covers.clone(), segment.header.moves.clone());
                     tx.apply_segment(name, segment)?;
-                    redo_moves(storage, &tx.read(), &moves)?;
+                    if !redo_moves(storage, &tx.read(), &moves)? {
+                        // Left unapplied: the next catch-up tries the moves again (and `gc` leaves their
+                        // files in staging alone).
+                        tx.forget_applied([name.as_str()])?;
+                    }
                     applied.insert(name.clone());
                     applied.extend(covers);
                     total += 1;
                 }
                 Err(LogError::Storage(e)) if e.is_not_found() => continue 'again,
+                // One damaged segment must not stop the store: every other commit is applied, and this one
+                // is named (`damaged_segments`, `check`) until `repair` moves it aside.
+                Err(e @ LogError::Damaged { .. }) => {
+                    lock(damaged).insert(name.clone(), e.to_string());
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -751,8 +836,10 @@ fn catch_up(log: &Log, storage: &Storage, tx: &mut WriteTx<'_>) -> Result<usize>
 
 /// Finishes the file moves of a commit whose writer died before making them: a move is made when its source
 /// still exists and the catalog (with the commit merged) still says the object has that checksum at that
-/// place. A source whose object was replaced or removed since is left for `gc`.
-fn redo_moves(storage: &Storage, read: &Reader<'_>, moves: &[FileMove]) -> Result<()> {
+/// place. A source whose object was replaced or removed since is left for `gc`. Returns whether every move
+/// that is due was made: one that fails (a permission, say) must not stop the catch-up of everything else.
+fn redo_moves(storage: &Storage, read: &Reader<'_>, moves: &[FileMove]) -> Result<bool> {
+    let mut all = true;
     for m in moves {
         if !storage.exists(&m.from)? {
             continue;
@@ -763,8 +850,8 @@ fn redo_moves(storage: &Storage, read: &Reader<'_>, moves: &[FileMove]) -> Resul
             && manifest.checksum == m.checksum
             && crate::view::object_key(at.project(), at.path(), &m.object) == m.to
         {
-            storage.rename(&m.from, &m.to)?;
+            all &= storage.rename(&m.from, &m.to).is_ok();
         }
     }
-    Ok(())
+    Ok(all)
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use trove_catalog::Reader;
 use trove_model::name::{validate_name, validate_project};
-use trove_model::value::{set_dotted, unset_dotted};
+use trove_model::value::{check_assignment, check_depth, check_document, parse_key, set_dotted, unset_dotted};
 use trove_model::{
     DatasetChange, DatasetPath, DatasetState, FileMove, Location, ObjectManifest, ProjectChange, Record, Ref,
 };
@@ -43,6 +43,18 @@ impl DatasetEdit {
         }
         for tag in self.tags_add.iter().chain(&self.tags_rm) {
             validate_name(tag).map_err(|e| Error::Invalid(format!("invalid tag: {e}")))?;
+        }
+        // One key rule and one depth limit for every way in, so that whatever is written can be read and
+        // queried back.
+        check_document(&self.meta_doc)?;
+        for (key, value) in &self.meta {
+            check_assignment(key, value)?;
+        }
+        for key in &self.unset {
+            parse_key(key)?;
+        }
+        if let Some(lineage) = &self.lineage {
+            check_depth("lineage", lineage)?;
         }
         Ok(())
     }
@@ -187,37 +199,34 @@ fn change_for(id: Uuid, existing: Option<&DatasetState>, edit: &DatasetEdit) -> 
     change
 }
 
-/// Refuses a dataset at `path` when its parent dataset has an object of the same name (both would be the
-/// same entry on disk).
+/// Refuses a dataset at `path` when a dataset above it has an object on its way (`lab/x:y` for `lab/x/y/z`):
+/// the object and the dataset's folder would be the same entry on disk.
 fn check_no_object_clash(read: &Reader<'_>, project: &str, path: &DatasetPath) -> Result<()> {
-    if let Some(parent) = path.parent()
-        && let Some(row) = read.dataset_at(project, parent.as_str())?
-        && row.state.objects.contains_key(path.name())
-    {
-        return Err(Error::Exists {
-            what: format!("object {project}/{parent}:{} (a dataset cannot take the same name)", path.name()),
-        });
-    }
-    Ok(())
+    AncestorObjects::default().check(read, project, path)
 }
 
-/// [`check_no_object_clash`] for many datasets at once, looking each parent up once.
+/// [`check_no_object_clash`] for many datasets at once, looking each ancestor up once.
 #[derive(Default)]
-struct ParentObjects(HashMap<(String, DatasetPath), Vec<String>>);
+struct AncestorObjects(HashMap<(String, DatasetPath), Vec<String>>);
 
-impl ParentObjects {
+impl AncestorObjects {
     fn check(&mut self, read: &Reader<'_>, project: &str, path: &DatasetPath) -> Result<()> {
-        let Some(parent) = path.parent() else { return Ok(()) };
-        let key = (project.to_string(), parent);
-        if !self.0.contains_key(&key) {
-            let names = read
-                .dataset_at(project, key.1.as_str())?
-                .map(|row| row.state.objects.into_keys().collect())
-                .unwrap_or_default();
-            self.0.insert(key.clone(), names);
-        }
-        if self.0.get(&key).is_some_and(|names| names.iter().any(|n| n == path.name())) {
-            return check_no_object_clash(read, project, path);
+        let mut child = path.clone();
+        while let Some(parent) = child.parent() {
+            let key = (project.to_string(), parent.clone());
+            if !self.0.contains_key(&key) {
+                let names = read
+                    .dataset_at(project, parent.as_str())?
+                    .map(|row| row.state.objects.into_keys().collect())
+                    .unwrap_or_default();
+                self.0.insert(key.clone(), names);
+            }
+            if self.0.get(&key).is_some_and(|names| names.iter().any(|n| n == child.name())) {
+                return Err(Error::Exists {
+                    what: format!("object {project}/{parent}:{} (a dataset cannot lie inside an object)", child.name()),
+                });
+            }
+            child = parent;
         }
         Ok(())
     }
@@ -257,7 +266,17 @@ impl Store {
         edit: &DatasetEdit,
         staged: Vec<Staged>,
     ) -> Result<PutOutcome> {
-        if let Err(e) = validate_project(project).map_err(Error::from).and_then(|()| edit.validate()) {
+        let checked = validate_project(project).map_err(Error::from).and_then(|()| edit.validate()).and_then(|()| {
+            let mut names = std::collections::HashSet::new();
+            match staged.iter().find(|s| !names.insert(s.name.as_str())) {
+                Some(twice) => Err(Error::Invalid(format!(
+                    "two files would both be object {:?} of {project}/{path}: a dataset holds one object of a name",
+                    twice.name
+                ))),
+                None => Ok(()),
+            }
+        });
+        if let Err(e) = checked {
             self.unstage(&staged);
             return Err(e);
         }
@@ -317,6 +336,7 @@ impl Store {
     }
 
     fn edit_project(&self, name: &str, edit: &DatasetEdit, create: bool) -> Result<()> {
+        edit.validate()?;
         self.transact("project", |read, plan| {
             let existing = read.project(name)?;
             if existing.is_none() && !create {
@@ -371,6 +391,7 @@ impl Store {
                 .map(|h| h.join().unwrap_or_else(|_| Err(Error::Invalid("an ingest worker thread panicked".into()))))
                 .collect()
         });
+        let numbers: Vec<usize> = raw.iter().map(|(n, _)| *n).collect();
         drop(raw);
         let mut lines = Vec::new();
         for part in parsed {
@@ -382,13 +403,25 @@ impl Store {
         progress(0, total);
         let mut done = 0u64;
         for chunk in lines.chunks(batch_size.max(1)) {
+            // A batch that fails after earlier ones were committed says so: those stay.
+            let partial = |e: Error| match report.commits {
+                0 => e,
+                commits => Error::Ingest {
+                    path: source.to_string(),
+                    line: numbers.get(done as usize).copied().unwrap_or(0),
+                    message: format!(
+                        "{e} (in the batch from this line on; the {done} lines before it were committed, in \
+                         {commits} commits, and nothing from this batch on)"
+                    ),
+                },
+            };
             let files: Vec<FileImport> = chunk.iter().flat_map(|(_, _, _, f)| f.iter().cloned()).collect();
-            let staged = self.stage(&files)?;
+            let staged = self.stage(&files).map_err(partial)?;
             let keys: Vec<String> = staged.iter().map(|s| s.key.clone()).collect();
-            let (created, updated) = self.transact_staged("ingest", &keys, |read, plan| {
+            let batch = self.transact_staged("ingest", &keys, |read, plan| {
                 let mut staged = staged.iter();
                 let mut ids: HashMap<(&str, &DatasetPath), (Uuid, Option<DatasetState>)> = HashMap::new();
-                let mut parents = ParentObjects::default();
+                let mut parents = AncestorObjects::default();
                 let (mut created, mut updated) = (0, 0);
                 for (project, path, edit, files) in chunk {
                     plan.ensure_project(read, project)?;
@@ -423,7 +456,8 @@ impl Store {
                     plan.records.push(Record::Dataset(change));
                 }
                 Ok((created, updated))
-            })?;
+            });
+            let (created, updated) = batch.map_err(partial)?;
             report.created += created;
             report.updated += updated;
             report.commits += 1;
