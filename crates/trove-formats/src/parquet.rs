@@ -171,12 +171,19 @@ impl TableFormat for Parquet {
     }
 }
 
+/// Columns past which a table counts as very wide (see `write_file`).
+const WIDE_COLUMNS: usize = 2000;
+
 fn write_file(batches: &mut dyn RecordBatchReader, dest: &Path, options: &WriteOptions) -> Result<()> {
     let codec = match options.compression {
         Compression::Zstd => Codec::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?),
         Compression::None => Codec::UNCOMPRESSED,
     };
+    // Each column's writer keeps a dictionary encoder of its own; past a few thousand columns those, not the
+    // data, would take the memory (at 20,000 columns, 786 MB of 1.2 MB of data), so very wide tables go without dictionaries.
+    let wide = batches.schema().fields().len() > WIDE_COLUMNS;
     let properties = WriterProperties::builder()
+        .set_dictionary_enabled(!wide)
         .set_compression(codec)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
