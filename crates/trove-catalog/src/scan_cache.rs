@@ -1,7 +1,9 @@
 //! The scan cache: what `trove sync --scan` last found in each data file (its size, modification time and
 //! inode, and the checksum of its bytes then), so that a file whose three did not change is never hashed
 //! again. Like every table of the catalog it is disposable: a rebuild empties it, and the next scan hashes
-//! every file once.
+//! every file once. A row without a checksum says only where trove itself placed a file (a file just
+//! written has not settled, so its checksum is not trusted to its stat): a scan uses it to recognise the
+//! file after a hand `mv`, which keeps the inode, and hashes the file as usual.
 
 use std::collections::HashMap;
 

@@ -145,6 +145,59 @@ fn hand_placed_files_in_the_way_are_named_and_kept() {
     assert_eq!(refs(&s), ["lab/a", "lab/src", "lab/x"]);
 }
 
+#[test]
+fn a_folder_moved_by_hand_keeps_its_own_identity_among_identical_datasets() {
+    let s = TestStore::new();
+    let a = s.file("a.txt", b"the same bytes\n");
+    for n in 1..=3 {
+        s.ok(&["put", &format!("hand/h{n}"), p(&a), "-m", &format!("n={n}")]);
+    }
+    let id2 = s.show("hand/h2")["id"].clone();
+    std::fs::remove_dir_all(s.root().join("hand/h1")).unwrap();
+    std::fs::rename(s.root().join("hand/h2"), s.root().join("hand/h2moved")).unwrap();
+    let scan = s.ok(&["sync", "--scan"]);
+    assert!(scan.contains("moved hand/h2 → hand/h2moved"), "{scan}");
+    assert!(scan.contains("removed hand/h1"), "{scan}");
+    let moved = s.show("hand/h2moved");
+    assert_eq!(moved["id"], id2);
+    assert_eq!(moved["metadata"]["n"], 2);
+    assert_eq!(refs(&s), ["hand/h2moved", "hand/h3"]);
+    assert_clean(&s);
+
+    // Without the files' identities (a rebuilt catalog forgets them), content alone cannot tell a deleted
+    // dataset from a moved one: the folder is reported, nothing is recorded, nothing is removed.
+    for n in 4..=5 {
+        s.ok(&["put", &format!("other/h{n}"), p(&a), "-m", &format!("n={n}")]);
+    }
+    s.ok(&["sync", "--full"]);
+    std::fs::remove_dir_all(s.root().join("other/h4")).unwrap();
+    std::fs::rename(s.root().join("other/h5"), s.root().join("other/h5moved")).unwrap();
+    let scan = s.ok(&["sync", "--scan"]);
+    assert!(scan.contains("skipped other/h5moved"), "{scan}");
+    assert!(scan.contains("other/h4, other/h5"), "{scan}");
+    assert!(!scan.contains("removed") && !scan.contains("moved other"), "{scan}");
+    assert_eq!(refs(&s), ["hand/h2moved", "hand/h3", "other/h4", "other/h5"]);
+    // Told which was deleted, the scan finds the other moved.
+    s.ok(&["rm", "other/h4"]);
+    let scan = s.ok(&["sync", "--scan"]);
+    assert!(scan.contains("moved other/h5 → other/h5moved"), "{scan}");
+    assert_eq!(s.show("other/h5moved")["metadata"]["n"], 5);
+    assert_clean(&s);
+}
+
+#[test]
+fn a_dataset_in_a_hidden_folder_is_left_alone_by_a_scan() {
+    let s = TestStore::new();
+    let a = s.file("a.txt", b"a\n");
+    s.ok(&["put", "lab/.hidden", p(&a)]);
+    for _ in 0..2 {
+        let scan = s.ok(&["sync", "--scan"]);
+        assert!(scan.contains("nothing changed"), "{scan}");
+    }
+    assert_eq!(refs(&s), ["lab/.hidden"]);
+    assert_clean(&s);
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // 5. One write must never brick a store
 

@@ -24,6 +24,13 @@
 //! means it was copied (a new dataset recording its origin). Failing that, it is a new dataset. Vanished
 //! datasets nothing matched were removed. A dataset with only some object files gone is left to `trove
 //! check` (it may be damage) and reported as missing.
+//!
+//! Content alone never decides which of several vanished datasets with the same objects a folder is: the
+//! folder that holds the very files trove last saw (the same inode, size and modification time, which a
+//! hand `mv` keeps and a copy does not; `put`, `mv` and `cp` remember them in the scan cache) is the moved
+//! one, else the one that kept the dataset's name; failing both, the folder is reported and not recorded,
+//! and none of those datasets is removed. Hidden folders (a name starting with a dot) are not scanned, and
+//! datasets inside them are left as they are.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -39,7 +46,9 @@ use serde_json::json;
 use trove_catalog::{CachedFile, Reader};
 use trove_model::name::{validate_name, validate_project};
 use trove_model::record::folder_listing;
-use trove_model::{DatasetChange, DatasetPath, DatasetState, FileEntry, Location, ObjectManifest, Record, Stamp};
+use trove_model::{
+    DatasetChange, DatasetPath, DatasetState, FileEntry, FileMove, Location, ObjectManifest, Record, Stamp,
+};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
@@ -486,11 +495,14 @@ impl Sums {
         }
     }
 
+    /// The cached checksum of a file with this stat. Rows without one only say where trove placed a file
+    /// ([`remember_placed`]).
     fn cached(&self, key: &str, stat: &FileStat) -> Option<&str> {
         self.cache
             .get(key)
             .filter(|c| c.size == stat.size && c.mtime_ns == stat.mtime_ns && c.ino == stat.ino)
             .map(|c| c.checksum.as_str())
+            .filter(|sum| !sum.is_empty())
     }
 
     fn remember(&mut self, key: String, stat: FileStat, hashed: Hashed) -> String {
@@ -604,6 +616,40 @@ impl Sums {
     }
 }
 
+/// Remembers the files a commit's moves just put in place (inode, size and modification time, in the scan
+/// cache without a checksum: a file written a moment ago has not settled), so that a scan can tell a folder
+/// moved by hand, which keeps its files, from a copy of the same content. Local stores only. The rows are
+/// written on the reader of the write transaction, so they commit with it.
+pub(crate) fn remember_placed(storage: &trove_storage::Storage, read: &Reader<'_>, moves: &[FileMove]) -> Result<()> {
+    if storage.local_root().is_none() {
+        return Ok(());
+    }
+    let mut rows: Vec<(String, CachedFile)> = Vec::new();
+    for m in moves {
+        let mut pending = vec![m.to.clone()];
+        while let Some(key) = pending.pop() {
+            let Some(path) = storage.local_path(&key) else { continue };
+            let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+            if meta.is_file() {
+                let stat = FileStat::of(&meta);
+                rows.push((
+                    key,
+                    CachedFile { size: stat.size, mtime_ns: stat.mtime_ns, ino: stat.ino, checksum: String::new() },
+                ));
+            } else if meta.is_dir() {
+                let listing = std::fs::read_dir(&path).map_err(Error::io(&path))?;
+                for entry in listing.flatten() {
+                    if let Ok(name) = entry.file_name().into_string() {
+                        pending.push(join_key(&key, &name));
+                    }
+                }
+            }
+        }
+    }
+    read.record_scan(rows.iter().map(|(k, c)| (k.as_str(), c)), std::iter::empty())?;
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Names on disk
 
@@ -636,8 +682,9 @@ struct Known {
 #[derive(Debug, Clone, Deserialize)]
 struct KnownObject {
     checksum: String,
+    /// A folder object's files, by their paths inside it.
     #[serde(default)]
-    files: Option<IgnoredAny>,
+    files: Option<BTreeMap<String, IgnoredAny>>,
 }
 
 impl KnownObject {
@@ -781,6 +828,13 @@ struct Classifier<'a> {
     /// Vanished datasets some folder matches exactly (the same objects, nothing more): only that folder
     /// may take them, not one holding more files that is met first.
     exact_home: HashMap<Uuid, String>,
+    /// The files vanished datasets had when trove last saw them, by `(inode, size, modification time)`
+    /// (from the scan cache): a folder moved by hand keeps them.
+    identities: HashMap<(u64, u64, i64), Vec<Uuid>>,
+    /// Folders that hold the same objects as several vanished datasets, none of which can be told to be
+    /// the one: they are not recorded, and those datasets are not removed.
+    ambiguous: HashMap<String, Vec<Uuid>>,
+    held: HashSet<Uuid>,
     found: HashMap<String, Option<Found>>,
     may_match: HashMap<String, bool>,
     has_files: HashMap<String, bool>,
@@ -817,6 +871,9 @@ impl<'a> Classifier<'a> {
             object_names,
             claimed: HashMap::new(),
             exact_home: HashMap::new(),
+            identities: HashMap::new(),
+            ambiguous: HashMap::new(),
+            held: HashSet::new(),
             found: HashMap::new(),
             may_match: HashMap::new(),
             has_files: HashMap::new(),
@@ -834,7 +891,8 @@ impl<'a> Classifier<'a> {
         live.sort_by(|a, b| a.at.cmp(&b.at));
         for state in &live {
             let Some(at) = &state.at else { continue };
-            if state.objects.is_empty() {
+            // The walk does not read hidden folders, so it cannot tell what became of a dataset in one.
+            if state.objects.is_empty() || at.path().as_str().split('/').any(is_hidden) {
                 continue;
             }
             let folder = self.walk.folders.get(&place(at));
@@ -861,6 +919,7 @@ impl<'a> Classifier<'a> {
                 self.structure.insert((at.project().to_string(), ancestor.as_str().to_string()));
             }
         }
+        self.recall_identities();
         self.find_exact_homes()?;
         let walk = self.walk;
         for entry in walk.entries("")?.iter() {
@@ -882,7 +941,7 @@ impl<'a> Classifier<'a> {
         let mut removed: Vec<&Known> = self
             .vanished
             .iter()
-            .filter(|id| !self.claimed.contains_key(id))
+            .filter(|id| !self.claimed.contains_key(id) && !self.held.contains(id))
             .filter_map(|id| self.by_id.get(id).copied())
             .collect();
         removed.sort_by(|a, b| a.at.cmp(&b.at));
@@ -892,8 +951,69 @@ impl<'a> Classifier<'a> {
         Ok(self.out)
     }
 
+    /// What the scan cache remembers of the files of vanished datasets, at their last places.
+    fn recall_identities(&mut self) {
+        for id in &self.vanished {
+            let Some(state) = self.by_id.get(id) else { continue };
+            let Some(at) = &state.at else { continue };
+            for (name, object) in &state.objects {
+                let key = object_key(at.project(), at.path(), name);
+                let keys: Vec<String> = match &object.files {
+                    None => vec![key],
+                    Some(files) => files.keys().map(|inner| format!("{key}/{inner}")).collect(),
+                };
+                for key in keys {
+                    if let Some(c) = self.sums.cache.get(&key) {
+                        self.identities.entry((c.ino, c.size, c.mtime_ns)).or_default().push(*id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// How surely a folder holding a vanished dataset's objects is that dataset: 2 when it holds the very
+    /// files trove last saw (a hand `mv` keeps inodes; a copy does not), 1 when it kept the dataset's name,
+    /// else 0.
+    fn evidence(&mut self, id: Uuid, at: &Location, content: &[Candidate]) -> Result<u8> {
+        if !self.identities.is_empty() {
+            for c in content {
+                let stats: Vec<FileStat> = match &c.kind {
+                    EntryKind::File(stat) => vec![*stat],
+                    EntryKind::Dir => {
+                        self.files_below(&c.key)?.unwrap_or_default().into_iter().map(|(_, s)| s).collect()
+                    }
+                    EntryKind::Other(_) => continue,
+                };
+                let known = |s: &FileStat| {
+                    self.identities.get(&(s.ino, s.size, s.mtime_ns)).is_some_and(|ids| ids.contains(&id))
+                };
+                if stats.iter().any(known) {
+                    return Ok(2);
+                }
+            }
+        }
+        Ok(u8::from(self.by_id.get(&id).is_some_and(|state| at.path().name() == state_name(state))))
+    }
+
+    /// Of vanished datasets whose objects a folder holds alike, the one it is, with the evidence: the only
+    /// one, or the one with the strongest evidence, if no other has as much and it has some. Content alone
+    /// never picks among several.
+    fn pick(&mut self, at: &Location, content: &[Candidate], ids: &[Uuid]) -> Result<Option<(Uuid, u8)>> {
+        let mut scored = Vec::with_capacity(ids.len());
+        for id in ids {
+            scored.push((*id, self.evidence(*id, at, content)?));
+        }
+        let best = scored.iter().map(|(_, e)| *e).max().unwrap_or(0);
+        let top: Vec<(Uuid, u8)> = scored.into_iter().filter(|(_, e)| *e == best).collect();
+        Ok(match top.as_slice() {
+            [one] if best > 0 || ids.len() == 1 => Some(*one),
+            _ => None,
+        })
+    }
+
     /// Finds, for each vanished dataset, a folder holding exactly its objects (the names first, then the
-    /// checksums), if there is one.
+    /// checksums), if there is one. A folder several vanished datasets match alike, with nothing to tell
+    /// which it is, is marked ambiguous.
     fn find_exact_homes(&mut self) -> Result<()> {
         let mut by_names: HashMap<Vec<String>, Vec<Uuid>> = HashMap::new();
         for id in &self.vanished {
@@ -905,7 +1025,8 @@ impl<'a> Classifier<'a> {
             return Ok(());
         }
         let walk = self.walk;
-        let mut homes: HashMap<Uuid, Vec<(bool, String)>> = HashMap::new();
+        let mut homes: HashMap<Uuid, Vec<(u8, String)>> = HashMap::new();
+        let mut ambiguous: Vec<(String, Vec<Uuid>)> = Vec::new();
         let mut keys: Vec<&String> = walk.folders.keys().filter(|k| k.contains('/')).collect();
         keys.sort();
         for key in keys {
@@ -924,6 +1045,7 @@ impl<'a> Classifier<'a> {
             content.sort_by(|a, b| a.name.cmp(&b.name));
             let names: Vec<String> = content.iter().map(|c| c.name.clone()).collect();
             let Some(ids) = by_names.get(&names) else { continue };
+            let mut alike = Vec::new();
             for id in ids {
                 let state = self.by_id[id];
                 let mut same = true;
@@ -935,19 +1057,55 @@ impl<'a> Classifier<'a> {
                     }
                 }
                 if same {
-                    homes.entry(*id).or_default().push((at.path().name() == state_name(state), key.clone()));
+                    alike.push(*id);
                 }
             }
+            alike.sort();
+            match self.pick(&at, &content, &alike)? {
+                Some((id, evidence)) => homes.entry(id).or_default().push((evidence, key.clone())),
+                None if alike.len() > 1 => ambiguous.push((key.clone(), alike)),
+                None => {}
+            }
         }
-        // Of several, the one that kept the dataset's name (`mv a/c b/c`, or its parent renamed), else the
-        // first in path order.
+        // Of several folders, the one with the strongest evidence, else the first in path order (the others
+        // are copies).
         for (id, mut candidates) in homes {
             candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
             if let Some((_, key)) = candidates.into_iter().next() {
                 self.exact_home.insert(id, key);
             }
         }
+        // An ambiguous folder whose rivals but one have a home elsewhere is that one's home.
+        for (key, ids) in ambiguous {
+            let open: Vec<Uuid> = ids.into_iter().filter(|id| !self.exact_home.contains_key(id)).collect();
+            if let [one] = open.as_slice() {
+                self.exact_home.insert(*one, key);
+            } else if !open.is_empty() {
+                for id in &open {
+                    self.exact_home.insert(*id, key.clone());
+                    self.held.insert(*id);
+                }
+                self.ambiguous.insert(key, open);
+            }
+        }
         Ok(())
+    }
+
+    /// Leaves a folder that holds what several vanished datasets held alike unrecorded, and says why.
+    fn skip_ambiguous(&mut self, key: &str, ids: &[Uuid]) {
+        self.held.extend(ids.iter().copied());
+        let mut places: Vec<String> =
+            ids.iter().filter_map(|id| self.by_id.get(id).and_then(|s| s.at.as_ref()).map(place)).collect();
+        places.sort();
+        self.skip(
+            key,
+            format!(
+                "it holds the same objects as {} datasets whose folders are gone ({}), and nothing tells which \
+                 one it is, so neither is recorded: `trove rm` those that were deleted and scan again",
+                places.len(),
+                places.join(", ")
+            ),
+        );
     }
 
     fn project_folder(&mut self, key: &str, project: &str) -> Result<()> {
@@ -1316,10 +1474,34 @@ impl<'a> Classifier<'a> {
     }
 
     fn unowned_content(&mut self, key: &str, at: &Location, content: Vec<Candidate>) -> Result<()> {
+        if let Some(ids) = self.ambiguous.get(key).cloned() {
+            self.skip_ambiguous(key, &ids);
+            return Ok(());
+        }
         let (moved, copied) = self.matches(Some(&key.to_string()), &content)?;
-        let how = if let Some(m) = moved.first() {
-            let state = self.by_id[&m.id];
-            self.claimed.insert(m.id, at.clone());
+        let moved = match moved.first() {
+            None => None,
+            Some(first) => {
+                let objects_of = |id: &Uuid| -> Vec<(&String, &String)> {
+                    self.by_id[id].objects.iter().map(|(n, o)| (n, &o.checksum)).collect()
+                };
+                let rivals: Vec<Uuid> = moved
+                    .iter()
+                    .filter(|m| m.exact == first.exact && objects_of(&m.id) == objects_of(&first.id))
+                    .map(|m| m.id)
+                    .collect();
+                match self.pick(at, &content, &rivals)? {
+                    Some((id, _)) => Some(id),
+                    None => {
+                        self.skip_ambiguous(key, &rivals);
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        let how = if let Some(id) = moved {
+            let state = self.by_id[&id];
+            self.claimed.insert(id, at.clone());
             How::Moved(state.clone())
         } else if let Some(m) = copied.first() {
             let state = self.by_id[&m.id];
@@ -1888,6 +2070,55 @@ mod tests {
             &[("p/b/w.csv", "h2"), ("p/b2/w.csv", "h2"), ("p/z/v.csv", "h1"), ("p/z/c/w.csv", "h2")],
         );
         assert_eq!(summary(&outcome), ["copied 3 p/b -> p/b2 +[]", "moved p/a -> p/z +[]", "moved p/a/c -> p/z/c +[]"]);
+    }
+
+    fn skipped(outcome: &Outcome) -> Vec<&str> {
+        outcome.skipped.iter().map(|s| s.path.as_str()).collect()
+    }
+
+    #[test]
+    fn content_alone_never_picks_among_identical_vanished_datasets() {
+        // Three datasets alike: `h1` deleted by hand, `h2` moved to `h2moved`, `h3` untouched.
+        let states =
+            || vec![dataset(1, "h1", &[("a", "x")]), dataset(2, "h2", &[("a", "x")]), dataset(3, "h3", &[("a", "x")])];
+        let files = [("p/h2moved/a", "x"), ("p/h3/a", "x")];
+        let outcome = classify(states(), &files);
+        assert_eq!(summary(&outcome), Vec::<String>::new());
+        assert_eq!(skipped(&outcome), ["p/h2moved"]);
+        assert!(outcome.skipped[0].reason.contains("p/h1, p/h2"), "{:?}", outcome.skipped);
+
+        // The same with the file's identity remembered (its inode in the walk is 0): it is `h2`, moved.
+        let snap = snapshot(states());
+        let (walk, mut sums) = walked(&files);
+        let row = CachedFile { size: 1, mtime_ns: 1, ino: 0, checksum: String::new() };
+        sums.cache.insert("p/h2/a".into(), row.clone());
+        // A copy's file has another inode: remembered for `h1`, it does not make `h2moved` the copy's.
+        sums.cache.insert("p/h1/a".into(), CachedFile { ino: 7, ..row });
+        let outcome = Classifier::new(&snap, &walk, &mut sums).run().unwrap();
+        assert_eq!(summary(&outcome), ["moved p/h2 -> p/h2moved +[]", "removed p/h1"]);
+        assert!(outcome.skipped.is_empty(), "{:?}", outcome.skipped);
+    }
+
+    #[test]
+    fn identical_vanished_datasets_in_a_larger_folder_are_not_picked_by_content() {
+        let states = vec![dataset(1, "h1", &[("a", "x")]), dataset(2, "h2", &[("a", "x")])];
+        let outcome = classify(states, &[("p/moved/a", "x"), ("p/moved/new", "y")]);
+        assert_eq!(summary(&outcome), Vec::<String>::new());
+        assert_eq!(skipped(&outcome), ["p/moved"]);
+    }
+
+    #[test]
+    fn the_name_a_folder_kept_tells_identical_datasets_apart() {
+        let states = vec![dataset(1, "a/c", &[("f", "x")]), dataset(2, "b/d", &[("f", "x")])];
+        let outcome = classify(states, &[("p/z/c/f", "x")]);
+        assert_eq!(summary(&outcome), ["moved p/a/c -> p/z/c +[]", "removed p/b/d"]);
+    }
+
+    #[test]
+    fn datasets_in_hidden_folders_are_left_as_they_are() {
+        let outcome = classify(vec![dataset(1, ".hidden", &[("a", "x")]), dataset(2, "d/.h", &[("a", "y")])], &[]);
+        assert_eq!(summary(&outcome), Vec::<String>::new());
+        assert!(outcome.missing.is_empty());
     }
 
     #[test]

@@ -439,6 +439,8 @@ impl Store {
         let moved = self.move_into_place(&moves);
         let indexed = merged.and_then(|()| {
             if moved {
+                // Upkeep for the next scan: the write stands without it.
+                let _ = crate::scan::remember_placed(&self.storage, &tx.read(), &moves);
                 tx.mark_applied([name.as_str()])?;
             }
             tx.commit()
