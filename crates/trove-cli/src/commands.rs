@@ -81,6 +81,16 @@ pub fn run(cli: Cli) -> Result<()> {
                 );
             }
             ran?;
+            // A write that went to the log alone though `--log-only` was not given: say why, and when it
+            // shows.
+            if let Some(reason) = store.log_only()
+                && writes
+                && !cli.log_only
+            {
+                eprintln!(
+                    "note: written to the log only ({reason}); it shows in listings after a `trove sync` where the catalog can be written"
+                );
+            }
             // A log-only reader answers from the catalog as last synced: say so when it lags.
             if let Some(reason) = store.log_only()
                 && !writes
@@ -88,7 +98,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 let lag = store.catalog_lag()?;
                 if lag > 0 {
                     eprintln!(
-                        "note: log-only ({reason}): the catalog lacks the last {lag} log segment{}; `trove sync` merges them",
+                        "note: log-only ({reason}): the catalog lacks the last {lag} log segment{}; `trove sync` where the catalog can be written merges them",
                         if lag == 1 { "" } else { "s" }
                     );
                 }

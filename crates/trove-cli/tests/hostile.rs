@@ -284,6 +284,73 @@ fn two_files_of_one_name_are_refused() {
     assert_clean(&s);
 }
 
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// Runs trove as a user that file permissions apply to: the tests' own user, or `nobody` when they run as
+/// root (root may write any file). `None` (said loudly; a failure under CI) when that cannot be arranged.
+fn unprivileged_trove(dir: &Path) -> Option<impl Fn(&[&str]) -> std::process::Output> {
+    use std::os::unix::fs::PermissionsExt;
+    let root = running_as_root();
+    let setpriv = Path::new("/usr/bin/setpriv");
+    if root && !setpriv.exists() {
+        assert!(std::env::var_os("CI").is_none(), "running as root without setpriv: cannot test permissions");
+        eprintln!("SKIPPED: running as root without /usr/bin/setpriv, so file permissions cannot be tested");
+        return None;
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let bin = dir.join("trove");
+    std::fs::copy(common::bin(), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let store = dir.join("s");
+    Some(move |args: &[&str]| {
+        let mut c = if root {
+            let mut c = std::process::Command::new(setpriv);
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&bin);
+            c
+        } else {
+            std::process::Command::new(&bin)
+        };
+        c.env_remove("TROVE_STORE").arg("--store").arg(&store).args(args).current_dir(dir).output().unwrap()
+    })
+}
+
+#[test]
+fn a_read_only_catalog_makes_writes_log_only_and_breaks_no_later_command() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(trove) = unprivileged_trove(dir.path()) else { return };
+    let ok = |args: &[&str]| {
+        let out = trove(args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    };
+    let store = dir.path().join("s");
+    let out = std::process::Command::new(common::bin()).arg("init").arg(&store).output().unwrap();
+    assert!(out.status.success());
+    if running_as_root() {
+        let chown = std::process::Command::new("chown").args(["-R", "nobody:nogroup"]).arg(&store).status();
+        assert!(chown.is_ok_and(|s| s.success()), "chown of the test store to nobody failed");
+    }
+    std::fs::write(dir.path().join("a.txt"), "a\n").unwrap();
+    std::fs::set_permissions(dir.path().join("a.txt"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    ok(&["put", "lab/a", "a.txt"]);
+    let database = store.join(".trove/catalog.sqlite");
+    std::fs::set_permissions(&database, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let (_, said) = ok(&["put", "lab/b", "a.txt"]);
+    assert!(said.contains("written to the log only") && said.contains("cannot be written"), "{said}");
+    let (listed, said) = ok(&["ls", "-r"]);
+    assert_eq!(listed, "lab/a\n");
+    assert!(said.contains("lacks the last 1 log segment"), "{said}");
+    // Once the catalog can be written again, nothing left behind stands in the way.
+    std::fs::set_permissions(&database, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (listed, _) = ok(&["ls", "-r"]);
+    assert_eq!(listed, "lab/a\nlab/b\n");
+    ok(&["check"]);
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // 8. No hangs
 

@@ -182,7 +182,8 @@ impl Store {
         let log_only = match (options.log_only, shared_fs) {
             (true, _) => Some("--log-only was given".to_string()),
             (false, Some(fs)) => Some(format!("the store is on {fs}, where SQLite's locking cannot be trusted")),
-            (false, None) => None,
+            (false, None) => unwritable_catalog(&root)
+                .map(|file| format!("the catalog file {} cannot be written by this user", file.display())),
         };
         let (catalog, set_aside) = match &log_only {
             None => open_catalog(&root).map_err(|e| e.full_disk(&root))?,
@@ -715,6 +716,38 @@ fn open_catalog(root: &Path) -> Result<(Catalog, Option<PathBuf>)> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The first of the catalog's files (the database, its WAL and its shared-memory index) that exists and
+/// cannot be opened for writing. SQLite would open such a catalog read-only and fail at the first write,
+/// after a commit is published: a process that finds one works log-only instead, before it touches
+/// anything. Journal files a read-only process left as unwritable as the database was are given the
+/// database's permissions again once it is writable (by their owner: others cannot, and are told).
+fn unwritable_catalog(root: &Path) -> Option<PathBuf> {
+    let writable = |file: &Path| {
+        !matches!(
+            std::fs::OpenOptions::new().write(true).open(file),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem)
+        )
+    };
+    let database = root.join(CATALOG_FILE);
+    if !writable(&database) {
+        return Some(database);
+    }
+    let permissions = std::fs::metadata(&database).ok().map(|m| m.permissions());
+    for suffix in ["-wal", "-shm"] {
+        let journal = PathBuf::from(format!("{}{suffix}", database.display()));
+        if writable(&journal) {
+            continue;
+        }
+        let healed = permissions
+            .as_ref()
+            .is_some_and(|p| std::fs::set_permissions(&journal, p.clone()).is_ok() && writable(&journal));
+        if !healed {
+            return Some(journal);
+        }
+    }
+    None
 }
 
 /// Moves a damaged catalog file aside (`catalog.sqlite.damaged-<time>`), with its journal files, and says
