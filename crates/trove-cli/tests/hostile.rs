@@ -74,6 +74,27 @@ fn unicode_and_odd_names_are_kept_on_disk_as_they_are_and_survive_a_scan() {
 // 2. An object and a dataset on one path
 
 #[test]
+fn a_store_with_format_1_escaped_names_is_upgraded_when_opened() {
+    let s = TestStore::new();
+    let a = s.file("a.txt", b"a\n");
+    s.ok(&["put", "lab/café", p(&a), "--name", "x#1", "-m", "k=1"]);
+    s.ok(&["put", "lab/plain", p(&a)]);
+    // What format 1 left on disk: escaped names, and the version in trove.toml.
+    let lab = s.root().join("lab");
+    std::fs::rename(lab.join("café"), lab.join("caf%C3%A9")).unwrap();
+    std::fs::rename(lab.join("caf%C3%A9/x#1"), lab.join("caf%C3%A9/x%231")).unwrap();
+    let config = s.root().join("trove.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace("format_version = 2", "format_version = 1");
+    std::fs::write(&config, text).unwrap();
+    assert_eq!(refs(&s), ["lab/café", "lab/plain"]);
+    assert_eq!(std::fs::read(lab.join("café/x#1")).unwrap(), b"a\n");
+    assert!(!lab.join("caf%C3%A9").exists());
+    assert!(std::fs::read_to_string(&config).unwrap().contains("format_version = 2"));
+    assert!(s.ok(&["sync", "--scan"]).contains("nothing changed"));
+    assert_clean(&s);
+}
+
+#[test]
 fn an_object_and_a_child_dataset_on_one_path_are_refused_in_either_order() {
     for reversed in [false, true] {
         let s = TestStore::new();

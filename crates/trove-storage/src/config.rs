@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The current on-disk format version. A store with a newer version is refused rather than misread.
-pub const FORMAT_VERSION: u32 = 1;
+/// The current on-disk format version. A store with a newer version is refused rather than misread; one
+/// with an older version is upgraded when it is opened (`upgrade.rs`). 2: names kept on disk as they are.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The settings in `<root>/trove.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +96,19 @@ impl StoreConfig {
         Ok(config)
     }
 
+    /// `text` (this file as it is, comments and all) with the format version set to the current one.
+    pub fn upgraded_text(text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        for line in text.split_inclusive('\n') {
+            if line.trim_start().starts_with("format_version") {
+                out.push_str(&format!("format_version = {FORMAT_VERSION}\n"));
+            } else {
+                out.push_str(line);
+            }
+        }
+        out
+    }
+
     pub fn to_toml(&self) -> String {
         let body = toml::to_string_pretty(self).unwrap_or_default();
         format!("# A trove store. Data lives in the project folders beside this file; metadata in .trove/log.\n{body}")
@@ -110,6 +124,8 @@ mod tests {
         let c = StoreConfig::new("2026-01-01T00:00:00Z".into());
         assert_eq!(StoreConfig::parse(&c.to_toml()).unwrap(), c);
         let minimal = StoreConfig::parse("[store]\nformat_version = 1\ncreated = \"x\"\n").unwrap();
+        let upgraded = StoreConfig::upgraded_text("# mine\n[store]\nformat_version = 1\ncreated = \"x\"\n");
+        assert_eq!(upgraded, format!("# mine\n[store]\nformat_version = {FORMAT_VERSION}\ncreated = \"x\"\n"));
         assert!(minimal.log.durable);
         assert_eq!(minimal.log.compact_after, 1000);
         assert!(matches!(

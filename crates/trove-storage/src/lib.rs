@@ -9,6 +9,7 @@ pub mod leases;
 pub mod log;
 pub mod process;
 pub mod storage;
+pub mod upgrade;
 pub mod writer;
 
 pub use config::{ConfigError, StoreConfig};

@@ -170,7 +170,10 @@ impl Store {
             }
             Err(e) => return Err(Error::Io { path: config_path, source: e }),
         };
-        let config = StoreConfig::parse(&text)?;
+        let mut config = StoreConfig::parse(&text)?;
+        if config.store.format_version < trove_storage::config::FORMAT_VERSION {
+            config = upgrade_layout(root, &config_path, &text)?;
+        }
         let durable = options.durable.unwrap_or(config.log.durable);
         std::fs::create_dir_all(root.join(".trove/log")).map_err(Error::io(root))?;
         let storage = Arc::new(Storage::local(root, durable)?);
@@ -702,6 +705,19 @@ impl Store {
         }
         Ok(CompactReport { segments_merged: inputs.len(), checkpoint: Some(name), datasets: n })
     }
+}
+
+/// Brings a store an older trove wrote to the current layout (see `trove_storage::upgrade`), then records
+/// the new format version in `trove.toml` (replaced whole, so a process killed meanwhile leaves the old
+/// file, and the next open upgrades again: renaming is idempotent).
+fn upgrade_layout(root: &Path, config_path: &Path, text: &str) -> Result<StoreConfig> {
+    trove_storage::upgrade::unescape_names(root, &[".trove", CONFIG_FILE]).map_err(Error::io(root))?;
+    std::fs::create_dir_all(root.join(".trove")).map_err(Error::io(root))?;
+    let upgraded = StoreConfig::upgraded_text(text);
+    let temporary = root.join(format!(".trove/{CONFIG_FILE}.upgrading-{}", std::process::id()));
+    std::fs::write(&temporary, &upgraded).map_err(Error::io(&temporary))?;
+    std::fs::rename(&temporary, config_path).map_err(Error::io(config_path))?;
+    Ok(StoreConfig::parse(&upgraded)?)
 }
 
 /// Opens the catalog; one that SQLite finds damaged is moved aside (`catalog.sqlite.damaged-<time>`) and a
