@@ -8,16 +8,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::TestStore;
-use serde_json::Value;
 
 /// What `trove check --json` found, as `(kind, subject)`.
 fn findings(s: &TestStore) -> Vec<(String, String)> {
-    let out = s.cmd(&["check", "--json"]).output().unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|f| f.get("kind").is_some())
+    s.findings()
+        .into_iter()
         .map(|f| (f["kind"].as_str().unwrap().to_string(), f["subject"].as_str().unwrap().to_string()))
         .collect()
 }

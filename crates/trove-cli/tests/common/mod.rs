@@ -68,6 +68,17 @@ impl TestStore {
         out
     }
 
+    /// The findings of `trove check --json` (its summary line left out).
+    pub fn findings(&self) -> Vec<Value> {
+        let out = self.cmd(&["check", "--json"]).output().unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|f| f.get("kind").is_some())
+            .collect()
+    }
+
     pub fn file(&self, name: &str, content: &[u8]) -> PathBuf {
         let p = self.inputs.path().join(name);
         std::fs::write(&p, content).unwrap();
