@@ -202,6 +202,27 @@ fn a_folder_moved_by_hand_keeps_its_own_identity_among_identical_datasets() {
 }
 
 #[test]
+fn a_new_dataset_where_a_removed_folder_object_was_is_not_an_orphan_for_gc() {
+    // Found by the sequence property: `lab/p/a` was a folder object of `lab/p`; after `rm lab/p` a new
+    // dataset was made there by hand, and `check` called it left behind (so `gc` would have deleted it).
+    let s = TestStore::new();
+    let lab = s.root().join("lab");
+    std::fs::create_dir_all(lab.join("p/a")).unwrap();
+    std::fs::write(lab.join("p/a/f1"), b"same\n").unwrap();
+    std::fs::write(lab.join("p/f2"), b"same\n").unwrap();
+    s.ok(&["sync", "--scan"]);
+    s.ok(&["rm", "lab/p"]);
+    std::fs::create_dir_all(lab.join("p/a")).unwrap();
+    std::fs::write(lab.join("p/a/f4"), b"same\n").unwrap();
+    let scan = s.ok(&["sync", "--scan"]);
+    assert!(scan.contains("new dataset lab/p/a"), "{scan}");
+    assert_clean(&s);
+    s.ok(&["gc", "--grace", "0s"]);
+    assert_eq!(std::fs::read(lab.join("p/a/f4")).unwrap(), b"same\n");
+    assert_clean(&s);
+}
+
+#[test]
 fn a_dataset_in_a_hidden_folder_is_left_alone_by_a_scan() {
     let s = TestStore::new();
     let a = s.file("a.txt", b"a\n");

@@ -280,8 +280,26 @@ impl Store {
             }
         }
         report.objects = expected.len();
-        let mut walk =
-            Walk { root: &root, expected: &expected, dead: &dead, seen: HashSet::new(), report: &mut report };
+        // A removed object's place may hold live data again (a new dataset in a removed folder object's folder):
+        // never an orphan then, whatever else is in it.
+        let mut live_folders: HashSet<&str> = HashSet::new();
+        for key in expected.keys() {
+            let mut rest = key.as_str();
+            while let Some((parent, _)) = rest.rsplit_once('/') {
+                if !live_folders.insert(parent) {
+                    break;
+                }
+                rest = parent;
+            }
+        }
+        let mut walk = Walk {
+            root: &root,
+            expected: &expected,
+            dead: &dead,
+            live_folders: &live_folders,
+            seen: HashSet::new(),
+            report: &mut report,
+        };
         walk.folder(&root, "", &mut removable)?;
         let seen = std::mem::take(&mut walk.seen);
         let mut missing: Vec<&String> = expected.keys().filter(|k| !seen.contains(*k)).collect();
@@ -475,6 +493,8 @@ struct Walk<'a> {
     root: &'a Path,
     expected: &'a HashMap<String, (String, &'a ObjectManifest)>,
     dead: &'a HashMap<String, String>,
+    /// Every folder above an object the log names.
+    live_folders: &'a HashSet<&'a str>,
     seen: HashSet<String>,
     report: &'a mut CheckReport,
 }
@@ -492,7 +512,7 @@ impl Walk<'_> {
             if let Some((subject, manifest)) = self.expected.get(&key) {
                 self.seen.insert(key.clone());
                 self.object(&key, subject, manifest, &path, is_dir)?;
-            } else if let Some(why) = self.dead.get(&key) {
+            } else if let Some(why) = self.dead.get(&key).filter(|_| !self.live_folders.contains(key.as_str())) {
                 self.report.findings.push(orphan(&key, &key, format!("left behind: {why}")));
                 removable.push(Removable { key, immediate: false, by_key: false });
             } else if name.contains(".trove-part-") {
