@@ -184,7 +184,7 @@ fn conversion_errors_are_clear_and_store_nothing() {
     assert!(err.starts_with("error: unknown format \"hdf9\""), "{err}");
     let err = s.fails(&["put", "lab/t", c, "--chunks", "10"], 1);
     assert!(err.contains("--as zarr"), "{err}");
-    let ragged = s.file("ragged.csv", b"a,b\n1,2\n3\n");
+    let ragged = s.file("ragged.csv", b"a,b\n1,2\n3,4,5\n");
     let err = s.fails(&["put", "lab/t", ragged.to_str().unwrap(), "--as", "parquet"], 1);
     assert!(err.starts_with("error: ") && err.contains("ragged.csv"), "{err}");
     let npy = s.file("v.npy", &npy_f64(&[3], &[1.0, 2.0, 3.0]));

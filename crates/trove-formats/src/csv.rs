@@ -53,6 +53,22 @@ const SNIFF_BYTES: u64 = 64 * 1024;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// The cells read as missing, in every column type: pandas' default `na_values` (what R and Excel write
+/// for a missing value, too), and the empty cell.
+pub const MISSING: &[&str] = &[
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA",
+    "NULL", "NaN", "None", "n/a", "nan", "null",
+];
+
+/// [`MISSING`] as the whole-cell pattern arrow's reader takes.
+fn missing_pattern() -> &'static regex::Regex {
+    static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    PATTERN.get_or_init(|| {
+        let tokens: Vec<String> = MISSING.iter().map(|t| regex::escape(t)).collect();
+        regex::Regex::new(&format!("^(?:{})$", tokens.join("|"))).unwrap_or_else(|_| unreachable!("escaped literals"))
+    })
+}
+
 impl Format for Csv {
     fn name(&self) -> &'static str {
         "csv"
@@ -161,7 +177,15 @@ impl Source {
     }
 
     fn dialect(&self) -> CsvDialect {
-        CsvDialect::default().with_header(true).with_delimiter(self.delimiter)
+        CsvDialect::default()
+            .with_header(true)
+            .with_delimiter(self.delimiter)
+            .with_null_regex(missing_pattern().clone())
+            .with_truncated_rows(true)
+    }
+
+    fn lines(&self) -> Lines {
+        Lines { path: self.path.clone(), skip: self.skip, delimiter: self.delimiter }
     }
 
     /// The file from its header on.
@@ -179,7 +203,8 @@ impl Source {
 
     fn builder(&self, schema: Schema) -> ReaderBuilder {
         let rows = (BATCH_VALUES / self.names.len().max(1)).clamp(1, BATCH_ROWS);
-        ReaderBuilder::new(Arc::new(schema)).with_format(self.dialect()).with_batch_size(rows)
+        // Short rows are filled with nulls, as pandas does.
+        ReaderBuilder::new(Arc::new(schema)).with_format(self.dialect()).with_batch_size(rows).with_truncated_rows(true)
     }
 
     /// Typed batches of the selected columns and rows. Types are inferred from the rows in `infer_rows`
@@ -203,7 +228,7 @@ impl Source {
             builder = builder.with_bounds(bound(rows.start), bound(rows.end.max(rows.start)));
         }
         let inner = builder.build_buffered(self.body()?).map_err(|e| self.error(e))?;
-        Ok(CsvBatches { inner, schema: projected, path: self.path.clone() })
+        Ok(CsvBatches { inner, schema: projected, lines: self.lines() })
     }
 
     /// The type of each of `columns` (positions, ascending): the narrowest that every value in `rows`
@@ -252,7 +277,7 @@ impl Source {
     }
 
     fn error(&self, e: ArrowError) -> FormatError {
-        csv_error(&self.path, e)
+        csv_error(&self.lines(), e)
     }
 }
 
@@ -307,14 +332,14 @@ fn unique_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
 struct CsvBatches {
     inner: CsvReader<BufReader<File>>,
     schema: SchemaRef,
-    path: PathBuf,
+    lines: Lines,
 }
 
 impl Iterator for CsvBatches {
     type Item = std::result::Result<RecordBatch, ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        Some(self.inner.next()?.map_err(|e| table::to_arrow(csv_error(&self.path, e))))
+        Some(self.inner.next()?.map_err(|e| table::to_arrow(csv_error(&self.lines, e))))
     }
 }
 
@@ -324,15 +349,59 @@ impl RecordBatchReader for CsvBatches {
     }
 }
 
+/// Where a CSV file's records are: enough to turn arrow's record numbers into the lines an editor shows.
+#[derive(Debug, Clone)]
+struct Lines {
+    path: PathBuf,
+    /// Bytes of byte-order mark before the header.
+    skip: u64,
+    delimiter: u8,
+}
+
+impl Lines {
+    /// The physical line (from 1) where record `record` (from 1, the header) starts: quoted fields may hold
+    /// line breaks, so the two differ. Read again only when an error needs it.
+    fn physical(&self, record: u64) -> Option<u64> {
+        let mut file = File::open(&self.path).ok()?;
+        file.seek(SeekFrom::Start(self.skip)).ok()?;
+        let mut reader = ::csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(self.delimiter)
+            .from_reader(BufReader::new(file));
+        let mut row = ::csv::ByteRecord::new();
+        for _ in 0..record {
+            if !reader.read_byte_record(&mut row).ok()? {
+                return None;
+            }
+        }
+        row.position().map(|p| p.line())
+    }
+}
+
 /// An error of arrow's CSV reader, reworded to say which line of which file is wrong.
-fn csv_error(path: &Path, e: ArrowError) -> FormatError {
+fn csv_error(lines: &Lines, e: ArrowError) -> FormatError {
+    let path = &lines.path;
     let text = match e {
         ArrowError::IoError(_, source) => return FormatError::Io { path: path.to_path_buf(), source },
         ArrowError::ExternalError(_) => return table::from_arrow(e),
         ArrowError::CsvError(text) | ArrowError::ParseError(text) => text,
         other => other.to_string(),
     };
-    // arrow says "incorrect number of fields for line 3, expected 2 got 1" (lines count from 1, the header).
+    // arrow numbers records ("line 3" is the third, counting the header), not lines.
+    let text = match text.split_once("line ").and_then(|(before, rest)| {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let record: u64 = rest[..digits].parse().ok()?;
+        Some((before, record, &rest[digits..]))
+    }) {
+        Some((before, record, after)) => {
+            let line = lines.physical(record).unwrap_or(record);
+            format!("{before}line {line}{after}")
+        }
+        None => text,
+    };
+    // "incorrect number of fields for line 3, expected 2 got more than 2": only long rows (short ones are
+    // filled with nulls).
     let ragged = text.strip_prefix("incorrect number of fields for line ").and_then(|rest| {
         let (line, rest) = rest.split_once(", expected ")?;
         let (expected, got) = rest.split_once(" got ")?;
@@ -408,8 +477,9 @@ impl Guess {
 
     fn data_type(&self) -> DataType {
         match self.kind {
-            // A column with no values says nothing of its type; text holds whatever comes later.
-            Kind::Empty | Kind::Text => DataType::Utf8,
+            // A column without a single value is all missing: floats, as pandas reads it.
+            Kind::Empty => DataType::Float64,
+            Kind::Text => DataType::Utf8,
             Kind::Bool => DataType::Boolean,
             Kind::Int => DataType::Int64,
             Kind::Float => DataType::Float64,
@@ -523,7 +593,7 @@ mod tests {
         assert_eq!(infer(&["2024-01-01T00:00:00.123456789"]), DataType::Timestamp(TimeUnit::Nanosecond, None));
         assert_eq!(infer(&["1500-01-01T00:00:00.123456789"]), DataType::Timestamp(TimeUnit::Microsecond, None));
         assert_eq!(infer(&["12345678901234567890123"]), DataType::Utf8);
-        assert_eq!(infer(&[]), DataType::Utf8);
+        assert_eq!(infer(&[]), DataType::Float64);
         assert_eq!(infer(&["x", "1"]), DataType::Utf8);
     }
 
@@ -541,11 +611,13 @@ mod tests {
     }
 
     #[test]
-    fn ragged_error_wording() {
-        let e = csv_error(
-            Path::new("x.csv"),
-            ArrowError::CsvError("incorrect number of fields for line 3, expected 2 got 1".into()),
-        );
-        assert_eq!(e.to_string(), "x.csv: line 3 has 1 field, but the header has 2");
+    fn ragged_error_wording_names_the_physical_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.csv");
+        std::fs::write(&path, "a,b\n\"multi\nline\",1\n\"x\",2\n").unwrap();
+        let lines = Lines { path: path.clone(), skip: 0, delimiter: b',' };
+        let e =
+            csv_error(&lines, ArrowError::CsvError("incorrect number of fields for line 3, expected 2 got 1".into()));
+        assert_eq!(e.to_string(), format!("{}: line 4 has 1 field, but the header has 2", path.display()));
     }
 }

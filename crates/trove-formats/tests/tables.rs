@@ -131,22 +131,67 @@ fn a_late_value_of_another_type_widens_the_column() {
 }
 
 #[test]
-fn a_ragged_row_is_an_error_naming_file_and_line() {
+fn short_rows_are_filled_and_a_long_row_is_an_error_naming_its_physical_line() {
     let dir = tempfile::tempdir().unwrap();
     let src = write(&dir, "ragged.csv", "a,b\n1,2\n3,4\n5\n7,8\n");
     let dest = dir.path().join("ragged.parquet");
-    let err = convert(csv(), &src, parquet(), &dest).unwrap_err().to_string();
-    assert!(err.contains("ragged.csv"), "{err}");
-    assert!(err.contains("line 4 has 1 field, but the header has 2"), "{err}");
-    assert!(!dest.exists(), "a failed conversion leaves no file behind");
+    convert(csv(), &src, parquet(), &dest).unwrap();
+    let batch = one_batch(parquet(), &dest, &TableSelect::default());
+    assert_eq!(ints(batch.column(1)), [Some(2), Some(4), None, Some(8)]);
 
-    let many = write(&dir, "many.csv", "a,b\n1,2\n3,4,5\n");
+    // The third record starts on line 3 but spans two lines (a quoted line break): the long row is on line 5.
+    let many = write(&dir, "many.csv", "a,b\n1,2\n\"two\nlines\",4\n3,4,5\n");
     let err = csv().summarise(&many).unwrap_err().to_string();
-    assert!(err.starts_with(&format!("{}: line 3 has", many.display())), "{err}");
+    assert!(err.starts_with(&format!("{}: line 5 has 3 fields, but the header has 2", many.display())), "{err}");
+    let err = convert(csv(), &many, parquet(), &dest).unwrap_err().to_string();
+    assert!(err.contains("line 5 has"), "{err}");
 
     let empty = write(&dir, "empty.csv", "");
     let err = csv().summarise(&empty).unwrap_err().to_string();
     assert!(err.contains("empty file"), "{err}");
+}
+
+#[test]
+fn missing_values_as_r_excel_and_pandas_write_them_are_nulls_in_every_column_type() {
+    let dir = tempfile::tempdir().unwrap();
+    // penguins.csv as R's write.csv leaves it, with Excel's and pandas' spellings of "missing" mixed in.
+    let text = "\
+species,island,bill_length_mm,body_mass_g,sex,year,measured,seen,note,empty
+Adelie,Torgersen,39.1,3750,male,2007,true,2007-11-11,ok,
+Adelie,Torgersen,NA,NA,NA,2007,NA,NA,NA,NA
+Adelie,Biscoe,#N/A,N/A,NULL,null,#N/A,N/A,,NA
+Gentoo,Biscoe,NaN,<NA>,female,2008,false,2008-11-12,None,nan
+Gentoo,Dream,46.5,n/a,female,2009,TRUE,2009-11-13,ok,
+";
+    let src = write(&dir, "penguins.csv", text);
+    let dest = dir.path().join("penguins.parquet");
+    convert(csv(), &src, parquet(), &dest).unwrap();
+    let batch = one_batch(parquet(), &dest, &TableSelect::default());
+    let types: Vec<DataType> = batch.schema().fields().iter().map(|f| f.data_type().clone()).collect();
+    assert_eq!(
+        types,
+        [
+            DataType::Utf8,
+            DataType::Utf8,
+            DataType::Float64,
+            DataType::Int64,
+            DataType::Utf8,
+            DataType::Int64,
+            DataType::Boolean,
+            DataType::Date32,
+            DataType::Utf8,
+            // No value at all: floats, as pandas reads it.
+            DataType::Float64,
+        ]
+    );
+    let nulls: Vec<usize> = batch.columns().iter().map(|c| c.null_count()).collect();
+    assert_eq!(nulls, [0, 0, 3, 4, 2, 1, 2, 2, 3, 5]);
+    assert_eq!(ints(batch.column(3)), [Some(3750), None, None, None, None]);
+    let bills = batch.column(2).as_primitive::<Float64Type>();
+    assert_eq!(bills.iter().collect::<Vec<_>>(), [Some(39.1), None, None, None, Some(46.5)]);
+    let summary = csv().summarise(&src).unwrap();
+    assert_eq!(summary["columns"][2]["type"], "Float64");
+    assert_eq!(summary["columns"][2]["nulls"], 3);
 }
 
 #[test]

@@ -229,10 +229,19 @@ impl Storage {
         fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<T>,
     ) -> Result<T> {
         let parent = dest.parent().unwrap_or(dest);
-        std::fs::create_dir_all(parent).map_err(io_at(parent))?;
         let temp = parent.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::now_v7().simple()));
         let written = (|| {
-            let mut file = std::fs::File::create_new(&temp).map_err(io_at(&temp))?;
+            // Another process's delete prunes folders it leaves empty (`prune_empty_parents`), so the folder
+            // made here may be gone again before the file is in it: make it again.
+            let mut attempts = 0;
+            let mut file = loop {
+                let made = std::fs::create_dir_all(parent).and_then(|()| std::fs::File::create_new(&temp));
+                match made {
+                    Ok(file) => break file,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 16 => attempts += 1,
+                    Err(source) => return Err(StorageError::Io { path: temp.clone(), source }),
+                }
+            };
             let out = fill(&mut file).map_err(io_at(&temp))?;
             if self.durable {
                 file.sync_all().map_err(io_at(&temp))?;
@@ -690,18 +699,32 @@ fn list_local(dir: &FsPath, prefix: &str, out: &mut Vec<Entry>) -> Result<()> {
         }
         Err(source) => return Err(StorageError::Io { path: dir.to_path_buf(), source }),
     };
+    // An entry deleted while the folder is read (a lease released, a file gc removed) is simply not listed.
+    let vanished = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
     for entry in entries {
-        let entry = entry.map_err(io_at(dir))?;
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) if vanished(&e) => continue,
+            Err(source) => return Err(StorageError::Io { path: dir.to_path_buf(), source }),
+        };
         let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
         if name.starts_with(TEMP_PREFIX) {
             continue;
         }
         let key = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
-        let file_type = entry.file_type().map_err(io_at(dir))?;
+        let file_type = match entry.file_type() {
+            Ok(t) => t,
+            Err(e) if vanished(&e) => continue,
+            Err(source) => return Err(StorageError::Io { path: entry.path(), source }),
+        };
         if file_type.is_dir() {
             list_local(&entry.path(), &key, out)?;
         } else if file_type.is_file() {
-            let meta = entry.metadata().map_err(io_at(dir))?;
+            let meta = match entry.metadata() {
+                Ok(m) => m,
+                Err(e) if vanished(&e) => continue,
+                Err(source) => return Err(StorageError::Io { path: entry.path(), source }),
+            };
             out.push(Entry { key, size: meta.len(), modified: modified_micros(&meta) });
         }
     }
