@@ -210,12 +210,19 @@ fn put(store: &Store, args: PutArgs, out: &mut Out) -> Result<()> {
         bail!("--name names the object of a single file; {} files were given", args.files.len());
     }
     let options = write_options(&args.convert)?;
+    let read = read_options(&args.csv)?;
+    if read != trove::formats::ReadOptions::default() && args.convert.as_format.is_none() {
+        bail!(
+            "--na, --delimiter, --no-header, --skip-rows, --comment and --dtype say how a CSV is read when it is converted: add --as parquet"
+        );
+    }
     let mut files = Vec::with_capacity(args.files.len());
     for f in &args.files {
         let mut import = FileImport::new(f)?;
         import.name = args.name.clone();
         import.as_format = args.convert.as_format.clone();
         import.options = options.clone();
+        import.read = read.clone();
         import.reflink = args.reflink;
         files.push(import);
     }
@@ -262,6 +269,33 @@ fn write_options(args: &ConvertArgs) -> Result<WriteOptions> {
         bail!("--chunks and --compression choose how a Zarr array is written: add --as zarr");
     }
     Ok(WriteOptions { chunks: args.chunks.clone(), compression })
+}
+
+fn read_options(args: &crate::CsvArgs) -> Result<trove::formats::ReadOptions> {
+    let one_byte = |flag: &str, value: &str| -> Result<u8> {
+        match value {
+            "tab" | "\\t" | "\t" => Ok(b'\t'),
+            v if v.len() == 1 => Ok(v.as_bytes()[0]),
+            v => bail!("{flag} {v:?}: give one ASCII character (or `tab`)"),
+        }
+    };
+    let mut types = Vec::new();
+    for item in &args.dtype {
+        let Some((column, kind)) = item.rsplit_once('=') else {
+            bail!("--dtype {item:?}: give COLUMN=TYPE, e.g. zip=string");
+        };
+        types.push((column.to_string(), kind.parse()?));
+    }
+    Ok(trove::formats::ReadOptions {
+        csv: trove::formats::CsvOptions {
+            delimiter: args.delimiter.as_deref().map(|d| one_byte("--delimiter", d)).transpose()?,
+            no_header: args.no_header,
+            skip_rows: args.skip_rows,
+            comment: args.comment.as_deref().map(|c| one_byte("--comment", c)).transpose()?,
+            missing: args.na.clone(),
+            types,
+        },
+    })
 }
 
 fn read_meta_json(file: &Path) -> Result<Map<String, Value>> {

@@ -246,6 +246,31 @@ pub struct ConvertArgs {
     pub compression: Option<String>,
 }
 
+/// How a CSV is read when it is converted (`put --as parquet`); what is not given is detected.
+#[derive(Debug, Args, Default)]
+pub struct CsvArgs {
+    /// The cells that mean "missing", replacing the default set (NA, N/A, NULL, null, #N/A, NaN, None, ...);
+    /// the empty cell is always missing (`--na ''` keeps only it).
+    #[arg(long, value_name = "TOKEN,..", value_delimiter = ',', help_heading = "Reading CSV")]
+    pub na: Option<Vec<String>>,
+    /// The field separator: one character, or `tab` (default: sniffed from the first line).
+    #[arg(long, value_name = "CHAR", help_heading = "Reading CSV")]
+    pub delimiter: Option<String>,
+    /// The file has no header line: columns are named column_0, column_1, ...
+    #[arg(long, help_heading = "Reading CSV")]
+    pub no_header: bool,
+    /// Lines to skip before the header.
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Reading CSV")]
+    pub skip_rows: u64,
+    /// Lines starting with this character are comments.
+    #[arg(long, value_name = "CHAR", help_heading = "Reading CSV")]
+    pub comment: Option<String>,
+    /// A column's type instead of the inferred one: int64, float64, string, date, timestamp or bool
+    /// (e.g. `--dtype zip=string` keeps zip codes as text). Repeatable.
+    #[arg(long, value_name = "COLUMN=TYPE", help_heading = "Reading CSV")]
+    pub dtype: Vec<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct PutArgs {
     /// PROJECT/PATH of the dataset.
@@ -270,6 +295,8 @@ pub struct PutArgs {
     pub name: Option<String>,
     #[command(flatten)]
     pub convert: ConvertArgs,
+    #[command(flatten)]
+    pub csv: CsvArgs,
     /// Share the files' blocks copy-on-write instead of copying them, where the filesystem supports it
     /// (same filesystem as the store; otherwise the files are copied).
     #[arg(long)]

@@ -226,3 +226,41 @@ fn exports_write_into_pipes_and_devices() {
         assert!(std::os::unix::fs::FileTypeExt::is_fifo(&kind), "the pipe was replaced");
     }
 }
+
+#[test]
+fn csv_reading_choices_on_the_command_line() {
+    let s = TestStore::new();
+    let csv = s.file("zips.csv", b"# exported 2024-05-01\nsite\tzip\treading\ns1\t02134\t-\ns2\t10001\t2.5\n");
+    let c = csv.to_str().unwrap();
+    let err = s.fails(&["put", "lab/z", c, "--na", "-"], 1);
+    assert!(err.starts_with("error: --na, --delimiter") && err.contains("--as parquet"), "{err}");
+    let err = s.fails(&["put", "lab/z", c, "--as", "parquet", "--dtype", "zip"], 1);
+    assert!(err.contains("COLUMN=TYPE"), "{err}");
+    let err = s.fails(&["put", "lab/z", c, "--as", "parquet", "--dtype", "zip=integer"], 1);
+    assert!(err.contains("unknown column type \"integer\""), "{err}");
+    let err = s.fails(&["put", "lab/z", c, "--as", "parquet", "--delimiter", "::"], 1);
+    assert!(err.contains("one ASCII character"), "{err}");
+    assert!(s.fails(&["show", "lab/z"], 1).contains("not found"));
+    s.ok(&[
+        "put",
+        "lab/z",
+        c,
+        "--as",
+        "parquet",
+        "--comment",
+        "#",
+        "--delimiter",
+        "tab",
+        "--dtype",
+        "zip=string",
+        "--na",
+        "-",
+    ]);
+    let shown = s.show("lab/z:zips.parquet");
+    let columns = &shown["summary"]["columns"];
+    assert_eq!(columns[1]["name"], "zip");
+    assert_eq!(columns[1]["type"], "Utf8");
+    assert_eq!(columns[1]["min"], "02134");
+    assert_eq!(columns[2]["type"], "Float64");
+    assert_eq!(columns[2]["nulls"], 1);
+}

@@ -18,8 +18,9 @@
 //! memory at most. A third of a conversion buys types that never depend on where in a file the first odd
 //! value sits, and readers that never fail half-way on one.
 
+use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,7 +36,10 @@ use arrow::record_batch::RecordBatchReader;
 use serde_json::Value;
 
 use crate::table::{self, DEFAULT_HEAD};
-use crate::{Format, FormatError, PreviewOptions, Probe, Result, TableFormat, TableSelect, WriteOptions};
+use crate::{
+    ColumnType, CsvOptions, Format, FormatError, PreviewOptions, Probe, ReadOptions, Result, TableFormat, TableSelect,
+    WriteOptions,
+};
 
 /// The CSV format.
 pub struct Csv;
@@ -63,10 +67,26 @@ pub const MISSING: &[&str] = &[
 /// [`MISSING`] as the whole-cell pattern arrow's reader takes.
 fn missing_pattern() -> &'static regex::Regex {
     static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    PATTERN.get_or_init(|| {
-        let tokens: Vec<String> = MISSING.iter().map(|t| regex::escape(t)).collect();
-        regex::Regex::new(&format!("^(?:{})$", tokens.join("|"))).unwrap_or_else(|_| unreachable!("escaped literals"))
-    })
+    PATTERN.get_or_init(|| pattern_of(MISSING))
+}
+
+/// A pattern matching exactly these cells, and the empty one.
+fn pattern_of<S: AsRef<str>>(tokens: &[S]) -> regex::Regex {
+    let mut escaped: Vec<String> = tokens.iter().map(|t| regex::escape(t.as_ref())).collect();
+    escaped.push(String::new());
+    // Escaped literals joined by `|` always make a valid pattern.
+    regex::Regex::new(&format!("^(?:{})$", escaped.join("|"))).unwrap_or_else(|_| unreachable!("escaped literals"))
+}
+
+fn data_type_of(column_type: ColumnType) -> DataType {
+    match column_type {
+        ColumnType::Int64 => DataType::Int64,
+        ColumnType::Float64 => DataType::Float64,
+        ColumnType::String => DataType::Utf8,
+        ColumnType::Date => DataType::Date32,
+        ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+        ColumnType::Bool => DataType::Boolean,
+    }
 }
 
 impl Format for Csv {
@@ -115,6 +135,11 @@ impl TableFormat for Csv {
         Ok(Box::new(source.batches(select, None)?))
     }
 
+    fn read_source(&self, path: &Path, options: &ReadOptions) -> Result<Box<dyn RecordBatchReader + Send>> {
+        let source = Source::open_with(path, &options.csv)?;
+        Ok(Box::new(source.batches(&TableSelect::default(), None)?))
+    }
+
     /// Writes a header and one line per row, comma-separated; nulls are empty cells, timestamps ISO 8601.
     fn write(&self, batches: &mut dyn RecordBatchReader, dest: &Path, _options: &WriteOptions) -> Result<()> {
         let written = write_file(batches, dest);
@@ -150,42 +175,114 @@ fn write_file(batches: &mut dyn RecordBatchReader, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A CSV file, with what its first lines tell: where the data starts, the delimiter and the column names.
+/// A CSV file, with what its first lines tell (where the data starts, the delimiter, the column names) and
+/// how it is to be read.
 struct Source {
     path: PathBuf,
-    /// Bytes of byte-order mark before the header.
+    /// Bytes before the header (or the first row): a byte-order mark, and the lines skipped.
     skip: u64,
+    /// Lines skipped before the header.
+    skipped_lines: u64,
     delimiter: u8,
+    header: bool,
+    comment: Option<u8>,
+    missing: regex::Regex,
     names: Vec<String>,
+    /// Types chosen instead of inferred, by column position.
+    chosen: HashMap<usize, DataType>,
 }
 
 impl Source {
     fn open(path: &Path) -> Result<Source> {
-        let mut start = Vec::new();
+        Source::open_with(path, &CsvOptions::default())
+    }
+
+    fn open_with(path: &Path, options: &CsvOptions) -> Result<Source> {
         let file = File::open(path).map_err(FormatError::io(path))?;
-        file.take(SNIFF_BYTES).read_to_end(&mut start).map_err(FormatError::io(path))?;
-        let skip = if start.starts_with(BOM) { BOM.len() } else { 0 };
+        let mut reader = BufReader::new(file);
+        let mut start = Vec::new();
+        (&mut reader).take(BOM.len() as u64).read_to_end(&mut start).map_err(FormatError::io(path))?;
+        let mut skip = if start.starts_with(BOM) { BOM.len() as u64 } else { 0 };
+        if skip == 0 {
+            reader.seek(SeekFrom::Start(0)).map_err(FormatError::io(path))?;
+        }
+        let mut line = Vec::new();
+        for _ in 0..options.skip_rows {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line).map_err(FormatError::io(path))?;
+            if n == 0 {
+                return Err(FormatError::malformed(
+                    path,
+                    format!("cannot skip {} lines: the file has fewer", options.skip_rows),
+                ));
+            }
+            skip += n as u64;
+        }
+        start.clear();
+        reader.take(SNIFF_BYTES).read_to_end(&mut start).map_err(FormatError::io(path))?;
         let tab_named = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
-        let delimiter = if tab_named { b'\t' } else { sniff_delimiter(&start[skip..]) };
-        let mut source = Source { path: path.to_path_buf(), skip: skip as u64, delimiter, names: Vec::new() };
-        let (header, _) = source.dialect().infer_schema(source.body()?, Some(0)).map_err(|e| source.error(e))?;
-        if header.fields().is_empty() {
+        let delimiter = match options.delimiter {
+            Some(d) => d,
+            None if tab_named => b'\t',
+            None => sniff_delimiter(&start),
+        };
+        let missing = match &options.missing {
+            None => missing_pattern().clone(),
+            Some(tokens) => pattern_of(tokens),
+        };
+        let mut source = Source {
+            path: path.to_path_buf(),
+            skip,
+            skipped_lines: options.skip_rows,
+            delimiter,
+            header: !options.no_header,
+            comment: options.comment,
+            missing,
+            names: Vec::new(),
+            chosen: HashMap::new(),
+        };
+        let (first, _) = source.dialect().infer_schema(source.body()?, Some(0)).map_err(|e| source.error(e))?;
+        if first.fields().is_empty() {
             return Err(FormatError::malformed(path, "empty file: a CSV table needs a header line naming its columns"));
         }
-        source.names = unique_names(header.fields().iter().map(|f| f.name().as_str()));
+        source.names = if source.header {
+            unique_names(first.fields().iter().map(|f| f.name().as_str()))
+        } else {
+            (0..first.fields().len()).map(|i| format!("column_{i}")).collect()
+        };
+        for (name, column_type) in &options.types {
+            let position = source.names.iter().position(|n| n == name).ok_or_else(|| {
+                FormatError::Invalid(format!(
+                    "{}: no column {name:?} to type (its columns: {})",
+                    path.display(),
+                    source.names.join(", ")
+                ))
+            })?;
+            source.chosen.insert(position, data_type_of(*column_type));
+        }
         Ok(source)
     }
 
     fn dialect(&self) -> CsvDialect {
-        CsvDialect::default()
-            .with_header(true)
+        let dialect = CsvDialect::default()
+            .with_header(self.header)
             .with_delimiter(self.delimiter)
-            .with_null_regex(missing_pattern().clone())
-            .with_truncated_rows(true)
+            .with_null_regex(self.missing.clone())
+            .with_truncated_rows(true);
+        match self.comment {
+            Some(c) => dialect.with_comment(c),
+            None => dialect,
+        }
     }
 
     fn lines(&self) -> Lines {
-        Lines { path: self.path.clone(), skip: self.skip, delimiter: self.delimiter }
+        Lines {
+            path: self.path.clone(),
+            skip: self.skip,
+            skipped_lines: self.skipped_lines,
+            delimiter: self.delimiter,
+            header: self.header,
+        }
     }
 
     /// The file from its header on.
@@ -204,7 +301,14 @@ impl Source {
     fn builder(&self, schema: Schema) -> ReaderBuilder {
         let rows = (BATCH_VALUES / self.names.len().max(1)).clamp(1, BATCH_ROWS);
         // Short rows are filled with nulls, as pandas does.
-        ReaderBuilder::new(Arc::new(schema)).with_format(self.dialect()).with_batch_size(rows).with_truncated_rows(true)
+        let builder = ReaderBuilder::new(Arc::new(schema))
+            .with_format(self.dialect())
+            .with_batch_size(rows)
+            .with_truncated_rows(true);
+        match self.comment {
+            Some(c) => builder.with_comment(c),
+            None => builder,
+        }
     }
 
     /// Typed batches of the selected columns and rows. Types are inferred from the rows in `infer_rows`
@@ -216,7 +320,12 @@ impl Source {
         let mut inferred = wanted.clone();
         inferred.sort_unstable();
         inferred.dedup();
-        let types = self.infer(&inferred, infer_rows)?;
+        let guessed: Vec<usize> = inferred.iter().copied().filter(|c| !self.chosen.contains_key(c)).collect();
+        let mut guesses = self.infer(&guessed, infer_rows)?.into_iter();
+        let types: Vec<DataType> = inferred
+            .iter()
+            .map(|c| self.chosen.get(c).cloned().or_else(|| guesses.next()).unwrap_or(DataType::Utf8))
+            .collect();
         let mut fields: Vec<Field> = text.fields().iter().map(|f| f.as_ref().clone()).collect();
         for (&column, data_type) in inferred.iter().zip(types) {
             fields[column] = Field::new(&self.names[column], data_type, true);
@@ -353,15 +462,20 @@ impl RecordBatchReader for CsvBatches {
 #[derive(Debug, Clone)]
 struct Lines {
     path: PathBuf,
-    /// Bytes of byte-order mark before the header.
+    /// Bytes before the header: a byte-order mark and skipped lines.
     skip: u64,
+    skipped_lines: u64,
     delimiter: u8,
+    /// Whether the first record is a header (arrow counts it as record 1 then).
+    header: bool,
 }
 
 impl Lines {
     /// The physical line (from 1) where record `record` (from 1, the header) starts: quoted fields may hold
     /// line breaks, so the two differ. Read again only when an error needs it.
     fn physical(&self, record: u64) -> Option<u64> {
+        // Without a header arrow still counts from 1 at the first record.
+        let record = if self.header { record } else { record.max(1) };
         let mut file = File::open(&self.path).ok()?;
         file.seek(SeekFrom::Start(self.skip)).ok()?;
         let mut reader = ::csv::ReaderBuilder::new()
@@ -375,7 +489,7 @@ impl Lines {
                 return None;
             }
         }
-        row.position().map(|p| p.line())
+        row.position().map(|p| p.line() + self.skipped_lines)
     }
 }
 
@@ -615,7 +729,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.csv");
         std::fs::write(&path, "a,b\n\"multi\nline\",1\n\"x\",2\n").unwrap();
-        let lines = Lines { path: path.clone(), skip: 0, delimiter: b',' };
+        let lines = Lines { path: path.clone(), skip: 0, skipped_lines: 0, delimiter: b',', header: true };
         let e =
             csv_error(&lines, ArrowError::CsvError("incorrect number of fields for line 3, expected 2 got 1".into()));
         assert_eq!(e.to_string(), format!("{}: line 4 has 1 field, but the header has 2", path.display()));

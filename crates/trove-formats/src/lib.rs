@@ -94,6 +94,60 @@ pub struct WriteOptions {
     pub compression: Compression,
 }
 
+/// How a source is read when it is converted into a stored form (`put --as`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadOptions {
+    pub csv: CsvOptions,
+}
+
+/// How a CSV file is read when it is imported; each choice left at its default is detected.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CsvOptions {
+    /// The field separator (default: sniffed from the first line).
+    pub delimiter: Option<u8>,
+    /// The file has no header line: the columns are named `column_0`, `column_1`, ...
+    pub no_header: bool,
+    /// Lines skipped before the header (or the first row).
+    pub skip_rows: u64,
+    /// Lines starting with this byte are left out.
+    pub comment: Option<u8>,
+    /// The cells read as missing instead of [`csv::MISSING`]; the empty cell is missing whatever is given.
+    pub missing: Option<Vec<String>>,
+    /// Column types chosen instead of inferred, by column name.
+    pub types: Vec<(String, ColumnType)>,
+}
+
+/// A column type a CSV import can be told to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    Int64,
+    Float64,
+    String,
+    Date,
+    Timestamp,
+    Bool,
+}
+
+impl std::str::FromStr for ColumnType {
+    type Err = FormatError;
+
+    fn from_str(s: &str) -> Result<ColumnType> {
+        Ok(match s {
+            "int64" => ColumnType::Int64,
+            "float64" => ColumnType::Float64,
+            "string" => ColumnType::String,
+            "date" => ColumnType::Date,
+            "timestamp" => ColumnType::Timestamp,
+            "bool" => ColumnType::Bool,
+            other => {
+                return Err(FormatError::Invalid(format!(
+                    "unknown column type {other:?}: use int64, float64, string, date, timestamp or bool"
+                )));
+            }
+        })
+    }
+}
+
 /// What `cat` shows.
 #[derive(Debug, Clone, Default)]
 pub struct PreviewOptions {
@@ -135,6 +189,11 @@ pub trait Format: Send + Sync {
 pub trait TableFormat: Send + Sync {
     /// Streams the stored table as record batches: all or some columns, all rows or a range of them.
     fn read(&self, path: &Path, select: &TableSelect) -> Result<Box<dyn RecordBatchReader + Send>>;
+    /// Streams a whole source file to be converted, read as `options` say (only CSV has choices).
+    fn read_source(&self, path: &Path, options: &ReadOptions) -> Result<Box<dyn RecordBatchReader + Send>> {
+        let _ = options;
+        self.read(path, &TableSelect::default())
+    }
     /// Writes a stream of record batches as a new file at `dest`. Memory stays bounded by a few batches.
     fn write(&self, batches: &mut dyn RecordBatchReader, dest: &Path, options: &WriteOptions) -> Result<()>;
 }
@@ -223,8 +282,20 @@ pub fn refuse_special(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
 /// Rewrites the object at `src` (in format `from`) as format `to` at `dest`. Tables convert to tables and
 /// arrays to arrays, streamed, so memory does not grow with the object.
 pub fn convert(from: &dyn Format, src: &Path, to: &dyn Format, dest: &Path, options: &WriteOptions) -> Result<()> {
+    convert_with(from, src, &ReadOptions::default(), to, dest, options)
+}
+
+/// [`convert`], reading the source as `read` says.
+pub fn convert_with(
+    from: &dyn Format,
+    src: &Path,
+    read: &ReadOptions,
+    to: &dyn Format,
+    dest: &Path,
+    options: &WriteOptions,
+) -> Result<()> {
     if let (Some(reader), Some(writer)) = (from.as_table(), to.as_table()) {
-        let mut batches = reader.read(src, &TableSelect::default())?;
+        let mut batches = reader.read_source(src, read)?;
         return writer.write(&mut *batches, dest, options);
     }
     if let (Some(reader), Some(writer)) = (from.as_array(), to.as_array()) {

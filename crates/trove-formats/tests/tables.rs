@@ -151,6 +151,97 @@ fn short_rows_are_filled_and_a_long_row_is_an_error_naming_its_physical_line() {
     assert!(err.contains("empty file"), "{err}");
 }
 
+fn import(src: &Path, csv_options: trove_formats::CsvOptions) -> trove_formats::Result<RecordBatch> {
+    let dest = src.with_extension("parquet");
+    let read = trove_formats::ReadOptions { csv: csv_options };
+    trove_formats::convert_with(csv(), src, &read, parquet(), &dest, &WriteOptions::default())?;
+    Ok(one_batch(parquet(), &dest, &TableSelect::default()))
+}
+
+fn names_and_types(batch: &RecordBatch) -> Vec<(String, DataType)> {
+    batch.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect()
+}
+
+#[test]
+fn csv_import_choices_override_what_is_detected() {
+    use trove_formats::{ColumnType, CsvOptions};
+    let dir = tempfile::tempdir().unwrap();
+    // An instrument's export: two preamble lines, `;`-separated, comments between rows, zip codes with
+    // leading zeros, "-" for a missing reading and "NA" meaning North America.
+    let text = "\
+exported by SpectroMax 3.1
+2024-05-01
+site;zip;reading;region
+# calibration run follows
+s1;02134;1.5;NA
+s2;10001;-;EU
+# end
+";
+    let src = write(&dir, "export.csv", text);
+    let options = CsvOptions {
+        skip_rows: 2,
+        comment: Some(b'#'),
+        missing: Some(vec!["-".into()]),
+        types: vec![("zip".into(), ColumnType::String)],
+        ..Default::default()
+    };
+    let batch = import(&src, options).unwrap();
+    assert_eq!(
+        names_and_types(&batch),
+        [
+            ("site".to_string(), DataType::Utf8),
+            ("zip".to_string(), DataType::Utf8),
+            ("reading".to_string(), DataType::Float64),
+            ("region".to_string(), DataType::Utf8),
+        ]
+    );
+    assert_eq!(batch.num_rows(), 2);
+    let zips: Vec<_> = batch.column(1).as_string::<i32>().iter().collect();
+    assert_eq!(zips, [Some("02134"), Some("10001")]);
+    let regions: Vec<_> = batch.column(3).as_string::<i32>().iter().collect();
+    assert_eq!(regions, [Some("NA"), Some("EU")]);
+    assert_eq!(batch.column(2).null_count(), 1);
+
+    // No header: columns are numbered from 0, and the first line is data.
+    let bare = write(&dir, "bare.csv", "1,2.5\n3,4\n");
+    let batch = import(&bare, CsvOptions { no_header: true, ..Default::default() }).unwrap();
+    assert_eq!(
+        names_and_types(&batch),
+        [("column_0".to_string(), DataType::Int64), ("column_1".to_string(), DataType::Float64)]
+    );
+    assert_eq!(ints(batch.column(0)), [Some(1), Some(3)]);
+
+    // A delimiter given, and a long row's line counted with the skipped lines.
+    let piped = write(&dir, "piped.csv", "junk\na|b\n1|2\n3|4|5\n");
+    let err = import(&piped, CsvOptions { skip_rows: 1, delimiter: Some(b'|'), ..Default::default() })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("line 4 has 3 fields"), "{err}");
+
+    // A type for a column that is not there names the ones that are; a value that is not of the type
+    // chosen is an error, not a silent null.
+    let err = import(
+        &src,
+        CsvOptions { skip_rows: 2, types: vec![("zipcode".into(), ColumnType::Int64)], ..Default::default() },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("no column \"zipcode\"") && err.contains("site, zip, reading, region"), "{err}");
+    let err = import(
+        &src,
+        CsvOptions {
+            skip_rows: 2,
+            comment: Some(b'#'),
+            types: vec![("site".into(), ColumnType::Int64)],
+            ..Default::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("s1"), "{err}");
+    assert!("integer".parse::<ColumnType>().unwrap_err().to_string().contains("int64, float64"));
+}
+
 #[test]
 fn missing_values_as_r_excel_and_pandas_write_them_are_nulls_in_every_column_type() {
     let dir = tempfile::tempdir().unwrap();

@@ -34,6 +34,8 @@ pub struct FileImport {
     pub as_format: Option<String>,
     /// How a converted object is written (chunks and compression of a Zarr array).
     pub options: WriteOptions,
+    /// How the source is read when it is converted (a CSV's delimiter, header, missing cells, types).
+    pub read: trove_formats::ReadOptions,
     /// Share the file's blocks copy-on-write instead of copying them, where the filesystem can (the source
     /// must be on the store's filesystem); otherwise copy.
     pub reflink: bool,
@@ -172,6 +174,14 @@ impl Store {
         let (from, head) = trove_formats::detect_with_head(source)?;
         let to = target_for(from, source, f.as_format.as_deref())?;
         let converting = to.name() != from.name();
+        if f.read != trove_formats::ReadOptions::default() && !(converting && from.name() == "csv") {
+            return Err(Error::Invalid(format!(
+                "{}: choices of how to read a CSV apply when a CSV file is converted; this is {}{}",
+                source.display(),
+                from.name(),
+                if converting { "" } else { ", kept as it is" }
+            )));
+        }
         let name = match &f.name {
             Some(n) => n.clone(),
             None if converting => converted_name(source, to).unwrap_or_default(),
@@ -182,7 +192,7 @@ impl Store {
         })?;
         let key = self.staging_key();
         let result = if converting {
-            self.stage_converted(from, source, to, &key, &f.options)
+            self.stage_converted(from, source, &f.read, to, &key, &f.options)
         } else {
             self.stage_as_is(from, source, &head, &key, f.reflink)
         };
@@ -223,6 +233,7 @@ impl Store {
         &self,
         from: &'static dyn Format,
         source: &Path,
+        read: &trove_formats::ReadOptions,
         to: &'static dyn Format,
         key: &str,
         options: &WriteOptions,
@@ -231,7 +242,7 @@ impl Store {
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
         }
-        trove_formats::convert(from, source, to, &dest, options)?;
+        trove_formats::convert_with(from, source, read, to, &dest, options)?;
         self.manifest_of_staged(to, key)
     }
 
