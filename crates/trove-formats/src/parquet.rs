@@ -77,6 +77,8 @@ impl Format for Parquet {
         stats.set_rows(u64::try_from(file.file_metadata().num_rows()).unwrap_or(0));
         let group_rows: Vec<u64> = groups.iter().map(|g| u64::try_from(g.num_rows()).unwrap_or(0)).collect();
         for (column, field) in stats.columns_mut().iter_mut().zip(schema.fields()) {
+            // The footer's statistics do not count NaNs.
+            column.set_nans(None);
             // Nested columns have no single statistic; their bounds and nulls stay unknown.
             let converter = match StatisticsConverter::try_new(field.name(), schema, parquet_schema) {
                 Ok(converter) if converter.parquet_column_index().is_some() => converter,
@@ -109,6 +111,7 @@ impl Format for Parquet {
             }
         }
         let mut summary = stats.to_json();
+        pandas_index(file, &mut summary);
         summary.insert("row_groups".into(), groups.len().into());
         summary.insert("compression".into(), compression(file).map_or(Value::Null, Value::from));
         Ok(Value::Object(summary))
@@ -257,6 +260,38 @@ fn write_column_by_column<W: Write + Send>(
         (rows, bytes) = (0, 0);
     }
     writer.into_inner().map_err(cannot)
+}
+
+/// A table pandas wrote keeps its index as columns (`__index_level_0__`) or as a range, named in the
+/// `pandas` footer metadata: the summary lists those columns under `index`, not among the columns.
+fn pandas_index(file: &ParquetMetaData, summary: &mut serde_json::Map<String, Value>) {
+    let Some(text) = file
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|e| e.key == "pandas"))
+        .and_then(|e| e.value.as_deref())
+    else {
+        return;
+    };
+    let Ok(pandas) = serde_json::from_str::<Value>(text) else { return };
+    let Some(indexes) = pandas.get("index_columns").and_then(Value::as_array).filter(|i| !i.is_empty()) else {
+        return;
+    };
+    let Some(Value::Array(columns)) = summary.get_mut("columns") else { return };
+    let mut index = Vec::new();
+    for entry in indexes {
+        match entry {
+            Value::String(name) => {
+                if let Some(at) = columns.iter().position(|c| c["name"] == *name) {
+                    index.push(columns.remove(at));
+                }
+            }
+            // A RangeIndex: start, stop, step (and a name), no column.
+            Value::Object(range) => index.push(Value::Object(range.clone())),
+            _ => {}
+        }
+    }
+    summary.insert("index".into(), Value::Array(index));
 }
 
 /// Opens a Parquet file and reads its footer (and, for reads of some rows, its page index).
@@ -428,6 +463,61 @@ mod tests {
             assert_eq!(got, want, "{n} batches of {rows} rows");
             assert_eq!(Parquet.summarise(&path).unwrap()["rows"], (n * rows) as u64);
         }
+    }
+
+    #[test]
+    fn pandas_index_signed_zero_and_nans_in_summaries() {
+        use arrow::array::Float64Array;
+        use parquet::file::metadata::KeyValue;
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("x", DataType::Float64, true),
+            Field::new("__index_level_0__", DataType::Int64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Float64Array::from(vec![-0.0, 0.0, f64::NAN, 1.5])),
+                Arc::new(Int64Array::from(vec![10, 11, 12, 13])),
+            ],
+        )
+        .unwrap();
+        let cases = [
+            (r#"{"index_columns": ["__index_level_0__"], "columns": []}"#, "__index_level_0__"),
+            (r#"{"index_columns": [{"kind": "range", "name": null, "start": 0, "stop": 4, "step": 1}]}"#, "range"),
+        ];
+        for (i, (pandas, index)) in cases.into_iter().enumerate() {
+            let path = dir.path().join(format!("pandas{i}.parquet"));
+            let properties = WriterProperties::builder()
+                .set_key_value_metadata(Some(vec![KeyValue::new("pandas".into(), pandas.to_string())]))
+                .build();
+            let mut writer =
+                ArrowWriter::try_new(File::create(&path).unwrap(), schema.clone(), Some(properties)).unwrap();
+            writer.write(&batch).unwrap();
+            writer.close().unwrap();
+            let summary = Parquet.summarise(&path).unwrap();
+            let columns = summary["columns"].as_array().unwrap();
+            let x = &columns[0];
+            assert_eq!(x["min"].to_string(), "0.0", "{summary}");
+            assert_eq!(x["max"], 1.5);
+            // A footer does not count NaNs: the summary says nothing rather than 0.
+            assert!(x.get("nans").is_none(), "{summary}");
+            if index == "range" {
+                assert_eq!(columns.len(), 2);
+                assert_eq!(summary["index"][0]["kind"], "range");
+            } else {
+                assert_eq!(columns.len(), 1, "{summary}");
+                assert_eq!(summary["index"][0]["name"], index);
+                assert_eq!(summary["index"][0]["min"], 10);
+            }
+        }
+        // A summary read from the data counts them.
+        let mut reader = RecordBatchIterator::new(vec![Ok(batch)], schema);
+        let summary = table::summarise_batches(&mut reader).unwrap();
+        assert_eq!(summary["columns"][0]["nans"], 1);
+        assert_eq!(summary["columns"][0]["nulls"], 0);
+        assert_eq!(summary["columns"][0]["min"].to_string(), "0.0");
+        assert!(summary["columns"][1].get("nans").is_none());
     }
 
     #[test]

@@ -10,7 +10,10 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, make_array};
 use arrow::compute;
-use arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int32Type, Int64Type, Schema, SchemaRef, UInt64Type};
+use arrow::datatypes::{
+    DataType, Field, FieldRef, Float16Type, Float32Type, Float64Type, Int32Type, Int64Type, Schema, SchemaRef,
+    UInt64Type,
+};
 use arrow::error::ArrowError;
 use arrow::record_batch::{RecordBatch, RecordBatchReader};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -311,6 +314,21 @@ fn try_bounds_of(array: &dyn Array) -> Result<Bounds> {
     Ok(bounds)
 }
 
+fn is_float(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Float16 | DataType::Float32 | DataType::Float64)
+}
+
+/// The NaN values of a float array (0 for any other).
+fn count_nans(values: &dyn Array) -> u64 {
+    let count = |it: &mut dyn Iterator<Item = bool>| it.filter(|nan| *nan).count() as u64;
+    match values.data_type() {
+        DataType::Float16 => count(&mut values.as_primitive::<Float16Type>().iter().flatten().map(|v| v.is_nan())),
+        DataType::Float32 => count(&mut values.as_primitive::<Float32Type>().iter().flatten().map(|v| v.is_nan())),
+        DataType::Float64 => count(&mut values.as_primitive::<Float64Type>().iter().flatten().map(|v| v.is_nan())),
+        _ => 0,
+    }
+}
+
 fn text_bounds(lo: Option<&str>, hi: Option<&str>) -> Bounds {
     match (lo, hi) {
         (Some(lo), Some(hi)) => Bounds::Text(lo.to_string(), hi.to_string()),
@@ -327,18 +345,24 @@ const SUMMARY_TEXT_CHARS: usize = 64;
 pub struct ColumnStats {
     field: FieldRef,
     nulls: Option<u64>,
+    /// NaN values of a float column, when counted (a Parquet footer does not say).
+    nans: Option<u64>,
     bounds: Bounds,
 }
 
 impl ColumnStats {
     /// Statistics of an empty column.
     pub fn new(field: FieldRef) -> ColumnStats {
-        ColumnStats { field, nulls: Some(0), bounds: Bounds::Empty }
+        let nans = is_float(field.data_type()).then_some(0);
+        ColumnStats { field, nulls: Some(0), nans, bounds: Bounds::Empty }
     }
 
     /// Counts the nulls of one more piece of the column and widens the bounds by its values.
     pub fn add(&mut self, values: &dyn Array) {
         self.nulls = self.nulls.map(|n| n + values.logical_null_count() as u64);
+        if let Some(n) = self.nans.as_mut() {
+            *n += count_nans(values);
+        }
         if self.bounds != Bounds::Unknown {
             self.bounds = std::mem::replace(&mut self.bounds, Bounds::Empty).merge(bounds_of(values));
         }
@@ -367,6 +391,16 @@ impl ColumnStats {
         self.nulls = nulls;
     }
 
+    /// Sets the NaN count directly (`None`: not known, and left out of the summary).
+    pub fn set_nans(&mut self, nans: Option<u64>) {
+        self.nans = nans.filter(|_| is_float(self.field.data_type()));
+    }
+
+    /// The column's name.
+    pub fn name(&self) -> &str {
+        self.field.name()
+    }
+
     /// Drops the bounds: they cannot be known (a part of the column had no statistics).
     pub fn forget_bounds(&mut self) {
         self.bounds = Bounds::Unknown;
@@ -381,6 +415,9 @@ impl ColumnStats {
         column.insert("type".into(), self.field.data_type().to_string().into());
         column.insert("nullable".into(), self.field.is_nullable().into());
         column.insert("nulls".into(), self.nulls.map_or(Value::Null, Value::from));
+        if let Some(nans) = self.nans {
+            column.insert("nans".into(), nans.into());
+        }
         let (min, max) = match &self.bounds {
             Bounds::Empty | Bounds::Unknown => (None, None),
             Bounds::Int(lo, hi) => (Some(Value::from(*lo)), Some(Value::from(*hi))),
@@ -400,8 +437,10 @@ impl ColumnStats {
     }
 }
 
-/// A float as JSON: a number, or "inf" / "-inf", which JSON numbers cannot hold.
+/// A float as JSON: a number, or "inf" / "-inf", which JSON numbers cannot hold. Zero is `0` whatever its
+/// sign (Parquet writers record a minimum of zero as -0.0, as the format asks).
 fn float_json(v: f64) -> Value {
+    let v = if v == 0.0 { 0.0 } else { v };
     match serde_json::Number::from_f64(v) {
         Some(n) => Value::Number(n),
         None if v > 0.0 => "inf".into(),

@@ -434,8 +434,11 @@ fn summaries_of_each_format() {
         {"name": "name", "type": "Utf8", "nullable": true, "nulls": 1, "min": "alpha", "max": "gamma, with comma"},
         {"name": "day", "type": "Date32", "nullable": true, "nulls": 1, "min": "2024-01-01", "max": "2024-01-04"},
     ]);
-    assert_eq!(csv().summarise(&src).unwrap(), json!({"rows": 4, "columns": columns}));
-    assert_eq!(arrow_ipc().summarise(&ipc).unwrap(), json!({"rows": 4, "columns": columns}));
+    // Read from the data, a float column's NaNs are counted; a Parquet footer does not say.
+    let mut counted = columns.clone();
+    counted[1]["nans"] = json!(0);
+    assert_eq!(csv().summarise(&src).unwrap(), json!({"rows": 4, "columns": counted}));
+    assert_eq!(arrow_ipc().summarise(&ipc).unwrap(), json!({"rows": 4, "columns": counted}));
     assert_eq!(
         parquet().summarise(&pq).unwrap(),
         json!({"rows": 4, "columns": columns, "row_groups": 1, "compression": "zstd"})
