@@ -264,3 +264,26 @@ fn csv_reading_choices_on_the_command_line() {
     assert_eq!(columns[2]["type"], "Float64");
     assert_eq!(columns[2]["nulls"], 1);
 }
+
+#[test]
+fn a_gzipped_csv_converts_and_keeps_its_format_word() {
+    let s = TestStore::new();
+    // Made with the system's gzip, as a lab's pipeline would.
+    let plain = s.file("runs.csv", b"step,energy\n1,-3.5\n2,NA\n");
+    let status = std::process::Command::new("gzip").arg("-k").arg(&plain).status();
+    if !status.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED: no gzip on this machine");
+        assert!(std::env::var_os("CI").is_none(), "gzip is needed under CI");
+        return;
+    }
+    let gz = plain.with_extension("csv.gz");
+    s.ok(&["put", "lab/g", gz.to_str().unwrap(), "--as", "parquet"]);
+    let shown = s.show("lab/g:runs.parquet");
+    assert_eq!(shown["summary"]["rows"], 2);
+    assert_eq!(shown["summary"]["columns"][1]["type"], "Float64");
+    assert_eq!(shown["summary"]["columns"][1]["nulls"], 1);
+    s.ok(&["put", "lab/g", gz.to_str().unwrap()]);
+    let kept = s.show("lab/g:runs.csv.gz");
+    assert_eq!(kept["format"], "csv");
+    assert!(s.ok(&["cat", "lab/g:runs.csv.gz"]).contains("-3.5"));
+}

@@ -64,6 +64,65 @@ pub const MISSING: &[&str] = &[
     "NULL", "NaN", "None", "n/a", "nan", "null",
 ];
 
+/// How a CSV file's bytes are packed: as they are, or compressed whole (`.csv.gz`, `.csv.zst`, `.csv.bz2`),
+/// which every pass reads through a decompressor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Packing {
+    Plain,
+    Gzip,
+    Zstd,
+    Bzip2,
+}
+
+/// The name endings of compressed single files.
+pub const COMPRESSED_SUFFIXES: &[&str] = &["gz", "zst", "zstd", "bz2"];
+
+impl Packing {
+    /// From the file's first bytes (its magic number), whatever its name says.
+    fn of(head: &[u8]) -> Packing {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Packing::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Packing::Zstd
+        } else if head.starts_with(b"BZh") {
+            Packing::Bzip2
+        } else {
+            Packing::Plain
+        }
+    }
+
+    /// The file's text from byte `skip` on (plain files seek there; compressed ones decompress past it).
+    fn open(self, path: &Path, skip: u64) -> std::io::Result<Box<dyn BufRead + Send>> {
+        const BUFFER: usize = 1 << 20;
+        let mut file = File::open(path)?;
+        let mut reader: Box<dyn BufRead + Send> = match self {
+            Packing::Plain => {
+                file.seek(SeekFrom::Start(skip))?;
+                return Ok(Box::new(BufReader::with_capacity(BUFFER, file)));
+            }
+            Packing::Gzip => {
+                Box::new(BufReader::with_capacity(BUFFER, flate2::read::MultiGzDecoder::new(BufReader::new(file))))
+            }
+            Packing::Zstd => Box::new(BufReader::with_capacity(BUFFER, zstd::stream::read::Decoder::new(file)?)),
+            Packing::Bzip2 => {
+                Box::new(BufReader::with_capacity(BUFFER, bzip2::read::MultiBzDecoder::new(BufReader::new(file))))
+            }
+        };
+        std::io::copy(&mut (&mut reader).take(skip), &mut std::io::sink())?;
+        Ok(reader)
+    }
+}
+
+/// The extension a file's name gives its content: `csv` for `runs.csv` and for `runs.csv.gz`.
+pub(crate) fn inner_extension(path: &Path) -> Option<String> {
+    let outer = path.extension()?.to_str()?.to_ascii_lowercase();
+    if COMPRESSED_SUFFIXES.contains(&outer.as_str()) {
+        let stem = Path::new(path.file_stem()?);
+        return stem.extension()?.to_str().map(str::to_ascii_lowercase);
+    }
+    Some(outer)
+}
+
 /// [`MISSING`] as the whole-cell pattern arrow's reader takes.
 fn missing_pattern() -> &'static regex::Regex {
     static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
@@ -100,7 +159,7 @@ impl Format for Csv {
         "text/csv"
     }
     fn detect(&self, probe: &Probe<'_>) -> bool {
-        !probe.is_dir && probe.extension().is_some_and(|e| e == "csv" || e == "tsv")
+        !probe.is_dir && inner_extension(probe.path).is_some_and(|e| e == "csv" || e == "tsv")
     }
 
     /// Rows, inferred schema, nulls and bounds per column, from streamed passes over the file.
@@ -179,6 +238,7 @@ fn write_file(batches: &mut dyn RecordBatchReader, dest: &Path) -> Result<()> {
 /// how it is to be read.
 struct Source {
     path: PathBuf,
+    packing: Packing,
     /// Bytes before the header (or the first row): a byte-order mark, and the lines skipped.
     skip: u64,
     /// Lines skipped before the header.
@@ -198,18 +258,24 @@ impl Source {
     }
 
     fn open_with(path: &Path, options: &CsvOptions) -> Result<Source> {
+        let mut magic = Vec::new();
         let file = File::open(path).map_err(FormatError::io(path))?;
-        let mut reader = BufReader::new(file);
-        let mut start = Vec::new();
-        (&mut reader).take(BOM.len() as u64).read_to_end(&mut start).map_err(FormatError::io(path))?;
-        let mut skip = if start.starts_with(BOM) { BOM.len() as u64 } else { 0 };
-        if skip == 0 {
-            reader.seek(SeekFrom::Start(0)).map_err(FormatError::io(path))?;
+        file.take(4).read_to_end(&mut magic).map_err(FormatError::io(path))?;
+        let packing = Packing::of(&magic);
+        let unreadable = |e: std::io::Error| match packing {
+            Packing::Plain => FormatError::Io { path: path.to_path_buf(), source: e },
+            _ => FormatError::malformed(path, format!("cannot decompress: {e}")),
+        };
+        let mut reader = packing.open(path, 0).map_err(unreadable)?;
+        let mut skip = 0;
+        if reader.fill_buf().map_err(unreadable)?.starts_with(BOM) {
+            reader.consume(BOM.len());
+            skip = BOM.len() as u64;
         }
         let mut line = Vec::new();
         for _ in 0..options.skip_rows {
             line.clear();
-            let n = reader.read_until(b'\n', &mut line).map_err(FormatError::io(path))?;
+            let n = reader.read_until(b'\n', &mut line).map_err(unreadable)?;
             if n == 0 {
                 return Err(FormatError::malformed(
                     path,
@@ -218,9 +284,9 @@ impl Source {
             }
             skip += n as u64;
         }
-        start.clear();
-        reader.take(SNIFF_BYTES).read_to_end(&mut start).map_err(FormatError::io(path))?;
-        let tab_named = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+        let mut start = Vec::new();
+        reader.take(SNIFF_BYTES).read_to_end(&mut start).map_err(unreadable)?;
+        let tab_named = inner_extension(path).is_some_and(|e| e == "tsv");
         let delimiter = match options.delimiter {
             Some(d) => d,
             None if tab_named => b'\t',
@@ -232,6 +298,7 @@ impl Source {
         };
         let mut source = Source {
             path: path.to_path_buf(),
+            packing,
             skip,
             skipped_lines: options.skip_rows,
             delimiter,
@@ -278,6 +345,7 @@ impl Source {
     fn lines(&self) -> Lines {
         Lines {
             path: self.path.clone(),
+            packing: self.packing,
             skip: self.skip,
             skipped_lines: self.skipped_lines,
             delimiter: self.delimiter,
@@ -285,12 +353,10 @@ impl Source {
         }
     }
 
-    /// The file from its header on.
-    fn body(&self) -> Result<BufReader<File>> {
-        let mut file = File::open(&self.path).map_err(FormatError::io(&self.path))?;
-        file.seek(SeekFrom::Start(self.skip)).map_err(FormatError::io(&self.path))?;
-        // Large reads: the passes over a file are sequential and the tokeniser is fast.
-        Ok(BufReader::with_capacity(1 << 20, file))
+    /// The file's text from its header on, in large reads: the passes over a file are sequential and the
+    /// tokeniser is fast.
+    fn body(&self) -> Result<Box<dyn BufRead + Send>> {
+        self.packing.open(&self.path, self.skip).map_err(FormatError::io(&self.path))
     }
 
     /// Every column as text, as the file has it.
@@ -439,7 +505,7 @@ fn unique_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
 
 /// Typed batches from a CSV file; errors name the file and line.
 struct CsvBatches {
-    inner: CsvReader<BufReader<File>>,
+    inner: CsvReader<Box<dyn BufRead + Send>>,
     schema: SchemaRef,
     lines: Lines,
 }
@@ -462,6 +528,7 @@ impl RecordBatchReader for CsvBatches {
 #[derive(Debug, Clone)]
 struct Lines {
     path: PathBuf,
+    packing: Packing,
     /// Bytes before the header: a byte-order mark and skipped lines.
     skip: u64,
     skipped_lines: u64,
@@ -476,13 +543,9 @@ impl Lines {
     fn physical(&self, record: u64) -> Option<u64> {
         // Without a header arrow still counts from 1 at the first record.
         let record = if self.header { record } else { record.max(1) };
-        let mut file = File::open(&self.path).ok()?;
-        file.seek(SeekFrom::Start(self.skip)).ok()?;
-        let mut reader = ::csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .delimiter(self.delimiter)
-            .from_reader(BufReader::new(file));
+        let body = self.packing.open(&self.path, self.skip).ok()?;
+        let mut reader =
+            ::csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(self.delimiter).from_reader(body);
         let mut row = ::csv::ByteRecord::new();
         for _ in 0..record {
             if !reader.read_byte_record(&mut row).ok()? {
@@ -729,7 +792,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.csv");
         std::fs::write(&path, "a,b\n\"multi\nline\",1\n\"x\",2\n").unwrap();
-        let lines = Lines { path: path.clone(), skip: 0, skipped_lines: 0, delimiter: b',', header: true };
+        let lines = Lines {
+            path: path.clone(),
+            packing: Packing::Plain,
+            skip: 0,
+            skipped_lines: 0,
+            delimiter: b',',
+            header: true,
+        };
         let e =
             csv_error(&lines, ArrowError::CsvError("incorrect number of fields for line 3, expected 2 got 1".into()));
         assert_eq!(e.to_string(), format!("{}: line 4 has 1 field, but the header has 2", path.display()));

@@ -36,6 +36,7 @@ use ::arrow::record_batch::RecordBatchReader;
 use serde_json::Value;
 
 pub use array::{ArrayInfo, ArraySource, DType, RawArray, Region, Slice};
+pub use csv::COMPRESSED_SUFFIXES;
 pub use error::{FormatError, Result};
 pub use table::TableSelect;
 

@@ -163,6 +163,48 @@ fn names_and_types(batch: &RecordBatch) -> Vec<(String, DataType)> {
 }
 
 #[test]
+fn compressed_csv_is_detected_and_read_through_its_decompressor() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let text = "station,t,flag\nA1,1.5,NA\n\"B\n2\",2.5,ok\nC3,3.5,ok,extra\n";
+    let plain = write(&dir, "obs.csv", &text.replace(",extra", ""));
+    let want = import(&plain, Default::default()).unwrap();
+    let packed: Vec<(&str, Vec<u8>)> = vec![
+        ("gz", {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(text.replace(",extra", "").as_bytes()).unwrap();
+            e.finish().unwrap()
+        }),
+        ("zst", zstd::encode_all(text.replace(",extra", "").as_bytes(), 3).unwrap()),
+        ("bz2", {
+            let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+            e.write_all(text.replace(",extra", "").as_bytes()).unwrap();
+            e.finish().unwrap()
+        }),
+    ];
+    for (suffix, bytes) in packed {
+        let path = dir.path().join(format!("obs.csv.{suffix}"));
+        std::fs::write(&path, &bytes).unwrap();
+        let (format, _) = trove_formats::detect_with_head(&path).unwrap();
+        assert_eq!(format.name(), "csv", "{suffix}");
+        assert_eq!(import(&path, Default::default()).unwrap(), want, "{suffix}");
+        assert_eq!(csv().summarise(&path).unwrap()["rows"], 3);
+        // A truncated file says so, naming it.
+        let cut = dir.path().join(format!("cut.csv.{suffix}"));
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        let err = import(&cut, Default::default()).unwrap_err().to_string();
+        assert!(err.contains("cut.csv"), "{suffix}: {err}");
+    }
+    // Errors name physical lines inside compressed files too.
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(text.as_bytes()).unwrap();
+    let ragged = dir.path().join("ragged.csv.gz");
+    std::fs::write(&ragged, e.finish().unwrap()).unwrap();
+    let err = import(&ragged, Default::default()).unwrap_err().to_string();
+    assert!(err.contains("line 5 has 4 fields"), "{err}");
+}
+
+#[test]
 fn csv_import_choices_override_what_is_detected() {
     use trove_formats::{ColumnType, CsvOptions};
     let dir = tempfile::tempdir().unwrap();

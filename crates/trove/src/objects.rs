@@ -136,7 +136,12 @@ fn target_for(from: &'static dyn Format, source: &Path, as_format: Option<&str>)
 
 /// The default object name of a converted source: its stem with the new extension.
 fn converted_name(source: &Path, to: &dyn Format) -> Option<String> {
-    let stem = source.file_stem()?.to_str()?;
+    let mut stem = source.file_stem()?.to_str()?;
+    // `runs.csv.gz` becomes `runs.parquet`.
+    let compressed = source.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    if compressed.is_some_and(|e| trove_formats::COMPRESSED_SUFFIXES.contains(&e.as_str())) {
+        stem = Path::new(stem).file_stem().and_then(|s| s.to_str()).unwrap_or(stem);
+    }
     Some(format!("{stem}.{}", to.extension()))
 }
 
