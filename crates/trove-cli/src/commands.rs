@@ -213,7 +213,7 @@ fn put(store: &Store, args: PutArgs, out: &mut Out) -> Result<()> {
     let read = read_options(&args.csv)?;
     if read != trove::formats::ReadOptions::default() && args.convert.as_format.is_none() {
         bail!(
-            "--na, --delimiter, --no-header, --skip-rows, --comment and --dtype say how a CSV is read when it is converted: add --as parquet"
+            "--na, --delimiter, --header, --no-header, --skip-rows, --comment and --dtype say how a CSV is read when it is converted: add --as parquet"
         );
     }
     let mut files = Vec::with_capacity(args.files.len());
@@ -253,6 +253,9 @@ fn put(store: &Store, args: PutArgs, out: &mut Out) -> Result<()> {
         let state = store.dataset_for(&r)?;
         return Ok(out.json(&store.dataset_json(&state))?);
     }
+    for guess in &outcome.guesses {
+        eprintln!("note: {guess} (--delimiter, --header or --no-header choose otherwise)");
+    }
     out.line(format!("{} {r}", if outcome.created { "created" } else { "updated" }))?;
     for (name, m) in &outcome.objects {
         out.line(format!("  + {name}\t{}\t{}\t{}", m.format, output::size(m.size), m.checksum))?;
@@ -289,7 +292,13 @@ fn read_options(args: &crate::CsvArgs) -> Result<trove::formats::ReadOptions> {
     Ok(trove::formats::ReadOptions {
         csv: trove::formats::CsvOptions {
             delimiter: args.delimiter.as_deref().map(|d| one_byte("--delimiter", d)).transpose()?,
-            no_header: args.no_header,
+            header: if args.no_header {
+                Some(false)
+            } else if args.header {
+                Some(true)
+            } else {
+                None
+            },
             skip_rows: args.skip_rows,
             comment: args.comment.as_deref().map(|c| one_byte("--comment", c)).transpose()?,
             missing: args.na.clone(),

@@ -256,9 +256,12 @@ pub struct CsvArgs {
     /// The field separator: one character, or `tab` (default: sniffed from the first line).
     #[arg(long, value_name = "CHAR", help_heading = "Reading CSV")]
     pub delimiter: Option<String>,
-    /// The file has no header line: columns are named column_0, column_1, ...
-    #[arg(long, help_heading = "Reading CSV")]
+    /// The file has no header line: columns are named column_0, column_1, ... (default: sniffed)
+    #[arg(long, help_heading = "Reading CSV", conflicts_with = "header")]
     pub no_header: bool,
+    /// The first line names the columns, whatever it looks like (default: sniffed).
+    #[arg(long, help_heading = "Reading CSV")]
+    pub header: bool,
     /// Lines to skip before the header.
     #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Reading CSV")]
     pub skip_rows: u64,

@@ -287,3 +287,17 @@ fn a_gzipped_csv_converts_and_keeps_its_format_word() {
     assert_eq!(kept["format"], "csv");
     assert!(s.ok(&["cat", "lab/g:runs.csv.gz"]).contains("-3.5"));
 }
+
+#[test]
+fn what_a_csv_import_guessed_is_said_on_stderr() {
+    let s = TestStore::new();
+    let bare = s.file("counts.csv", b"1,2.5\n2,3.5\n");
+    let out = s.cmd(&["put", "lab/c", bare.to_str().unwrap(), "--as", "parquet"]).output().unwrap();
+    assert!(out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("note: counts.csv: no header line") && said.contains("--header"), "{said}");
+    assert_eq!(s.show("lab/c:counts.parquet")["summary"]["columns"][0]["name"], "column_0");
+    let out = s.cmd(&["put", "lab/d", bare.to_str().unwrap(), "--as", "parquet", "--header"]).output().unwrap();
+    assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(s.show("lab/d:counts.parquet")["summary"]["columns"][0]["name"], "1");
+}

@@ -199,6 +199,10 @@ impl TableFormat for Csv {
         Ok(Box::new(source.batches(&TableSelect::default(), None)?))
     }
 
+    fn guesses(&self, path: &Path, options: &ReadOptions) -> Result<Vec<String>> {
+        Ok(Source::open_with(path, &options.csv)?.guesses)
+    }
+
     /// Writes a header and one line per row, comma-separated; nulls are empty cells, timestamps ISO 8601.
     fn write(&self, batches: &mut dyn RecordBatchReader, dest: &Path, _options: &WriteOptions) -> Result<()> {
         let written = write_file(batches, dest);
@@ -244,9 +248,13 @@ struct Source {
     /// Lines skipped before the header.
     skipped_lines: u64,
     delimiter: u8,
+    /// Fields are separated by runs of spaces or tabs (read through [`Collapse`], then as tab-separated).
+    spaces: bool,
     header: bool,
     comment: Option<u8>,
     missing: regex::Regex,
+    /// What was guessed rather than told or certain, for the front end to say.
+    guesses: Vec<String>,
     names: Vec<String>,
     /// Types chosen instead of inferred, by column position.
     chosen: HashMap<usize, DataType>,
@@ -287,10 +295,19 @@ impl Source {
         let mut start = Vec::new();
         reader.take(SNIFF_BYTES).read_to_end(&mut start).map_err(unreadable)?;
         let tab_named = inner_extension(path).is_some_and(|e| e == "tsv");
-        let delimiter = match options.delimiter {
-            Some(d) => d,
-            None if tab_named => b'\t',
-            None => sniff_delimiter(&start),
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut guesses = Vec::new();
+        let (delimiter, spaces) = match options.delimiter {
+            Some(d) => (d, false),
+            None if tab_named => (b'\t', false),
+            None => match sniff_delimiter(&start) {
+                Some(d) => (d, false),
+                None if spaced_columns(&start) => {
+                    guesses.push(format!("{name}: its columns are separated by runs of spaces"));
+                    (b'\t', true)
+                }
+                None => (b',', false),
+            },
         };
         let missing = match &options.missing {
             None => missing_pattern().clone(),
@@ -302,12 +319,20 @@ impl Source {
             skip,
             skipped_lines: options.skip_rows,
             delimiter,
-            header: !options.no_header,
+            spaces,
+            header: options.header.unwrap_or(true),
             comment: options.comment,
             missing,
+            guesses,
             names: Vec::new(),
             chosen: HashMap::new(),
         };
+        if options.header.is_none() && !source.has_header()? {
+            source.header = false;
+            source.guesses.push(format!(
+                "{name}: no header line (its first line holds values like the lines below): columns are named column_0, column_1, ..."
+            ));
+        }
         let (first, _) = source.dialect().infer_schema(source.body()?, Some(0)).map_err(|e| source.error(e))?;
         if first.fields().is_empty() {
             return Err(FormatError::malformed(path, "empty file: a CSV table needs a header line naming its columns"));
@@ -346,6 +371,7 @@ impl Source {
         Lines {
             path: self.path.clone(),
             packing: self.packing,
+            spaces: self.spaces,
             skip: self.skip,
             skipped_lines: self.skipped_lines,
             delimiter: self.delimiter,
@@ -356,7 +382,52 @@ impl Source {
     /// The file's text from its header on, in large reads: the passes over a file are sequential and the
     /// tokeniser is fast.
     fn body(&self) -> Result<Box<dyn BufRead + Send>> {
-        self.packing.open(&self.path, self.skip).map_err(FormatError::io(&self.path))
+        self.lines().text().map_err(FormatError::io(&self.path))
+    }
+
+    /// Whether the first record names the columns, by type evidence (as pandas' and csvkit's sniffers
+    /// decide): not when every column whose values below are all numbers, booleans or dates has such a
+    /// value in the first record too, and there is at least one such column.
+    fn has_header(&self) -> Result<bool> {
+        const SAMPLE: usize = 50;
+        let mut reader = ::csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(self.delimiter)
+            .comment(self.comment)
+            .from_reader(self.body()?);
+        let mut rows: Vec<::csv::StringRecord> = Vec::new();
+        for record in reader.records().take(SAMPLE) {
+            match record {
+                Ok(r) => rows.push(r),
+                // Not text, or not well-formed: the reading passes say what is wrong.
+                Err(_) => return Ok(true),
+            }
+        }
+        let Some((first, below)) = rows.split_first() else { return Ok(true) };
+        if below.is_empty() {
+            return Ok(true);
+        }
+        let utc: Tz = UTC.parse()?;
+        let (mut typed, mut fitting) = (0, 0);
+        for (column, cell) in first.iter().enumerate() {
+            let mut guess = Guess::default();
+            for value in below.iter().filter_map(|r| r.get(column)).filter(|v| !self.missing.is_match(v)) {
+                guess.update(value, &utc);
+            }
+            if matches!(guess.kind, Kind::Empty | Kind::Text) {
+                continue;
+            }
+            typed += 1;
+            let mut with_first = guess;
+            if !self.missing.is_match(cell) {
+                with_first.update(cell, &utc);
+            }
+            if with_first.kind == guess.kind || (guess.kind == Kind::Int && with_first.kind == Kind::Float) {
+                fitting += 1;
+            }
+        }
+        Ok(!(typed > 0 && fitting == typed))
     }
 
     /// Every column as text, as the file has it.
@@ -461,33 +532,118 @@ fn bound(row: u64) -> usize {
     usize::try_from(row).unwrap_or(usize::MAX).min(usize::MAX / 2)
 }
 
-/// The delimiter of a CSV file: whichever of comma, tab and semicolon occurs most (outside quotes) in its
-/// first line; comma when none does.
-fn sniff_delimiter(start: &[u8]) -> u8 {
-    let mut counts = [0usize; 3];
+/// The delimiter of a CSV file: whichever of comma, tab, semicolon and bar occurs most (outside quotes) in
+/// its first line; `None` when none does.
+fn sniff_delimiter(start: &[u8]) -> Option<u8> {
+    const CANDIDATES: [u8; 4] = [b',', b'\t', b';', b'|'];
+    let mut counts = [0usize; 4];
     let mut quoted = false;
     for &byte in start {
         match byte {
             b'"' => quoted = !quoted,
             b'\n' | b'\r' if !quoted => break,
-            b',' if !quoted => counts[0] += 1,
-            b'\t' if !quoted => counts[1] += 1,
-            b';' if !quoted => counts[2] += 1,
+            _ if !quoted => {
+                if let Some(i) = CANDIDATES.iter().position(|&c| c == byte) {
+                    counts[i] += 1;
+                }
+            }
             _ => {}
         }
     }
-    let candidates = [b',', b'\t', b';'];
-    let mut best = 0;
-    for i in 1..candidates.len() {
-        if counts[i] > counts[best] {
-            best = i;
-        }
-    }
-    candidates[best]
+    let best = (0..CANDIDATES.len()).fold(0, |best, i| if counts[i] > counts[best] { i } else { best });
+    (counts[best] > 0).then_some(CANDIDATES[best])
 }
 
-/// Column names usable as Parquet and Arrow field names: an empty one becomes `column_N` (N counting from 1),
-/// a repeated one gets `_2`, `_3`, ... so that every column can be asked for by name.
+/// Whether the first lines split on runs of spaces (outside quotes) into the same number, two or more, of
+/// fields, as a table printed for people does (`np.savetxt`, fixed-width instrument logs).
+fn spaced_columns(start: &[u8]) -> bool {
+    // The last line of the sample may be cut short.
+    let whole = match start.iter().rposition(|&b| b == b'\n') {
+        Some(end) => &start[..=end],
+        None => start,
+    };
+    let mut collapsed = Vec::new();
+    if Collapse::new(whole).read_to_end(&mut collapsed).is_err() {
+        return false;
+    }
+    let mut widths = collapsed.split(|&b| b == b'\n').filter(|l| !l.is_empty() && l != b"\r").take(20).map(|line| {
+        let mut quoted = false;
+        1 + line
+            .iter()
+            .filter(|&&b| {
+                if b == b'"' {
+                    quoted = !quoted;
+                }
+                b == b'\t' && !quoted
+            })
+            .count()
+    });
+    match widths.next() {
+        Some(first) if first > 1 => widths.all(|w| w == first),
+        _ => false,
+    }
+}
+
+/// Turns runs of spaces and tabs between fields into one tab, and drops them at the ends of lines, outside
+/// quotes: a table aligned with spaces becomes a tab-separated one.
+struct Collapse<R> {
+    inner: R,
+    quoted: bool,
+    at_line_start: bool,
+    separator_due: bool,
+    out: Vec<u8>,
+    at: usize,
+}
+
+impl<R: BufRead> Collapse<R> {
+    fn new(inner: R) -> Collapse<R> {
+        Collapse { inner, quoted: false, at_line_start: true, separator_due: false, out: Vec::new(), at: 0 }
+    }
+}
+
+impl<R: BufRead> Read for Collapse<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.out.len() {
+            self.out.clear();
+            self.at = 0;
+            let chunk = self.inner.fill_buf()?;
+            if chunk.is_empty() {
+                return Ok(0);
+            }
+            for &b in chunk {
+                if self.quoted {
+                    self.out.push(b);
+                    self.quoted = b != b'"';
+                    continue;
+                }
+                match b {
+                    b' ' | b'\t' => self.separator_due = !self.at_line_start,
+                    b'\n' | b'\r' => {
+                        self.separator_due = false;
+                        self.at_line_start = true;
+                        self.out.push(b);
+                    }
+                    _ => {
+                        if self.separator_due {
+                            self.out.push(b'\t');
+                            self.separator_due = false;
+                        }
+                        self.quoted = b == b'"';
+                        self.at_line_start = false;
+                        self.out.push(b);
+                    }
+                }
+            }
+            let n = chunk.len();
+            self.inner.consume(n);
+        }
+        let n = buf.len().min(self.out.len() - self.at);
+        buf[..n].copy_from_slice(&self.out[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
 fn unique_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
     let mut unique: Vec<String> = Vec::new();
     for (i, name) in names.enumerate() {
@@ -529,6 +685,7 @@ impl RecordBatchReader for CsvBatches {
 struct Lines {
     path: PathBuf,
     packing: Packing,
+    spaces: bool,
     /// Bytes before the header: a byte-order mark and skipped lines.
     skip: u64,
     skipped_lines: u64,
@@ -538,12 +695,18 @@ struct Lines {
 }
 
 impl Lines {
+    /// The file's text from its header on (runs of spaces turned into tabs when they separate the fields).
+    fn text(&self) -> std::io::Result<Box<dyn BufRead + Send>> {
+        let text = self.packing.open(&self.path, self.skip)?;
+        if self.spaces { Ok(Box::new(BufReader::with_capacity(1 << 20, Collapse::new(text)))) } else { Ok(text) }
+    }
+
     /// The physical line (from 1) where record `record` (from 1, the header) starts: quoted fields may hold
     /// line breaks, so the two differ. Read again only when an error needs it.
     fn physical(&self, record: u64) -> Option<u64> {
         // Without a header arrow still counts from 1 at the first record.
         let record = if self.header { record } else { record.max(1) };
-        let body = self.packing.open(&self.path, self.skip).ok()?;
+        let body = self.text().ok()?;
         let mut reader =
             ::csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(self.delimiter).from_reader(body);
         let mut row = ::csv::ByteRecord::new();
@@ -776,10 +939,17 @@ mod tests {
 
     #[test]
     fn delimiters() {
-        assert_eq!(sniff_delimiter(b"a,b,c\n1,2,3"), b',');
-        assert_eq!(sniff_delimiter(b"a\tb\tc\n"), b'\t');
-        assert_eq!(sniff_delimiter(b"a;b;\"c,d\"\n"), b';');
-        assert_eq!(sniff_delimiter(b"single"), b',');
+        assert_eq!(sniff_delimiter(b"a,b,c\n1,2,3"), Some(b','));
+        assert_eq!(sniff_delimiter(b"a\tb\tc\n"), Some(b'\t'));
+        assert_eq!(sniff_delimiter(b"a;b;\"c,d\"\n"), Some(b';'));
+        assert_eq!(sniff_delimiter(b"a|b|c\n"), Some(b'|'));
+        assert_eq!(sniff_delimiter(b"single"), None);
+        assert!(spaced_columns(b"  t   x    y\n  1   2.5  3\n  2   3.5  4\n"));
+        assert!(!spaced_columns(b"city\nNew York\n"));
+        assert!(!spaced_columns(b"single\n"));
+        let mut collapsed = String::new();
+        Collapse::new(&b"  t   x \"a  b\"\n  1\t 2  \"q\"  \n"[..]).read_to_string(&mut collapsed).unwrap();
+        assert_eq!(collapsed, "t\tx\t\"a  b\"\n1\t2\t\"q\"\n");
     }
 
     #[test]
@@ -795,6 +965,7 @@ mod tests {
         let lines = Lines {
             path: path.clone(),
             packing: Packing::Plain,
+            spaces: false,
             skip: 0,
             skipped_lines: 0,
             delimiter: b',',

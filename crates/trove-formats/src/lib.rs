@@ -104,10 +104,11 @@ pub struct ReadOptions {
 /// How a CSV file is read when it is imported; each choice left at its default is detected.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CsvOptions {
-    /// The field separator (default: sniffed from the first line).
+    /// The field separator (default: sniffed from the first lines: `,` `;` `|` tab, or runs of spaces).
     pub delimiter: Option<u8>,
-    /// The file has no header line: the columns are named `column_0`, `column_1`, ...
-    pub no_header: bool,
+    /// Whether the first line names the columns (default: decided by type evidence, as pandas and csvkit
+    /// sniff). Without one, the columns are named `column_0`, `column_1`, ...
+    pub header: Option<bool>,
     /// Lines skipped before the header (or the first row).
     pub skip_rows: u64,
     /// Lines starting with this byte are left out.
@@ -194,6 +195,12 @@ pub trait TableFormat: Send + Sync {
     fn read_source(&self, path: &Path, options: &ReadOptions) -> Result<Box<dyn RecordBatchReader + Send>> {
         let _ = options;
         self.read(path, &TableSelect::default())
+    }
+    /// What reading a source file (as `options` say) had to guess, one sentence each, for the front end to
+    /// show: a separator or a missing header found by sniffing, say.
+    fn guesses(&self, path: &Path, options: &ReadOptions) -> Result<Vec<String>> {
+        let _ = (path, options);
+        Ok(Vec::new())
     }
     /// Writes a stream of record batches as a new file at `dest`. Memory stays bounded by a few batches.
     fn write(&self, batches: &mut dyn RecordBatchReader, dest: &Path, options: &WriteOptions) -> Result<()>;

@@ -204,6 +204,49 @@ fn compressed_csv_is_detected_and_read_through_its_decompressor() {
     assert!(err.contains("line 5 has 4 fields"), "{err}");
 }
 
+fn guesses(path: &Path) -> Vec<String> {
+    csv().as_table().unwrap().guesses(path, &Default::default()).unwrap()
+}
+
+#[test]
+fn space_aligned_tables_and_files_without_a_header_are_sniffed_and_said() {
+    let dir = tempfile::tempdir().unwrap();
+    // An instrument log aligned with spaces: one column per field, not one column of whole lines.
+    let log =
+        write(&dir, "log.txt.csv", "  time    temp   site\n  0.0     21.5   \"north hut\"\n  1.0     21.75  south\n");
+    let batch = import(&log, Default::default()).unwrap();
+    assert_eq!(
+        names_and_types(&batch),
+        [
+            ("time".to_string(), DataType::Float64),
+            ("temp".to_string(), DataType::Float64),
+            ("site".to_string(), DataType::Utf8)
+        ]
+    );
+    assert_eq!(batch.column(2).as_string::<i32>().value(0), "north hut");
+    assert_eq!(guesses(&log), ["log.txt.csv: its columns are separated by runs of spaces"]);
+
+    // No header line: the first line is data like the rest.
+    let bare = write(&dir, "bare.csv", "1,2.5,x\n2,3.5,y\n3,4.5,z\n");
+    let batch = import(&bare, Default::default()).unwrap();
+    assert_eq!(batch.num_rows(), 3);
+    assert_eq!(batch.schema().field(0).name(), "column_0");
+    assert_eq!(ints(batch.column(0)), [Some(1), Some(2), Some(3)]);
+    assert!(guesses(&bare)[0].contains("no header line"), "{:?}", guesses(&bare));
+    // Told, trove believes it.
+    let told = import(&bare, trove_formats::CsvOptions { header: Some(true), ..Default::default() }).unwrap();
+    assert_eq!(told.schema().field(0).name(), "1");
+
+    // Ordinary headers stay headers, with nothing to say: names over numbers, and text over text.
+    for (name, text) in
+        [("h1.csv", "id,value\n1,2.5\n2,3\n"), ("h2.csv", "name,city\nann,paris\nbo,rome\n"), ("h3.csv", "a;b\n1;x\n")]
+    {
+        let path = write(&dir, name, text);
+        assert!(guesses(&path).is_empty(), "{name}: {:?}", guesses(&path));
+        assert_eq!(import(&path, Default::default()).unwrap().num_rows(), 2.min(text.lines().count() - 1), "{name}");
+    }
+}
+
 #[test]
 fn csv_import_choices_override_what_is_detected() {
     use trove_formats::{ColumnType, CsvOptions};
@@ -246,7 +289,7 @@ s2;10001;-;EU
 
     // No header: columns are numbered from 0, and the first line is data.
     let bare = write(&dir, "bare.csv", "1,2.5\n3,4\n");
-    let batch = import(&bare, CsvOptions { no_header: true, ..Default::default() }).unwrap();
+    let batch = import(&bare, CsvOptions { header: Some(false), ..Default::default() }).unwrap();
     assert_eq!(
         names_and_types(&batch),
         [("column_0".to_string(), DataType::Int64), ("column_1".to_string(), DataType::Float64)]

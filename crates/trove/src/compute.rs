@@ -463,7 +463,7 @@ impl Store {
                 .map_err(Error::from)
                 .and_then(|format| self.manifest_of_staged(format, &key));
             match manifest {
-                Ok(manifest) => staged.push(Staged { name, key, manifest }),
+                Ok(manifest) => staged.push(Staged { name, key, manifest, guesses: Vec::new() }),
                 Err(e) => return Err(e.full_disk(&self.root)),
             }
         }

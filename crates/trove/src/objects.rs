@@ -63,6 +63,8 @@ pub(crate) struct Staged {
     pub name: String,
     pub key: String,
     pub manifest: ObjectManifest,
+    /// What reading the source had to guess.
+    pub guesses: Vec<String>,
 }
 
 impl Staged {
@@ -201,8 +203,13 @@ impl Store {
         } else {
             self.stage_as_is(from, source, &head, &key, f.reflink)
         };
+        // What the stored summary (as is) or the conversion read into the file, said where it was guessed.
+        let guesses = match from.as_table() {
+            Some(table) if result.is_ok() => table.guesses(source, &f.read).unwrap_or_default(),
+            _ => Vec::new(),
+        };
         match result {
-            Ok(manifest) => Ok(Staged { name, key, manifest }),
+            Ok(manifest) => Ok(Staged { name, key, manifest, guesses }),
             Err(e) => {
                 let _ = self.storage.delete(&key);
                 Err(e)
@@ -329,7 +336,12 @@ impl Store {
                 return Err(e);
             }
         };
-        self.put_staged(project, path, &DatasetEdit::default(), vec![Staged { name: name.to_string(), key, manifest }])
+        self.put_staged(
+            project,
+            path,
+            &DatasetEdit::default(),
+            vec![Staged { name: name.to_string(), key, manifest, guesses: Vec::new() }],
+        )
     }
 
     /// Writes a table (a stream of record batches, so it may be larger than memory) as a Parquet object.

@@ -76,6 +76,8 @@ pub struct PutOutcome {
     pub created: bool,
     pub id: Uuid,
     pub objects: Vec<(String, ObjectManifest)>,
+    /// What reading the files had to guess (a CSV's separator, a missing header line), one sentence each.
+    pub guesses: Vec<String>,
 }
 
 /// What an `ingest` did.
@@ -302,6 +304,7 @@ impl Store {
                 created,
                 id,
                 objects: staged.iter().map(|s| (s.name.clone(), s.manifest.clone())).collect(),
+                guesses: staged.iter().flat_map(|s| s.guesses.iter().cloned()).collect(),
             })
         })
     }
