@@ -15,10 +15,24 @@ use crate::output::{Out, stdout_error};
 /// Rows read before the table's column widths are fixed; later rows use those widths (or overflow them).
 const WIDTH_SAMPLE: usize = 200;
 
-/// The filter from the FILTER argument and `--filter-json` (both: they must both hold).
+/// The filter from the FILTER argument (or `--filter-file`) and `--filter-json` (both: they must both hold).
 fn filter_of(args: &FindArgs) -> Result<Filter> {
-    let text = match &args.filter {
-        Some(text) => Filter::parse(text)?,
+    if args.filter_file.as_deref() == Some(std::path::Path::new("-")) && args.filter_json.as_deref() == Some("-") {
+        bail!("--filter-file - and --filter-json - both read stdin: put one of them in a file");
+    }
+    let from_file = match &args.filter_file {
+        None => None,
+        Some(path) if path.as_os_str() == "-" => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).context("cannot read the filter from stdin")?;
+            Some(s)
+        }
+        Some(path) => Some(
+            std::fs::read_to_string(path).with_context(|| format!("cannot read the filter from {}", path.display()))?,
+        ),
+    };
+    let text = match from_file.as_deref().or(args.filter.as_deref()) {
+        Some(text) => Filter::parse(text.trim_end())?,
         None => Filter::True,
     };
     let json = match args.filter_json.as_deref() {

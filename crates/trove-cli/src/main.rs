@@ -318,6 +318,9 @@ pub struct FindArgs {
     /// FILTER too, both must hold.
     #[arg(long, value_name = "JSON")]
     pub filter_json: Option<String>,
+    /// Read the text filter from a file, or `-` for stdin (a command-line argument holds at most 128 KB).
+    #[arg(long, value_name = "FILE", conflicts_with = "filter")]
+    pub filter_file: Option<std::path::PathBuf>,
     /// Only datasets of this project.
     #[arg(short, long)]
     pub project: Option<String>,

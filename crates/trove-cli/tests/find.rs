@@ -113,6 +113,28 @@ fn malformed_filters_point_at_the_column() {
 }
 
 #[test]
+fn a_filter_too_long_for_the_command_line_comes_from_a_file_or_stdin_and_errors_stay_short() {
+    let s = lab();
+    // ~1 MB: far past the 128 KB a command-line argument may hold.
+    let clauses: Vec<String> = (0..40_000).map(|i| format!("sample.thickness_mm == {}", i + 1000)).collect();
+    let wide = format!("{} or material == \"glass\"", clauses.join(" or "));
+    let file = s.inputs.path().join("filter.txt");
+    std::fs::write(&file, format!("{wide}\n")).unwrap();
+    assert_eq!(s.ok(&["find", "--count", "--filter-file", file.to_str().unwrap()]).trim(), "1");
+    let out = s.cmd(&["find", "--count", "--filter-file", "-"]).write_stdin(wide.clone()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+    // A bad last clause: the error shows a window around it, not the whole megabyte.
+    std::fs::write(&file, format!("{wide} and temperature >=")).unwrap();
+    let err = s.fails(&["find", "--filter-file", file.to_str().unwrap()], 1);
+    assert!(err.starts_with("error: expected a value after '>='"), "{}", &err[..200.min(err.len())]);
+    assert!(err.len() < 400, "{} bytes of error", err.len());
+    assert!(err.lines().nth(1).is_some_and(|l| l.starts_with("  …") && l.ends_with("temperature >=")), "{err}");
+    let missing = s.fails(&["find", "--filter-file", "/nonexistent/filter.txt"], 1);
+    assert!(missing.starts_with("error: cannot read the filter from /nonexistent/filter.txt"), "{missing}");
+}
+
+#[test]
 fn schema_lists_keys_types_counts_and_ranges() {
     let s = lab();
     let out = s.ok(&["schema", "--json"]);

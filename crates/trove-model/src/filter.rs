@@ -171,6 +171,9 @@ pub enum FilterValue {
     Time(i64),
 }
 
+/// How many characters of a filter an error shows: about this many around the column where it went wrong.
+const ECHO_WINDOW: usize = 60;
+
 /// A malformed filter, with the column it was found at.
 ///
 /// Its `Display` is the message, then (for text filters) the filter echoed and a caret under the column:
@@ -199,11 +202,25 @@ impl FilterError {
 impl fmt::Display for FilterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Some(column) = self.column else {
-            return write!(f, "{} in the JSON filter {}", self.message, self.input);
+            let clipped: String = self.input.chars().take(ECHO_WINDOW).collect();
+            let more = if clipped.len() < self.input.len() { "…" } else { "" };
+            return write!(f, "{} in the JSON filter {clipped}{more}", self.message);
         };
         // Control characters (a newline, a tab) would break the echo's alignment: each shows as one space.
-        let echo: String = self.input.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-        write!(f, "{} at column {column}\n  {}\n  {}^", self.message, echo.trim_end(), " ".repeat(column - 1))
+        let echo: Vec<char> = self.input.trim_end().chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        // A long filter is shown as a window around the column, not whole (a 1 MB filter made an 829 KB line).
+        let at = column - 1;
+        let (start, end) = if echo.len() <= ECHO_WINDOW {
+            (0, echo.len())
+        } else {
+            let start = at.saturating_sub(ECHO_WINDOW / 2).min(echo.len().saturating_sub(ECHO_WINDOW));
+            (start, (start + ECHO_WINDOW).min(echo.len()))
+        };
+        let before = if start > 0 { "…" } else { "" };
+        let after = if end < echo.len() { "…" } else { "" };
+        let shown: String = echo[start..end].iter().collect();
+        let caret = " ".repeat(at - start + before.chars().count());
+        write!(f, "{} at column {column}\n  {before}{shown}{after}\n  {caret}^", self.message)
     }
 }
 

@@ -261,6 +261,21 @@ fn error_display_echoes_the_filter_with_a_caret() {
              material == \"steel\" and temperature >=\n{caret}"
         )
     );
+    // A long filter shows a window around the column, marked with ellipses where it is cut.
+    let long = format!("{} and b ==", (0..20_000).map(|i| format!("k{i} == {i}")).collect::<Vec<_>>().join(" and "));
+    let err = Filter::parse(&long).unwrap_err();
+    let shown = err.to_string();
+    let lines: Vec<&str> = shown.lines().collect();
+    assert!(lines[0].starts_with("expected a value after '==' at column"), "{}", lines[0]);
+    assert!(lines[1].starts_with("  …") && lines[1].ends_with("and b =="), "{}", lines[1]);
+    assert!(lines[1].chars().count() < 70, "{}", lines[1]);
+    assert_eq!(lines[2].chars().count(), lines[1].chars().count() + 1);
+    assert!(lines[2].ends_with('^'));
+    let early = format!("a == {}", "1 and b == 2 and ".repeat(1000));
+    let lines: Vec<String> =
+        Filter::parse(&format!("== {early}")).unwrap_err().to_string().lines().map(String::from).collect();
+    assert!(lines[1].ends_with('…') && !lines[1].starts_with("  …"), "{}", lines[1]);
+    assert_eq!(lines[2], "  ^");
     // Columns count characters, not bytes; a newline in the input echoes as a space.
     let err = Filter::parse("é ==\n @x").unwrap_err();
     assert_eq!(err.column, Some(7));
