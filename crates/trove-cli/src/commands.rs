@@ -309,6 +309,7 @@ fn read_options(args: &crate::CsvArgs) -> Result<trove::formats::ReadOptions> {
 
 fn read_meta_json(file: &Path) -> Result<Map<String, Value>> {
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    trove::model::value::check_integers(&file.display().to_string(), &text)?;
     match serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", file.display()))? {
         Value::Object(map) => Ok(map),
         _ => bail!("{}: metadata JSON must be an object ({{...}})", file.display()),

@@ -239,6 +239,36 @@ fn a_dataset_in_a_hidden_folder_is_left_alone_by_a_scan() {
 // 5. One write must never brick a store
 
 #[test]
+fn integers_are_kept_exactly_or_refused_never_rounded() {
+    let s = TestStore::new();
+    // Past 2^63 but inside u64: kept exactly.
+    s.ok(&["put", "lab/u", "-m", "seed=12345678901234567891"]);
+    assert_eq!(s.show("lab/u")["metadata"]["seed"].to_string(), "12345678901234567891");
+    // Past 64 bits: refused at every entry point, with the value named and nothing written.
+    let huge = "123456789012345678901";
+    for args in [
+        vec!["put", "lab/h", "-m", &format!("seed={huge}")],
+        vec!["put", "lab/h", "-m", &format!("seeds:=[1, {huge}]")],
+    ] {
+        let err = s.fails(&args, 1);
+        assert!(err.starts_with(&format!("error: the integer {huge} (at \"seed")), "{err}");
+    }
+    let meta =
+        s.file("m.json", format!(r#"{{"run": {{"seed": {huge}}}, "date": "2024-05-01", "x": -1.5e300}}"#).as_bytes());
+    let err = s.fails(&["put", "lab/h", "--meta-json", p(&meta)], 1);
+    assert!(err.contains(huge) && err.contains("does not fit in 64 bits"), "{err}");
+    let lines =
+        s.file("in.jsonl", format!("{{\"path\": \"lab/h\", \"metadata\": {{\"seed\": -{huge}}}}}\n").as_bytes());
+    let err = s.fails(&["ingest", p(&lines)], 1);
+    assert!(err.contains(&format!("-{huge}")), "{err}");
+    assert!(s.fails(&["show", "lab/h"], 1).contains("not found"));
+    // As text it is kept as given; dates and big floats are untouched by the check.
+    s.ok(&["put", "lab/h", "-m", &format!("seed=={huge}"), "-m", "day=2024-05-01", "-m", "x=1e300"]);
+    assert_eq!(s.show("lab/h")["metadata"]["seed"], huge);
+    assert_eq!(s.show("lab/h")["metadata"]["day"], "2024-05-01");
+}
+
+#[test]
 fn deep_or_unqueryable_metadata_is_refused_at_every_entry_point() {
     let s = TestStore::new();
     s.ok(&["put", "lab/d", "-m", "k=1"]);

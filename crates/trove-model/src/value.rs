@@ -18,6 +18,71 @@ pub enum ValueError {
     BadStoredKey { key: String, why: &'static str },
     #[error("metadata at {key:?} is nested more than {MAX_DEPTH} levels deep")]
     TooDeep { key: String },
+    #[error(
+        "the integer {literal} (at {key:?}) does not fit in 64 bits, and would be rounded: integers are kept exactly from -9223372036854775808 to 18446744073709551615; write it as text (\"{literal}\") or as a float"
+    )]
+    HugeInteger { key: String, literal: String },
+}
+
+/// The first integer literal of a JSON text that no 64-bit integer holds. serde_json reads one as a float,
+/// silently rounded (`123456789012345678901` became `1.2345678901234568e20`), so every entry point that takes
+/// JSON text refuses it first.
+///
+/// ```
+/// use trove_model::value::oversized_integer;
+/// assert_eq!(oversized_integer(r#"{"seed": 123456789012345678901}"#).as_deref(), Some("123456789012345678901"));
+/// assert_eq!(oversized_integer(r#"{"seed": 18446744073709551615, "x": 1e300, "s": "99999999999999999999"}"#), None);
+/// ```
+pub fn oversized_integer(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    let mut in_string = false;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match b {
+                b'\\' => i += 2,
+                b'"' => {
+                    in_string = false;
+                    i += 1;
+                }
+                _ => i += 1,
+            }
+            continue;
+        }
+        match b {
+            b'"' => {
+                in_string = true;
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                i += 1;
+                while i < bytes.len() {
+                    match bytes[i] {
+                        b'0'..=b'9' | b'.' | b'e' | b'E' => i += 1,
+                        b'+' | b'-' if matches!(bytes[i - 1], b'e' | b'E') => i += 1,
+                        _ => break,
+                    }
+                }
+                let literal = &text[start..i];
+                let integral = !literal.contains(['.', 'e', 'E']);
+                if integral && literal.parse::<i64>().is_err() && literal.parse::<u64>().is_err() && literal != "-" {
+                    return Some(literal.to_string());
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Refuses JSON text holding an integer past 64 bits, naming `key` (or where the text came from).
+pub fn check_integers(key: &str, text: &str) -> Result<(), ValueError> {
+    match oversized_integer(text) {
+        Some(literal) => Err(ValueError::HugeInteger { key: key.to_string(), literal }),
+        None => Ok(()),
+    }
 }
 
 /// The deepest metadata may nest: objects and arrays inside one another, where each part of a dotted key
@@ -127,6 +192,7 @@ pub fn parse_assignment(input: &str) -> Result<(String, Value), ValueError> {
     let (key, value) = if eq > 0 && input.as_bytes()[eq - 1] == b':' {
         let key = &input[..eq - 1];
         let raw = &input[eq + 1..];
+        check_integers(key, raw)?;
         let value = serde_json::from_str(raw)
             .map_err(|e| ValueError::BadJson { key: key.to_string(), error: e.to_string() })?;
         (key, value)
@@ -175,12 +241,14 @@ pub fn typed_value(key: &str, raw: &str) -> Result<Value, ValueError> {
     }
     let first = raw.as_bytes().first().copied();
     if matches!(first, Some(b'[' | b'{')) {
+        check_integers(key, raw)?;
         return serde_json::from_str(raw)
             .map_err(|e| ValueError::BadJson { key: key.to_string(), error: e.to_string() });
     }
     if matches!(first, Some(b'-' | b'0'..=b'9'))
         && let Ok(n @ Value::Number(_)) = serde_json::from_str::<Value>(raw)
     {
+        check_integers(key, raw)?;
         return Ok(n);
     }
     Ok(Value::String(raw.to_string()))

@@ -122,6 +122,7 @@ pub(crate) fn removal(state: &DatasetState) -> DatasetChange {
 /// Checks one line of an ingest file (`n` is its line number, for the error).
 fn parse_ingest_line(source: &str, n: usize, line: &str) -> Result<IngestItem> {
     let bad = |message: String| Error::Ingest { path: source.to_string(), line: n, message };
+    trove_model::value::check_integers("the line", line).map_err(|e| bad(e.to_string()))?;
     let parsed: IngestLine = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
     let r = Ref::parse(&parsed.path).map_err(|e| bad(e.to_string()))?;
     let path = match (&r.path, &r.object) {
