@@ -31,8 +31,10 @@ fn filter_of(args: &FindArgs) -> Result<Filter> {
             std::fs::read_to_string(path).with_context(|| format!("cannot read the filter from {}", path.display()))?,
         ),
     };
+    // A file's last line break is not part of the filter.
+    let from_file = from_file.map(|t| t.trim_end_matches(['\n', '\r']).to_string());
     let text = match from_file.as_deref().or(args.filter.as_deref()) {
-        Some(text) => Filter::parse(text.trim_end())?,
+        Some(text) => Filter::parse(text)?,
         None => Filter::True,
     };
     let json = match args.filter_json.as_deref() {
