@@ -43,6 +43,24 @@ fn dataset_ref(s: &str) -> Result<(Ref, DatasetPath)> {
     }
 }
 
+/// References given as arguments, where `-` stands for the lines of stdin (blank lines skipped).
+fn references_of(args: &[String]) -> Result<Vec<Ref>> {
+    let mut refs = Vec::new();
+    for arg in args {
+        if arg == "-" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .context("cannot read references from stdin")?;
+            for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                refs.push(parse_ref(line.trim()).map_err(|e| anyhow::anyhow!("stdin line {}: {e}", i + 1))?);
+            }
+        } else {
+            refs.push(parse_ref(arg)?);
+        }
+    }
+    Ok(refs)
+}
+
 fn assignments(items: &[String]) -> Result<Vec<(String, Value)>> {
     items.iter().map(|a| Ok(parse_assignment(a)?)).collect()
 }
@@ -145,10 +163,10 @@ pub fn run_on(store: &Store, command: Command, out: &mut Out) -> Result<()> {
         Command::Tag(TagCommand::Rm { reference, tags }) => {
             store.edit(&dataset_ref(&reference)?.0, &DatasetEdit { tags_rm: tags, ..Default::default() })?;
         }
-        Command::Rm { reference, recursive } => {
-            let r = parse_ref(&reference)?;
-            let n = store.remove(&r, recursive)?;
-            let what = if r.object.is_some() { "object" } else { "dataset" };
+        Command::Rm { references, recursive } => {
+            let refs = references_of(&references)?;
+            let n = store.remove_all(&refs, recursive)?;
+            let what = if refs.iter().all(|r| r.object.is_some()) { "object" } else { "dataset" };
             out.line(format!("removed {n} {what}{}", if n == 1 { "" } else { "s" }))?;
         }
         Command::Mv { from, to } => {

@@ -103,9 +103,11 @@ pub enum Command {
     /// Edit tags.
     #[command(subcommand)]
     Tag(TagCommand),
-    /// Delete a dataset (-r: with everything below it) or one object (REF:OBJ).
+    /// Delete datasets (-r: with everything below them) or objects (REF:OBJ), all in one commit; `-` reads
+    /// references from stdin, one per line.
     Rm {
-        reference: String,
+        #[arg(required = true, value_name = "REFERENCE")]
+        references: Vec<String>,
         #[arg(short, long)]
         recursive: bool,
     },

@@ -524,3 +524,38 @@ fn a_damaged_catalog_is_rebuilt_and_a_damaged_log_segment_is_named() {
     s.ok(&["sync", "--full"]);
     assert_eq!(s.all(), before);
 }
+
+#[test]
+fn rm_takes_many_references_and_stdin_in_one_commit() {
+    let s = TestStore::new();
+    let mut lines = String::new();
+    for i in 0..300 {
+        lines.push_str(&format!("{{\"path\": \"lab/runs/r{i:03}\", \"metadata\": {{\"i\": {i}}}}}\n"));
+    }
+    lines.push_str("{\"path\": \"lab/runs/r000/child\"}\n");
+    let jsonl = s.file("runs.jsonl", lines.as_bytes());
+    s.ok(&["ingest", jsonl.to_str().unwrap()]);
+    let before = s.segments().len();
+    // One bad reference among many: nothing goes.
+    let mut refs: String = (1..200).map(|i| format!("lab/runs/r{i:03}\n")).collect();
+    refs.push_str("lab/runs/nope\n");
+    let err = s.cmd(&["rm", "-"]).write_stdin(refs.clone()).output().unwrap();
+    assert_eq!(err.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&err.stderr).contains("lab/runs/nope"), "{}", String::from_utf8_lossy(&err.stderr));
+    assert_eq!(s.segments().len(), before);
+    assert_eq!(s.all().len(), 301);
+    // 199 from stdin, two as arguments (one named twice), one with a child: one commit.
+    let refs = refs.replace("lab/runs/nope\n", "\n");
+    let out = s
+        .cmd(&["rm", "-r", "-", "lab/runs/r250", "lab/runs/r250", "lab/runs/r000"])
+        .write_stdin(refs)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "removed 202 datasets");
+    assert_eq!(s.segments().len(), before + 1);
+    assert_eq!(s.all().len(), 99);
+    let err = s.fails(&["rm", "lab/runs/r299", "lab/runs/r298:none"], 1);
+    assert!(err.contains("r298:none"), "{err}");
+    assert_eq!(s.all().len(), 99);
+}

@@ -474,62 +474,19 @@ impl Store {
     /// Removes a dataset (with `recursive`, a dataset or folder and everything below), or one object
     /// (`PROJECT/PATH:OBJECT`). Returns how many datasets (or objects) went. One commit; the files go after it.
     pub fn remove(&self, r: &Ref, recursive: bool) -> Result<u64> {
+        self.remove_all(std::slice::from_ref(r), recursive)
+    }
+
+    /// [`Store::remove`] for many references at once, in one commit: all of them go, or (when one cannot)
+    /// none. A dataset named twice, or below another one named, goes once. Returns how many went.
+    pub fn remove_all(&self, refs: &[Ref], recursive: bool) -> Result<u64> {
         self.transact("rm", |read, plan| {
-            if let Some(object) = &r.object {
-                let path = r.path.as_ref().ok_or_else(|| Error::Invalid(format!("{r}: an object needs a dataset")))?;
-                let state = read
-                    .dataset_at(&r.project, path.as_str())?
-                    .ok_or_else(|| Error::NotFound { what: format!("dataset {}", r.without_object()) })?
-                    .state;
-                if !state.objects.contains_key(object) {
-                    return Err(Error::NotFound { what: format!("object {r}") });
-                }
-                let mut change = DatasetChange { id: state.id, ..Default::default() };
-                change.objects.insert(object.clone(), None);
-                plan.records.push(Record::Dataset(change));
-                plan.cleanup.push(object_key(&r.project, path, object));
-                return Ok(1);
+            let mut gone = std::collections::HashSet::new();
+            let mut n = 0;
+            for r in refs {
+                n += plan_removal(read, plan, r, recursive, &mut gone)?;
             }
-            let (own, prefix) = match resolve(read, r)? {
-                Target::Project(_) => {
-                    if !recursive {
-                        return Err(Error::Invalid(format!(
-                            "{r} is a project: use `rm -r {r}` to remove every dataset in it"
-                        )));
-                    }
-                    (None, String::new())
-                }
-                Target::Dataset(state) => {
-                    let p = r.path.as_ref().map(|p| p.as_str().to_string()).unwrap_or_default();
-                    (Some(state), p)
-                }
-                Target::Folder { path, .. } => {
-                    if !recursive {
-                        return Err(Error::Invalid(format!("{r} is a folder of datasets: use `rm -r {r}`")));
-                    }
-                    (None, path.as_str().to_string())
-                }
-            };
-            let mut victims: Vec<DatasetState> = own.into_iter().collect();
-            read.descendants(&r.project, &prefix, |row| {
-                victims.push(row.state);
-                Ok(())
-            })?;
-            if !recursive && victims.len() > 1 {
-                return Err(Error::Invalid(format!(
-                    "{r} has {} datasets below it: use `rm -r {r}` to remove them too",
-                    victims.len() - 1
-                )));
-            }
-            for state in &victims {
-                if let Some(at) = &state.at {
-                    for name in state.objects.keys() {
-                        plan.cleanup.push(object_key(at.project(), at.path(), name));
-                    }
-                }
-                plan.records.push(Record::Dataset(removal(state)));
-            }
-            Ok(victims.len() as u64)
+            Ok(n)
         })
     }
 
@@ -675,4 +632,72 @@ impl Store {
             Ok(copies.len() as u64)
         })
     }
+}
+
+/// Plans the removal of what `r` names (see [`Store::remove`]) into `plan`, skipping what `gone` says an
+/// earlier reference of the same commit removed. Returns how many datasets (or objects) it adds.
+fn plan_removal(
+    read: &Reader<'_>,
+    plan: &mut Plan,
+    r: &Ref,
+    recursive: bool,
+    gone: &mut std::collections::HashSet<(Uuid, Option<String>)>,
+) -> Result<u64> {
+    if let Some(object) = &r.object {
+        let path = r.path.as_ref().ok_or_else(|| Error::Invalid(format!("{r}: an object needs a dataset")))?;
+        let state = read
+            .dataset_at(&r.project, path.as_str())?
+            .ok_or_else(|| Error::NotFound { what: format!("dataset {}", r.without_object()) })?
+            .state;
+        if !state.objects.contains_key(object) {
+            return Err(Error::NotFound { what: format!("object {r}") });
+        }
+        if !gone.insert((state.id, Some(object.clone()))) {
+            return Ok(0);
+        }
+        let mut change = DatasetChange { id: state.id, ..Default::default() };
+        change.objects.insert(object.clone(), None);
+        plan.records.push(Record::Dataset(change));
+        plan.cleanup.push(object_key(&r.project, path, object));
+        return Ok(1);
+    }
+    let (own, prefix) = match resolve(read, r)? {
+        Target::Project(_) => {
+            if !recursive {
+                return Err(Error::Invalid(format!("{r} is a project: use `rm -r {r}` to remove every dataset in it")));
+            }
+            (None, String::new())
+        }
+        Target::Dataset(state) => {
+            let p = r.path.as_ref().map(|p| p.as_str().to_string()).unwrap_or_default();
+            (Some(state), p)
+        }
+        Target::Folder { path, .. } => {
+            if !recursive {
+                return Err(Error::Invalid(format!("{r} is a folder of datasets: use `rm -r {r}`")));
+            }
+            (None, path.as_str().to_string())
+        }
+    };
+    let mut victims: Vec<DatasetState> = own.into_iter().collect();
+    read.descendants(&r.project, &prefix, |row| {
+        victims.push(row.state);
+        Ok(())
+    })?;
+    if !recursive && victims.len() > 1 {
+        return Err(Error::Invalid(format!(
+            "{r} has {} datasets below it: use `rm -r {r}` to remove them too",
+            victims.len() - 1
+        )));
+    }
+    victims.retain(|state| gone.insert((state.id, None)));
+    for state in &victims {
+        if let Some(at) = &state.at {
+            for name in state.objects.keys() {
+                plan.cleanup.push(object_key(at.project(), at.path(), name));
+            }
+        }
+        plan.records.push(Record::Dataset(removal(state)));
+    }
+    Ok(victims.len() as u64)
 }
