@@ -555,6 +555,9 @@ fn rm_takes_many_references_and_stdin_in_one_commit() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "removed 202 datasets");
     assert_eq!(s.segments().len(), before + 1);
     assert_eq!(s.all().len(), 99);
+    let out = s.cmd(&["rm", "-"]).write_stdin("lab/runs/r299\nlab/ru:ns:x:y\n").output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.code() == Some(1) && said.starts_with("error: stdin line 2: "), "{said}");
     let err = s.fails(&["rm", "lab/runs/r299", "lab/runs/r298:none"], 1);
     assert!(err.contains("r298:none"), "{err}");
     assert_eq!(s.all().len(), 99);

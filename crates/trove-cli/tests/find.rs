@@ -130,6 +130,8 @@ fn a_filter_too_long_for_the_command_line_comes_from_a_file_or_stdin_and_errors_
     assert!(err.starts_with("error: expected a value after '>='"), "{}", &err[..200.min(err.len())]);
     assert!(err.len() < 400, "{} bytes of error", err.len());
     assert!(err.lines().nth(1).is_some_and(|l| l.starts_with("  …") && l.ends_with("temperature >=")), "{err}");
+    let both = s.fails(&["find", "--filter-file", "-", "--filter-json", "-"], 1);
+    assert!(both.starts_with("error: --filter-file - and --filter-json - both read stdin"), "{both}");
     let missing = s.fails(&["find", "--filter-file", "/nonexistent/filter.txt"], 1);
     assert!(missing.starts_with("error: cannot read the filter from /nonexistent/filter.txt"), "{missing}");
 }
