@@ -290,9 +290,11 @@ fn delete_index_rows(conn: &Connection, rows: &mut IndexRows, rid: i64, old: &Da
         "DELETE FROM meta WHERE kid = (SELECT kid FROM keys WHERE key = ?1) AND vtype = ?2 AND val = ?3 AND rid = ?4",
     )?;
     let project = old.at.as_ref().map_or("", |at| at.project());
-    for (key, vtype, val) in index_leaves(old) {
+    for (key, vtype, val, counted) in index_leaves(old) {
         meta.execute(params![key, vtype, val, rid])?;
-        rows.stats.count(project, key, vtype, -1);
+        if counted {
+            rows.stats.count(project, key, vtype, -1);
+        }
     }
     Ok(())
 }
@@ -305,34 +307,107 @@ pub(crate) mod vtype {
     pub const STRING: i64 = 3;
     pub const ARRAY: i64 = 4;
     pub const OBJECT: i64 = 5;
-    pub const TIME: i64 = 6;
+    /// An integer above `i64::MAX`: val is the integer less 2^63, so that the rows order exactly.
+    pub const BIG: i64 = 6;
+    pub const TIME: i64 = 7;
+    /// An element of an array: this plus the element's own code.
+    pub const ELEMENT: i64 = 10;
+    /// The length of an array.
+    pub const SIZE: i64 = 20;
+    /// Codes below this are the value of a key itself (a leaf, or an object), which `exists` sees.
+    pub const VALUES_END: i64 = TIME;
 }
 
-/// The `meta` rows of a dataset: each metadata leaf by its dotted key, type code and comparable value, and a
-/// second, time-typed row for a string that is an ISO-8601 timestamp. Indexing and unindexing both use this,
+/// 2^63: the offset of `vtype::BIG` values.
+pub(crate) const BIG_OFFSET: u64 = 1 << 63;
+
+/// The index row of a whole array or object, by its canonical form ([`trove_model::value::canonical_json`]),
+/// so that equality is one lookup.
+/// Arrays and the empty object keep their canonical text (what `trove sql` shows); a non-empty object, which
+/// holds its nested keys' rows too, is its hash, so that nesting never repeats text.
+pub(crate) fn whole_value_key(value: &Value) -> rusqlite::types::Value {
+    let canonical = trove_model::value::canonical_json(value);
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            rusqlite::types::Value::Blob(blake3::hash(canonical.as_bytes()).as_bytes()[..16].to_vec())
+        }
+        _ => rusqlite::types::Value::Text(canonical),
+    }
+}
+
+/// The rows (type code, value) by which one value is found: one per value, and a second, time-typed row for a
+/// string that is an ISO-8601 timestamp.
+fn value_rows(value: &Value, out: &mut Vec<(i64, rusqlite::types::Value)>) {
+    use rusqlite::types::Value as Sql;
+    match value {
+        Value::Null => out.push((vtype::NULL, Sql::Integer(0))),
+        Value::Bool(b) => out.push((vtype::BOOL, Sql::Integer(i64::from(*b)))),
+        Value::Number(n) => out.push(match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => (vtype::NUMBER, Sql::Integer(i)),
+            (_, Some(u)) => (vtype::BIG, Sql::Integer((u - BIG_OFFSET) as i64)),
+            _ => (vtype::NUMBER, Sql::Real(n.as_f64().unwrap_or(f64::NAN))),
+        }),
+        Value::String(s) => {
+            out.push((vtype::STRING, Sql::Text(s.clone())));
+            if let Some(micros) = parse_timestamp(s) {
+                out.push((vtype::TIME, Sql::Integer(micros)));
+            }
+        }
+        Value::Array(_) => out.push((vtype::ARRAY, whole_value_key(value))),
+        Value::Object(_) => out.push((vtype::OBJECT, whole_value_key(value))),
+    }
+}
+
+/// One `meta` row of a dataset, and whether `key_stats` counts it (the leaves and their times do; the rows of
+/// nested objects, array elements and lengths do not).
+type MetaRow = (String, i64, rusqlite::types::Value, bool);
+
+/// The `meta` rows of a dataset: each metadata leaf by its dotted key, type code and comparable value; each
+/// nested object whole; each array's distinct elements and its length. Indexing and unindexing both use this,
 /// so they always agree.
-fn index_leaves(state: &DatasetState) -> Vec<(String, i64, rusqlite::types::Value)> {
+fn index_leaves(state: &DatasetState) -> Vec<MetaRow> {
     use rusqlite::types::Value as Sql;
     let mut out = Vec::new();
+    let mut rows = Vec::new();
     for (key, value) in leaves(&state.meta) {
-        let (code, val) = match value {
-            Value::Null => (vtype::NULL, Sql::Integer(0)),
-            Value::Bool(b) => (vtype::BOOL, Sql::Integer(i64::from(*b))),
-            Value::Number(n) => {
-                (vtype::NUMBER, n.as_i64().map_or_else(|| Sql::Real(n.as_f64().unwrap_or(f64::NAN)), Sql::Integer))
+        rows.clear();
+        value_rows(value, &mut rows);
+        out.extend(rows.drain(..).map(|(code, val)| (key.clone(), code, val, true)));
+        if let Value::Array(items) = value {
+            for item in items {
+                value_rows(item, &mut rows);
             }
-            Value::String(s) => {
-                if let Some(micros) = parse_timestamp(s) {
-                    out.push((key.clone(), vtype::TIME, Sql::Integer(micros)));
+            // One row per distinct element: the primary key is (kid, vtype, val, rid).
+            // SQLite's keys equate 2 with 2.0: whole floats become integers before duplicates are dropped.
+            for (_, val) in rows.iter_mut() {
+                if let Sql::Real(x) = *val
+                    && x.fract() == 0.0
+                    && x.abs() < 9_223_372_036_854_775_808.0
+                {
+                    *val = Sql::Integer(x as i64);
                 }
-                (vtype::STRING, Sql::Text(s.clone()))
             }
-            Value::Array(_) => (vtype::ARRAY, Sql::Text(value.to_string())),
-            Value::Object(_) => (vtype::OBJECT, Sql::Text(String::new())),
-        };
-        out.push((key, code, val));
+            rows.sort_by_key(|(code, val)| (*code, format!("{val:?}")));
+            rows.dedup();
+            out.extend(rows.drain(..).map(|(code, val)| (key.clone(), vtype::ELEMENT + code, val, false)));
+            out.push((key.clone(), vtype::SIZE, Sql::Integer(items.len() as i64), false));
+        }
     }
+    nested_objects("", &state.meta, &mut out);
     out
+}
+
+/// A row for every non-empty object below the top level, whole (empty ones are leaves already).
+fn nested_objects(prefix: &str, doc: &serde_json::Map<String, Value>, out: &mut Vec<MetaRow>) {
+    for (k, v) in doc {
+        if let Value::Object(inner) = v
+            && !inner.is_empty()
+        {
+            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            out.push((key.clone(), vtype::OBJECT, whole_value_key(v), false));
+            nested_objects(&key, inner, out);
+        }
+    }
 }
 
 /// Changes to `key_stats`, summed before they are written.
@@ -397,8 +472,10 @@ impl IndexRows {
             self.objects.push((rid, name.clone(), m.format.clone(), m.size as i64, m.checksum.clone()));
         }
         let project = state.at.as_ref().map_or("", |at| at.project());
-        for (key, vtype, val) in index_leaves(state) {
-            self.stats.count(project, key.clone(), vtype, 1);
+        for (key, vtype, val, counted) in index_leaves(state) {
+            if counted {
+                self.stats.count(project, key.clone(), vtype, 1);
+            }
             self.meta.push((key, vtype, val, rid));
         }
     }

@@ -177,6 +177,37 @@ pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
                 _ => None,
             })
         },
+    )?;
+    // `trove_glob(pattern, text)` and `trove_regex(pattern, text)`: the filter language's own matching, for the
+    // strings SQLite's GLOB cannot judge (it stops at a NUL) and for regular expressions, which it lacks.
+    conn.create_scalar_function(
+        "trove_glob",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let pattern = ctx.get::<String>(0)?;
+            Ok(match ctx.get_raw(1) {
+                rusqlite::types::ValueRef::Text(t) => {
+                    std::str::from_utf8(t).is_ok_and(|t| trove_model::filter::glob_matches(&pattern, t))
+                }
+                _ => false,
+            })
+        },
+    )?;
+    conn.create_scalar_function(
+        "trove_regex",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let re = ctx.get_or_create_aux(0, |v| -> std::result::Result<regex::Regex, rusqlite::Error> {
+                let pattern = v.as_str().map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
+                trove_model::filter::compile_regex(pattern).map_err(|e| rusqlite::Error::UserFunctionError(e.into()))
+            })?;
+            Ok(match ctx.get_raw(1) {
+                rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t).is_ok_and(|t| re.is_match(t)),
+                _ => false,
+            })
+        },
     )
 }
 

@@ -76,6 +76,7 @@ impl Answer {
 enum Test<'v> {
     Cmp(CompareOp, &'v FilterValue),
     Glob(&'v str),
+    Regex(&'v str),
 }
 
 /// A SQL condition on one column or expression, with its parameters.
@@ -177,6 +178,25 @@ impl Executor<'_> {
             Filter::Not(inner) => Ok(self.eval(inner)?.not()),
             Filter::Exists(field) => self.exists(field),
             Filter::Glob { field, pattern } => self.test(field, Test::Glob(pattern)),
+            Filter::Regex { field, pattern } => self.test(field, Test::Regex(pattern)),
+            Filter::Element { field: Field::Meta(key), conds } => {
+                let parts = match conds.as_slice() {
+                    [(op, v)] => meta_parts(*op, v),
+                    [(a, x), (b, y)] => and_parts(meta_parts(*a, x), meta_parts(*b, y)),
+                    _ => vec![],
+                };
+                self.meta_rows(key, vtype::ELEMENT, parts)
+            }
+            Filter::Size { field: Field::Meta(key), op, len } => {
+                let op = if *op == CompareOp::Ne { "<>" } else { sql_op(*op) };
+                let cond = Cond {
+                    sql: format!("val {op} ?"),
+                    params: vec![Sql::Integer(i64::try_from(*len).unwrap_or(i64::MAX))],
+                };
+                self.meta_rows(key, 0, vec![(vtype::SIZE, Some(cond))])
+            }
+            // Built-in fields are never arrays.
+            Filter::Element { .. } | Filter::Size { .. } => Ok(Answer::none()),
             Filter::Compare { field, op: CompareOp::Ne, value } => {
                 let equal = self.test(field, Test::Cmp(CompareOp::Eq, value))?;
                 self.present_but_not(field, equal)
@@ -215,9 +235,10 @@ impl Executor<'_> {
                 // The key itself (a leaf, or an empty object) or anything nested below it.
                 let mut set = RidSet::new();
                 for kid in self.key_ids_under(key)? {
-                    set.union_with(
-                        &self.rids("SELECT rid FROM meta WHERE kid = ?1 AND vtype < 6", &[Sql::Integer(kid)])?,
-                    );
+                    set.union_with(&self.rids(
+                        "SELECT rid FROM meta WHERE kid = ?1 AND vtype < ?2",
+                        &[Sql::Integer(kid), Sql::Integer(vtype::VALUES_END)],
+                    )?);
                 }
                 set
             }
@@ -256,11 +277,15 @@ impl Executor<'_> {
     fn test(&self, field: &Field, test: Test) -> Result<Answer> {
         let set = match field {
             Field::Meta(key) => {
-                let Some(kid) = self.key_id(key)? else { return Ok(Answer::none()) };
-                let Some((code, cond)) = meta_condition(test) else { return Ok(Answer::none()) };
-                let mut params = vec![Sql::Integer(kid), Sql::Integer(code)];
-                params.extend(cond.params);
-                self.rids(&format!("SELECT rid FROM meta WHERE kid = ?1 AND vtype = ?2 AND {}", cond.sql), &params)?
+                let parts = match test {
+                    Test::Cmp(op, value) => meta_parts(op, value),
+                    Test::Glob(pattern) => vec![(vtype::STRING, Some(meta_glob(pattern)))],
+                    Test::Regex(pattern) => vec![(
+                        vtype::STRING,
+                        Some(Cond { sql: "trove_regex(?3, val)".into(), params: vec![Sql::Text(pattern.into())] }),
+                    )],
+                };
+                return self.meta_rows(key, 0, parts);
             }
             Field::Builtin(b) => {
                 let Some((sql, mut cond)) = builtin_condition(*b, test) else { return Ok(Answer::none()) };
@@ -275,53 +300,146 @@ impl Executor<'_> {
         Ok(Answer::Only(set))
     }
 
-    /// `low <= key <= high` (bounds optional, inclusive or not) on one metadata key: one range scan.
+    /// `low <= key <= high` (bounds optional, inclusive or not) on one metadata key: one range scan per type.
     fn meta_range(&self, key: &str, low: Bound, high: Bound) -> Result<Answer> {
+        let side = |bound: Bound, inclusive_op, strict_op| {
+            bound.map(|(value, inclusive)| meta_parts(if inclusive { inclusive_op } else { strict_op }, value))
+        };
+        let parts = match (side(low, CompareOp::Ge, CompareOp::Gt), side(high, CompareOp::Le, CompareOp::Lt)) {
+            (Some(a), Some(b)) => and_parts(a, b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => vec![],
+        };
+        self.meta_rows(key, 0, parts)
+    }
+
+    /// The datasets with a row of `key` among `parts` (type codes raised by `offset`: elements).
+    fn meta_rows(&self, key: &str, offset: i64, parts: Vec<Part>) -> Result<Answer> {
+        let mut set = RidSet::new();
+        if parts.is_empty() {
+            return Ok(Answer::Only(set));
+        }
         let Some(kid) = self.key_id(key)? else { return Ok(Answer::none()) };
-        let mut sql = "SELECT rid FROM meta WHERE kid = ?1 AND vtype = ?2".to_string();
-        let mut params = vec![Sql::Integer(kid), Sql::Integer(0)];
-        let mut code = None;
-        for (bound, strict, loose) in [(low, ">", ">="), (high, "<", "<=")] {
-            let Some((value, inclusive)) = bound else { continue };
-            let (c, v) = sql_value(value).unwrap_or((vtype::NULL, Sql::Null));
-            code = Some(c);
-            params.push(v);
-            sql.push_str(&format!(" AND val {} ?{}", if inclusive { loose } else { strict }, params.len()));
+        for (code, cond) in parts {
+            let mut params = vec![Sql::Integer(kid), Sql::Integer(code + offset)];
+            let sql = match cond {
+                None => "SELECT rid FROM meta WHERE kid = ?1 AND vtype = ?2".to_string(),
+                Some(cond) => {
+                    params.extend(cond.params);
+                    format!("SELECT rid FROM meta WHERE kid = ?1 AND vtype = ?2 AND {}", cond.sql)
+                }
+            };
+            set.union_with(&self.rids(&sql, &params)?);
         }
-        params[1] = Sql::Integer(code.unwrap_or(vtype::NULL));
-        Ok(Answer::Only(self.rids(&sql, &params)?))
+        Ok(Answer::Only(set))
     }
 }
 
-/// The `meta` type code and value condition for a comparison on a metadata key; `None` when nothing can match
-/// (a type that does not order, a glob on anything but text).
-fn meta_condition(test: Test) -> Option<(i64, Cond)> {
-    match test {
-        Test::Glob(pattern) => Some((vtype::STRING, glob_condition("val", pattern, 3))),
-        Test::Cmp(op, value) => {
-            let (code, val) = sql_value(value)?;
-            if op != CompareOp::Eq && matches!(code, vtype::NULL | vtype::BOOL) {
-                return None;
+/// Some of one key's `meta` rows: those of a type code, all of them or those meeting a condition on `val`
+/// (whose parameters are numbered from 3).
+type Part = (i64, Option<Cond>);
+
+/// 2^63 as SQL text: the least `vtype::BIG` value, exactly, as a REAL.
+const TWO_63: &str = "9.223372036854775808e18";
+
+/// The rows a comparison `op value` (not `!=`) selects among one key's, by type. Numbers span two types:
+/// integers above `i64::MAX` are kept apart, less 2^63, and every comparison across the two is exact.
+fn meta_parts(op: CompareOp, value: &FilterValue) -> Vec<Part> {
+    let lower = matches!(op, CompareOp::Gt | CompareOp::Ge);
+    let upper = matches!(op, CompareOp::Lt | CompareOp::Le);
+    let cmp = |code: i64, v: Sql| (code, Some(Cond { sql: format!("val {} ?3", sql_op(op)), params: vec![v] }));
+    let equality = op == CompareOp::Eq;
+    match value {
+        FilterValue::Null if equality => vec![(vtype::NULL, None)],
+        FilterValue::Bool(b) if equality => vec![cmp(vtype::BOOL, Sql::Integer(i64::from(*b)))],
+        FilterValue::Null | FilterValue::Bool(_) => vec![],
+        FilterValue::String(s) => vec![cmp(vtype::STRING, Sql::Text(s.clone()))],
+        FilterValue::Time(t) => vec![cmp(vtype::TIME, Sql::Integer(*t))],
+        FilterValue::Json(j) if equality => {
+            let code = if j.is_array() { vtype::ARRAY } else { vtype::OBJECT };
+            vec![cmp(code, crate::apply::whole_value_key(j))]
+        }
+        FilterValue::Json(_) => vec![],
+        FilterValue::Int(i) => {
+            let mut parts = vec![cmp(vtype::NUMBER, Sql::Integer(*i))];
+            if lower {
+                parts.push((vtype::BIG, None));
             }
-            let sql = if code == vtype::NULL { "1".to_string() } else { format!("val {} ?3", sql_op(op)) };
-            let params = if code == vtype::NULL { vec![] } else { vec![val] };
-            Some((code, Cond { sql, params }))
+            parts
+        }
+        FilterValue::Float(x) if x.is_nan() => vec![],
+        FilterValue::Float(x) => {
+            let mut parts = vec![cmp(vtype::NUMBER, Sql::Real(*x))];
+            let two_63 = crate::apply::BIG_OFFSET as f64;
+            if *x < two_63 {
+                if lower {
+                    parts.push((vtype::BIG, None));
+                }
+            } else if *x >= 2.0 * two_63 {
+                if upper {
+                    parts.push((vtype::BIG, None));
+                }
+            } else {
+                // Exact: x is a multiple of 2^11 here, and so is x - 2^63.
+                parts.push(cmp(vtype::BIG, Sql::Real(x - two_63)));
+            }
+            parts
+        }
+        FilterValue::UInt(u) => {
+            let above_offset = Sql::Integer(u.wrapping_sub(crate::apply::BIG_OFFSET) as i64);
+            // Integers and floats below 2^63 are less than u; floats from 2^63 up compare exactly after the same
+            // subtraction.
+            let above = format!("val >= {TWO_63} AND val - {TWO_63} {} ?3", sql_op(op));
+            let number = if upper { format!("(val <= 9223372036854775807 OR ({above}))") } else { above };
+            vec![
+                (vtype::NUMBER, Some(Cond { sql: number, params: vec![above_offset.clone()] })),
+                cmp(vtype::BIG, above_offset),
+            ]
         }
     }
 }
 
-/// How a filter value is indexed in `meta`: its type code and SQL value. `None` for a NaN, which equals and
-/// orders with nothing.
-fn sql_value(value: &FilterValue) -> Option<(i64, Sql)> {
-    Some(match value {
-        FilterValue::Null => (vtype::NULL, Sql::Integer(0)),
-        FilterValue::Bool(b) => (vtype::BOOL, Sql::Integer(i64::from(*b))),
-        FilterValue::Int(i) => (vtype::NUMBER, Sql::Integer(*i)),
-        FilterValue::Float(x) if x.is_nan() => return None,
-        FilterValue::Float(x) => (vtype::NUMBER, Sql::Real(*x)),
-        FilterValue::String(s) => (vtype::STRING, Sql::Text(s.clone())),
-        FilterValue::Time(t) => (vtype::TIME, Sql::Integer(*t)),
-    })
+/// The rows both sides select: of the types both have, those meeting both conditions.
+fn and_parts(a: Vec<Part>, mut b: Vec<Part>) -> Vec<Part> {
+    let mut out = Vec::new();
+    for (code, x) in a {
+        let Some(at) = b.iter().position(|(c, _)| *c == code) else { continue };
+        let (_, y) = b.swap_remove(at);
+        out.push((
+            code,
+            match (x, y) {
+                (None, c) | (c, None) => c,
+                // Both are numbered from ?3: the second's parameters move past the first's.
+                (Some(x), Some(y)) => {
+                    let shift = x.params.len();
+                    let mut sql_y = y.sql.clone();
+                    for n in (3..3 + y.params.len()).rev() {
+                        sql_y = sql_y.replace(&format!("?{n}"), &format!("?{}", n + shift));
+                    }
+                    let mut params = x.params;
+                    params.extend(y.params);
+                    Some(Cond { sql: format!("({}) AND ({sql_y})", x.sql), params })
+                }
+            },
+        ));
+    }
+    out
+}
+
+/// A glob on metadata strings. SQLite's GLOB stops at a NUL in the text or the pattern: those rows are judged
+/// by `trove_glob`, the filter language's own matcher.
+fn meta_glob(pattern: &str) -> Cond {
+    let mut cond = glob_condition("val", pattern, 3);
+    let raw = 3 + cond.params.len();
+    let exact = format!("trove_glob(?{raw}, val)");
+    let test = if pattern.contains('\0') {
+        format!("(instr(val, char(0)) > 0 AND {exact})")
+    } else {
+        format!("(CASE WHEN instr(val, char(0)) > 0 THEN {exact} ELSE val GLOB ?3 END)")
+    };
+    cond.sql = cond.sql.replacen("val GLOB ?3", &test, 1);
+    cond.params.push(Sql::Text(pattern.to_string()));
+    cond
 }
 
 fn sql_op(op: CompareOp) -> &'static str {
@@ -370,6 +488,9 @@ fn builtin_condition(field: Builtin, test: Test) -> Option<(&'static str, Cond)>
     };
     let cond = match test {
         Test::Glob(pattern) => glob_condition(column, pattern, 1),
+        Test::Regex(pattern) => {
+            Cond { sql: format!("trove_regex(?1, {column})"), params: vec![Sql::Text(pattern.to_string())] }
+        }
         Test::Cmp(op, FilterValue::String(s)) => {
             Cond { sql: format!("{column} {} ?1", sql_op(op)), params: vec![Sql::Text(s.clone())] }
         }
@@ -425,6 +546,17 @@ enum Conjunct<'f> {
     Range { key: &'f str, low: Bound<'f>, high: Bound<'f> },
 }
 
+/// The kind of value a range can be merged on: numbers (of any representation), strings, times.
+fn range_class(value: &FilterValue) -> Option<i64> {
+    match value {
+        FilterValue::Int(_) | FilterValue::UInt(_) => Some(vtype::NUMBER),
+        FilterValue::Float(x) if !x.is_nan() => Some(vtype::NUMBER),
+        FilterValue::String(_) => Some(vtype::STRING),
+        FilterValue::Time(_) => Some(vtype::TIME),
+        _ => None,
+    }
+}
+
 fn merge_ranges(children: &[Filter]) -> Vec<Conjunct<'_>> {
     let mut out: Vec<Conjunct> = Vec::with_capacity(children.len());
     for child in children {
@@ -442,8 +574,8 @@ fn merge_ranges(children: &[Filter]) -> Vec<Conjunct<'_>> {
                 continue;
             }
         };
-        let class = sql_value(value).map(|(code, _)| code);
-        if class.is_none() || matches!(class, Some(vtype::NULL | vtype::BOOL)) {
+        let class = range_class(value);
+        if class.is_none() {
             out.push(Conjunct::Filter(child));
             continue;
         }
@@ -451,7 +583,7 @@ fn merge_ranges(children: &[Filter]) -> Vec<Conjunct<'_>> {
         let partner = out.iter_mut().find_map(|c| match c {
             Conjunct::Range { key: k, low, high } if *k == key.as_str() => {
                 let (side, other) = if is_low { (low, &*high) } else { (high, &*low) };
-                let same_type = other.is_some_and(|(v, _)| sql_value(v).map(|(c, _)| c) == class);
+                let same_type = other.is_some_and(|(v, _)| range_class(v) == class);
                 (side.is_none() && same_type).then_some(side)
             }
             _ => None,
@@ -470,7 +602,9 @@ fn merge_ranges(children: &[Filter]) -> Vec<Conjunct<'_>> {
 
 /// The order of value types when sorting by a metadata key, whichever the direction: the values that sort
 /// meaningfully first.
-const SORT_TYPE_ORDER: [i64; 6] = [vtype::NUMBER, vtype::STRING, vtype::BOOL, vtype::ARRAY, vtype::OBJECT, vtype::NULL];
+/// Numbers are two types (`vtype::BIG` holds the integers above `i64::MAX`); descending, they come first.
+const SORT_TYPE_ORDER: [&[i64]; 6] =
+    [&[vtype::NUMBER, vtype::BIG], &[vtype::STRING], &[vtype::BOOL], &[vtype::ARRAY], &[vtype::OBJECT], &[vtype::NULL]];
 
 /// How `find` orders its results.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -536,7 +670,14 @@ impl Executor<'_> {
                     let dir = if sort.descending { "DESC" } else { "ASC" };
                     let sql = format!("SELECT rid FROM meta WHERE kid = ?1 AND vtype = ?2 ORDER BY val {dir}");
                     let mut stmt = self.conn.prepare_cached(&sql)?;
-                    for code in SORT_TYPE_ORDER {
+                    let codes = SORT_TYPE_ORDER.iter().flat_map(|group| {
+                        let mut group = group.to_vec();
+                        if sort.descending {
+                            group.reverse();
+                        }
+                        group
+                    });
+                    for code in codes {
                         let mut rows = stmt.query([kid, code])?;
                         while let Some(row) = rows.next()? {
                             let rid: i64 = row.get(0)?;

@@ -450,11 +450,16 @@ mod tests {
             meta,
             expect(&[
                 ("n", 0, "0"),
+                // A nested object whole (its hash), an array whole, its elements and its length.
+                ("s", 5, "X'AEFADC0C74F8E4F6DAD17DC1876D4226'"),
                 ("s.m", 3, "'steel'"),
                 ("s.ok", 1, "1"),
                 ("t", 2, "1.5"),
                 ("t", 2, "300"),
-                ("xs", 4, "'[1,2]'")
+                ("xs", 4, "'[1,2]'"),
+                ("xs", 12, "1"),
+                ("xs", 12, "2"),
+                ("xs", 20, "2"),
             ])
         );
         assert_eq!(tags.len(), 2);

@@ -37,7 +37,7 @@ fn type_name(code: i64) -> &'static str {
     match code {
         vtype::NULL => "null",
         vtype::BOOL => "boolean",
-        vtype::NUMBER => "number",
+        vtype::NUMBER | vtype::BIG => "number",
         vtype::STRING => "string",
         vtype::ARRAY => "array",
         _ => "object",
@@ -86,6 +86,21 @@ impl Reader<'_> {
                     usage.times = n;
                     let ends = self.ends(kid, code, scope.as_ref())?;
                     usage.time_range = ends.and_then(|(a, b)| Some((a.as_i64()?, b.as_i64()?)));
+                }
+                vtype::BIG => {
+                    // Integers above i64::MAX: counted with the numbers, and the greatest of them when present.
+                    match usage.types.iter_mut().find(|(name, _)| *name == "number") {
+                        Some((_, count)) => *count += n,
+                        None => usage.types.push(("number", n)),
+                    }
+                    if let Some((low, high)) = self.ends(kid, code, scope.as_ref())? {
+                        let big = |v: Value| v.as_i64().map(|i| json!(i as u64 + crate::apply::BIG_OFFSET));
+                        let (low, high) = (big(low).unwrap_or(Value::Null), big(high).unwrap_or(Value::Null));
+                        usage.numbers = Some(match usage.numbers.take() {
+                            Some((least, _)) => (least, high),
+                            None => (low, high),
+                        });
+                    }
                 }
                 _ => {
                     usage.types.push((type_name(code), n));
@@ -137,16 +152,21 @@ FROM main.objects o JOIN temp.datasets d ON d.rid = o.rid;
 CREATE TEMP VIEW metadata AS
 SELECT d.id, d.project, d.path, k.key,
        CASE m.vtype WHEN 0 THEN 'null' WHEN 1 THEN 'boolean' WHEN 2 THEN 'number' WHEN 3 THEN 'string'
-                    WHEN 4 THEN 'array' ELSE 'object' END AS type,
-       CASE m.vtype WHEN 0 THEN NULL WHEN 5 THEN '{}' ELSE m.val END AS value
+                    WHEN 4 THEN 'array' WHEN 5 THEN 'object' ELSE 'number' END AS type,
+       CASE m.vtype WHEN 0 THEN NULL WHEN 6 THEN {big} ELSE m.val END AS value
 FROM main.meta m JOIN main.keys k ON k.kid = m.kid JOIN temp.datasets d ON d.rid = m.rid
-WHERE m.vtype < 6;
+WHERE m.vtype < 7 AND typeof(m.val) <> 'blob';
 
 CREATE TEMP VIEW projects AS
 SELECT name, strftime('%Y-%m-%dT%H:%M:%fZ', created / 1e6, 'unixepoch') AS created,
        coalesce(json_extract(state, '$.meta'), '{}') AS metadata
 FROM main.projects;
 "#;
+
+/// The decimal text of a `vtype::BIG` row's integer (val + 2^63, beyond SQLite's integers), in plain SQL:
+/// 2^63 = 9223372036 * 10^9 + 854775808, added in two halves with a carry.
+const BIG_TEXT: &str = "((m.val / 1000000000 + 9223372036 + (m.val % 1000000000 + 854775808) / 1000000000) \
+     || printf('%09d', (m.val % 1000000000 + 854775808) % 1000000000))";
 
 /// A read-only connection to a catalog file with the documented views: what `trove sql` runs on.
 pub struct SqlConsole {
@@ -163,7 +183,7 @@ impl SqlConsole {
         )?;
         conn.busy_timeout(crate::BUSY_TIMEOUT)?;
         crate::register_functions(&conn)?;
-        conn.execute_batch(&VIEWS.replace("{id}", crate::query::ID_TEXT))?;
+        conn.execute_batch(&VIEWS.replace("{id}", crate::query::ID_TEXT).replace("{big}", BIG_TEXT))?;
         conn.pragma_update(None, "query_only", true)?;
         Ok(SqlConsole { conn })
     }

@@ -69,8 +69,14 @@ fn scalar() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         (-3i64..4).prop_map(|i| json!(i)),
-        prop::sample::select(vec![-2.5, 0.5, 1.0, 2.0, 3.25, 1e20]).prop_map(|x| json!(x)),
+        prop::sample::select(vec![-2.5, 0.5, 1.0, 2.0, 3.25, 1e20, 9_223_372_036_854_775_808.0, 18_446_744_073_709_551_616.0])
+            .prop_map(|x| json!(x)),
+        prop::sample::select(vec![1u64 << 63, (1 << 63) + 1, 12345678901234567890, 12345678901234567891, u64::MAX])
+            .prop_map(|u| json!(u)),
         prop::sample::select(vec![
+            "st\u{0}eel",
+            "abc\n",
+            "a\nc",
             "steel",
             "st",
             "steel*",
@@ -133,7 +139,19 @@ fn filter_value() -> impl Strategy<Value = FilterValue> {
         Just(FilterValue::Null),
         any::<bool>().prop_map(FilterValue::Bool),
         (-3i64..4).prop_map(FilterValue::Int),
-        prop::sample::select(vec![-2.5, 0.5, 1.0, 2.0, 3.25, 1e20]).prop_map(FilterValue::Float),
+        prop::sample::select(vec![-2.5, 0.5, 1.0, 2.0, 3.25, 1e20, 9_223_372_036_854_775_808.0, 18_446_744_073_709_551_616.0])
+            .prop_map(FilterValue::Float),
+        prop::sample::select(vec![1u64 << 63, (1 << 63) + 1, 12345678901234567890, 12345678901234567891, u64::MAX])
+            .prop_map(FilterValue::UInt),
+        prop::sample::select(vec![
+            json!([]),
+            json!([1, "steel"]),
+            json!([2.0]),
+            json!({}),
+            json!({"x": 1}),
+            json!({"x": null, "y": "st"})
+        ])
+        .prop_map(FilterValue::Json),
         prop::sample::select(vec![
             "steel",
             "st",
@@ -169,12 +187,26 @@ fn leaf() -> impl Strategy<Value = Filter> {
         CompareOp::Ge,
     ]);
     prop_oneof![
-        4 => (field(), op, filter_value()).prop_map(|(field, op, value)| Filter::Compare { field, op, value }),
+        4 => (field(), op.clone(), filter_value()).prop_map(|(field, op, value)| Filter::Compare { field, op, value }),
         1 => (field(), prop::collection::vec(filter_value(), 0..3), any::<bool>())
             .prop_map(|(field, values, negated)| Filter::In { field, values, negated }),
         1 => (field(), prop::sample::select(vec!["st*", "*", "?", "s?eel", "runs/*", "a[1]", "*1", "2024-*", ""]))
             .prop_map(|(field, p)| Filter::Glob { field, pattern: p.to_string() }),
         1 => field().prop_map(Filter::Exists),
+        1 => (field(), filter_value()).prop_map(|(field, v)| Filter::Element { field, conds: vec![(CompareOp::Eq, v)] }),
+        1 => (field(), op.clone(), filter_value()).prop_map(|(field, op, v)| {
+            let op = if op == CompareOp::Ne { CompareOp::Lt } else { op };
+            Filter::Element { field, conds: vec![(op, v)] }
+        }),
+        1 => (field(), filter_value(), filter_value()).prop_map(|(field, lo, hi)| Filter::Element {
+            field,
+            conds: vec![(CompareOp::Gt, lo), (CompareOp::Le, hi)],
+        }),
+        1 => (field(), op.clone(), 0u64..4).prop_map(|(field, op, len)| Filter::Size { field, op, len }),
+        1 => (field(), prop::sample::select(vec!["^st", "l$", "^a.c$", "c$", "(?i)STEEL", "\\u{0}", "t\\d", "^$", "e+"]))
+            .prop_map(|(field, p)| Filter::Regex { field, pattern: p.to_string() }),
+        1 => (field(), prop::sample::select(vec!["st\u{0}*", "*\n", "a?c"]))
+            .prop_map(|(field, p)| Filter::Glob { field, pattern: p.to_string() }),
     ]
 }
 

@@ -84,6 +84,17 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
     iso::parse_timestamp(text)
 }
 
+/// Whether the glob `pattern` (`*` any run, `?` one character, all else literal) matches the whole of `text`.
+pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    eval::glob(pattern, text)
+}
+
+/// The compiled regular expression of a [`Filter::Regex`] pattern (MongoDB's `$` and `.`), or why there is none.
+pub fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
+    parse::check_regex(pattern)?;
+    regex::Regex::new(&regex_for(pattern)).map_err(|e| e.to_string())
+}
+
 /// A filter over datasets: the AST all three front ends produce.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Filter {
@@ -101,6 +112,14 @@ pub enum Filter {
     In { field: Field, values: Vec<FilterValue>, negated: bool },
     /// `field ~ "pattern"`: a glob with `*` and `?`.
     Glob { field: Field, pattern: String },
+    /// `field =~ "regex"`: the regular expression matches somewhere in the string, with MongoDB's (PCRE's)
+    /// reading of `$` (the end, or before a final newline) and `.` (any character but a newline).
+    Regex { field: Field, pattern: String },
+    /// `field contains value`, `field contains (>= 1 and < 5)`: some element of the array at `field` satisfies
+    /// every condition (one, or a lower and an upper bound; never `!=`).
+    Element { field: Field, conds: Vec<(CompareOp, FilterValue)> },
+    /// `size(field) op n`: the array at `field` has a length that compares so with `n`.
+    Size { field: Field, op: CompareOp, len: u64 },
     /// `exists(field)`.
     Exists(Field),
 }
@@ -161,14 +180,19 @@ pub enum FilterValue {
     Null,
     /// `true`, `false`
     Bool(bool),
-    /// An integer literal (one that fits an `i64`).
+    /// An integer literal that fits an `i64`.
     Int(i64),
+    /// An integer literal above `i64::MAX` that fits a `u64` (only those: smaller ones are [`FilterValue::Int`]).
+    UInt(u64),
     /// Any other number. Finite in everything the parsers produce.
     Float(f64),
     /// A quoted string that is not an ISO-8601 timestamp.
     String(String),
     /// An ISO-8601 timestamp, in microseconds since the Unix epoch (UTC).
     Time(i64),
+    /// An array or an object, compared as a whole by its canonical form ([`crate::value::canonical_json`]).
+    /// Strings inside stay strings (never times).
+    Json(serde_json::Value),
 }
 
 /// How many characters of a filter an error shows: about this many around the column where it went wrong.
@@ -292,6 +316,9 @@ impl Filter {
                 Filter::Compare { field, .. }
                 | Filter::In { field, .. }
                 | Filter::Glob { field, .. }
+                | Filter::Regex { field, .. }
+                | Filter::Element { field, .. }
+                | Filter::Size { field, .. }
                 | Filter::Exists(field) => {
                     if let Field::Meta(key) = field
                         && !out.contains(key)
@@ -355,6 +382,30 @@ impl From<i64> for FilterValue {
 impl From<i32> for FilterValue {
     fn from(n: i32) -> Self {
         FilterValue::Int(n.into())
+    }
+}
+
+impl From<u64> for FilterValue {
+    fn from(n: u64) -> Self {
+        i64::try_from(n).map_or(FilterValue::UInt(n), FilterValue::Int)
+    }
+}
+
+impl From<serde_json::Value> for FilterValue {
+    /// A JSON value as a filter value: arrays and objects whole, scalars as the text form reads them.
+    fn from(v: serde_json::Value) -> Self {
+        use serde_json::Value;
+        match v {
+            Value::Null => FilterValue::Null,
+            Value::Bool(b) => FilterValue::Bool(b),
+            Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => FilterValue::Int(i),
+                (_, Some(u)) => FilterValue::UInt(u),
+                _ => FilterValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            Value::String(s) => FilterValue::from_text(&s),
+            other => FilterValue::Json(other),
+        }
     }
 }
 
@@ -443,22 +494,96 @@ impl Filter {
         fn value(v: &FilterValue) -> bool {
             match v {
                 FilterValue::Float(x) => x.is_finite(),
+                FilterValue::UInt(u) => i64::try_from(*u).is_err(),
                 FilterValue::String(s) => iso::parse_timestamp(s).is_none(),
+                FilterValue::Json(j) => j.is_array() || j.is_object(),
                 _ => true,
             }
+        }
+        fn scalar(v: &FilterValue) -> bool {
+            value(v) && !matches!(v, FilterValue::Json(_))
         }
         fn inner(f: &Filter) -> bool {
             match f {
                 Filter::True => false,
                 Filter::And(cs) | Filter::Or(cs) => cs.len() >= 2 && cs.iter().all(inner),
                 Filter::Not(f) => inner(f),
-                Filter::Compare { field: f, value: v, .. } => field(f) && value(v),
+                Filter::Compare { field: f, op, value: v } => {
+                    field(f) && if matches!(op, CompareOp::Eq | CompareOp::Ne) { value(v) } else { scalar(v) }
+                }
                 Filter::In { field: f, values, .. } => field(f) && values.iter().all(value),
                 Filter::Glob { field: f, .. } | Filter::Exists(f) => field(f),
+                Filter::Regex { field: f, pattern } => field(f) && regex::Regex::new(&regex_for(pattern)).is_ok(),
+                Filter::Element { field: f, conds } => field(f) && element_conds(conds).is_ok(),
+                Filter::Size { field: f, .. } => field(f),
             }
         }
         matches!(self, Filter::True) || inner(self)
     }
+}
+
+/// Whether `conds` can be the conditions of one [`Filter::Element`]: one condition (not `!=`), or a lower and an
+/// upper bound; orderings only on scalars. The error says what is wrong.
+pub(crate) fn element_conds(conds: &[(CompareOp, FilterValue)]) -> Result<(), String> {
+    let lower = |op: CompareOp| matches!(op, CompareOp::Gt | CompareOp::Ge);
+    let upper = |op: CompareOp| matches!(op, CompareOp::Lt | CompareOp::Le);
+    for (op, v) in conds {
+        if *op == CompareOp::Ne {
+            return Err("an element condition cannot be '!=': negate the whole condition instead".into());
+        }
+        if *op != CompareOp::Eq && matches!(v, FilterValue::Json(_)) {
+            return Err(format!("an array or object element can only be compared with '==', not '{}'", op.symbol()));
+        }
+    }
+    match conds {
+        [_] => Ok(()),
+        [(a, _), (b, _)] if (lower(*a) && upper(*b)) || (upper(*a) && lower(*b)) => Ok(()),
+        [] => Err("an element condition needs a condition".into()),
+        _ => Err("an element condition is one comparison, or a lower and an upper bound".into()),
+    }
+}
+
+/// The regular expression that `regex` compiles for a filter's pattern, with MongoDB's (PCRE's) meaning of `$`:
+/// outside a character class and without the `m` flag, an unescaped `$` also matches before a final newline.
+pub(crate) fn regex_for(pattern: &str) -> String {
+    // With the `m` flag (`$options: "m"` becomes a leading `(?m)`), `$` already means what PCRE's does.
+    let flags = pattern.strip_prefix("(?").and_then(|rest| rest.split_once([')', ':'])).map(|(f, _)| f);
+    if flags.is_some_and(|f| f.split('-').next().is_some_and(|on| on.contains('m'))) {
+        return pattern.to_string();
+    }
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut chars = pattern.chars().peekable();
+    let mut class_depth = 0usize;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                out.push(c);
+                if let Some(next) = chars.next() {
+                    out.push(next);
+                }
+            }
+            '[' => {
+                class_depth += 1;
+                out.push(c);
+                // A `]` first in a class is a literal.
+                if chars.peek() == Some(&'^') {
+                    out.push('^');
+                    chars.next();
+                }
+                if chars.peek() == Some(&']') {
+                    out.push(']');
+                    chars.next();
+                }
+            }
+            ']' if class_depth > 0 => {
+                class_depth -= 1;
+                out.push(c);
+            }
+            '$' if class_depth == 0 => out.push_str("(?:\\n?\\z)"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The typed builder: programs compose filters without formatting text.
@@ -625,6 +750,21 @@ impl FieldRef {
     pub fn exists(self) -> Filter {
         Filter::Exists(self.0)
     }
+
+    /// `field =~ regex`.
+    pub fn regex(self, pattern: impl Into<String>) -> Filter {
+        Filter::Regex { field: self.0, pattern: pattern.into() }
+    }
+
+    /// `field contains value`: some element of the array equals `value`.
+    pub fn contains(self, value: impl Into<FilterValue>) -> Filter {
+        Filter::Element { field: self.0, conds: vec![(CompareOp::Eq, value.into())] }
+    }
+
+    /// `size(field) == len`.
+    pub fn size(self, len: u64) -> Filter {
+        Filter::Size { field: self.0, op: CompareOp::Eq, len }
+    }
 }
 
 // ---- Display: the canonical text form ----
@@ -673,10 +813,50 @@ impl fmt::Display for FilterValue {
             FilterValue::Null => f.write_str("null"),
             FilterValue::Bool(b) => write!(f, "{b}"),
             FilterValue::Int(n) => write!(f, "{n}"),
+            FilterValue::UInt(n) => write!(f, "{n}"),
             // Debug always shows a '.' or an exponent (`3.0`, `1e300`), so the text reads back as a float.
             FilterValue::Float(x) => write!(f, "{x:?}"),
             FilterValue::String(s) => write_quoted(f, s),
             FilterValue::Time(t) => write_quoted(f, &crate::time::rfc3339(*t)),
+            FilterValue::Json(j) => write_json(f, j),
+        }
+    }
+}
+
+/// An array or object literal in the text language's own syntax (its string escapes, not JSON's).
+fn write_json(f: &mut fmt::Formatter<'_>, value: &serde_json::Value) -> fmt::Result {
+    use serde_json::Value;
+    match value {
+        Value::Null => f.write_str("null"),
+        Value::Bool(b) => write!(f, "{b}"),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => write!(f, "{i}"),
+            (_, Some(u), _) => write!(f, "{u}"),
+            (_, _, Some(x)) => write!(f, "{x:?}"),
+            _ => write!(f, "{n}"),
+        },
+        Value::String(s) => write_quoted(f, s),
+        Value::Array(items) => {
+            f.write_str("[")?;
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write_json(f, item)?;
+            }
+            f.write_str("]")
+        }
+        Value::Object(map) => {
+            f.write_str("{")?;
+            for (i, (k, v)) in map.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write_quoted(f, k)?;
+                f.write_str(": ")?;
+                write_json(f, v)?;
+            }
+            f.write_str("}")
         }
     }
 }
@@ -720,6 +900,24 @@ fn write_filter(f: &mut fmt::Formatter<'_>, filter: &Filter) -> fmt::Result {
             write!(f, "{field} ~ ")?;
             write_quoted(f, pattern)
         }
+        Filter::Regex { field, pattern } => {
+            write!(f, "{field} =~ ")?;
+            write_quoted(f, pattern)
+        }
+        Filter::Element { field, conds } => match conds.as_slice() {
+            [(CompareOp::Eq, v)] => write!(f, "{field} contains {v}"),
+            conds => {
+                write!(f, "{field} contains (")?;
+                for (i, (op, v)) in conds.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" and ")?;
+                    }
+                    write!(f, "{} {v}", op.symbol())?;
+                }
+                f.write_str(")")
+            }
+        },
+        Filter::Size { field, op, len } => write!(f, "size({field}) {} {len}", op.symbol()),
         Filter::Exists(field) => write!(f, "exists({field})"),
     }
 }

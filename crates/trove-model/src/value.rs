@@ -312,6 +312,58 @@ pub fn leaves(doc: &Map<String, Value>) -> Vec<(String, &Value)> {
     out
 }
 
+/// The canonical text of a JSON value, by which arrays and objects compare as wholes: object keys sorted, a
+/// float that is a whole number below 2^63 in magnitude written as that integer (so `[1.0]` equals `[1]`, as
+/// numbers compare by value everywhere else), `-0.0` as `0`, strings as `serde_json` escapes them.
+///
+/// ```
+/// use serde_json::json;
+/// use trove_model::value::canonical_json;
+/// assert_eq!(canonical_json(&json!({"b": [1.0, -0.0], "a": "x"})), r#"{"a":"x","b":[1,0]}"#);
+/// ```
+pub fn canonical_json(value: &Value) -> String {
+    fn write(value: &Value, out: &mut String) {
+        match value {
+            Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(i), _, _) => out.push_str(&i.to_string()),
+                (_, Some(u), _) => out.push_str(&u.to_string()),
+                (_, _, Some(x)) if x.fract() == 0.0 && x.abs() < 9_223_372_036_854_775_808.0 => {
+                    out.push_str(&(x as i64).to_string())
+                }
+                _ => out.push_str(&n.to_string()),
+            },
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            Value::Object(map) => {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                out.push('{');
+                for (i, (k, v)) in entries.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    write(v, out);
+                }
+                out.push('}');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(value, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

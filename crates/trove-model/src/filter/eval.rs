@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::iso::parse_timestamp;
 use super::{Builtin, CompareOp, Field, Filter, FilterValue};
-use crate::value::get_dotted;
+use crate::value::{canonical_json, get_dotted};
 
 /// What a dataset exposes to filters.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -45,6 +45,30 @@ pub(super) fn matches(filter: &Filter, doc: &Doc) -> bool {
         Filter::Glob { field, pattern } => {
             subject(field, doc).any_scalar(|s| s.as_str().is_some_and(|s| glob(pattern, s)))
         }
+        Filter::Regex { field, pattern } => match regex::Regex::new(&super::regex_for(pattern)) {
+            Ok(re) => subject(field, doc).any_scalar(|s| s.as_str().is_some_and(|s| re.is_match(s))),
+            Err(_) => false,
+        },
+        Filter::Element { field, conds } => match subject(field, doc) {
+            Subject::One(Scalar::Json(Value::Array(items))) => items
+                .iter()
+                .any(|item| conds.iter().all(|(op, value)| compare(&Subject::One(Scalar::Json(item)), *op, value))),
+            _ => false,
+        },
+        Filter::Size { field, op, len } => match subject(field, doc) {
+            Subject::One(Scalar::Json(Value::Array(items))) => {
+                let ord = (items.len() as u64).cmp(len);
+                match op {
+                    CompareOp::Eq => ord == Ordering::Equal,
+                    CompareOp::Ne => ord != Ordering::Equal,
+                    CompareOp::Lt => ord == Ordering::Less,
+                    CompareOp::Le => ord != Ordering::Greater,
+                    CompareOp::Gt => ord == Ordering::Greater,
+                    CompareOp::Ge => ord != Ordering::Less,
+                }
+            }
+            _ => false,
+        },
         Filter::Exists(field) => exists(field, doc),
     }
 }
@@ -164,7 +188,10 @@ fn relate(s: Scalar, value: &FilterValue) -> Relation {
     match (s, value) {
         (Scalar::Json(Value::Null), FilterValue::Null) => Relation::Unordered { equal: true },
         (Scalar::Json(Value::Bool(a)), FilterValue::Bool(b)) => Relation::Unordered { equal: a == b },
-        (Scalar::Json(Value::Number(n)), FilterValue::Int(_) | FilterValue::Float(_)) => {
+        (Scalar::Json(a @ (Value::Array(_) | Value::Object(_))), FilterValue::Json(b)) => {
+            Relation::Unordered { equal: canonical_json(a) == canonical_json(b) }
+        }
+        (Scalar::Json(Value::Number(n)), FilterValue::Int(_) | FilterValue::UInt(_) | FilterValue::Float(_)) => {
             ordered(compare_numbers(json_number(n), filter_number(value)))
         }
         (Scalar::Time(t), FilterValue::Time(v)) => Relation::Ordered(t.cmp(v)),
@@ -193,6 +220,7 @@ fn json_number(n: &serde_json::Number) -> Num {
 fn filter_number(v: &FilterValue) -> Num {
     match v {
         FilterValue::Int(i) => Num::Int((*i).into()),
+        FilterValue::UInt(u) => Num::Int((*u).into()),
         FilterValue::Float(x) => Num::Float(*x),
         _ => Num::Float(f64::NAN),
     }

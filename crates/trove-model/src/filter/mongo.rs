@@ -1,10 +1,10 @@
 //! MongoDB-style JSON filters, onto the same AST as the text language.
 //!
-//! `$regex` is translated to a glob when it is parsed, so there is one string-matching construct for every
-//! execution path: the regular expressions accepted are those a glob can say exactly: an optional `^`, an optional
-//! `$`, literal characters (metacharacters escaped with `\`), `.` (any one character) and `.*` (any run). Without
-//! `^` (or `$`) the match may start (or end) anywhere, as in MongoDB. Anything else (`+`, `?`, `|`, groups,
-//! classes, `\d`, a literal `*` or `?`, `$options`) is refused with an error saying so.
+//! As in MongoDB, a comparison on a metadata key (`{"channels": "B"}`, `$eq`, `$gt`…, `$in`) holds when the
+//! value itself compares so, or when it is an array and some element does; `$ne` and `$nin` are their negations
+//! among datasets with the key. `$elemMatch` (one element satisfies every operator), `$all` and `$size` reach
+//! into arrays. `$regex` (with `$options` `i m s x`) is a regular expression; `$glob` (beyond MongoDB) is the
+//! text form's `~`. The text form's comparisons compare the value itself; [`to_mongo`] writes them so.
 
 use serde_json::{Map, Value, json};
 
@@ -75,13 +75,22 @@ fn field(key: &str) -> Result<Field, String> {
 fn field_conditions(field: Field, value: &Value) -> Result<Filter, String> {
     match value {
         Value::Object(ops) if !ops.is_empty() && ops.keys().all(|k| k.starts_with('$')) => operators(field, ops),
-        Value::Object(_) => Err("a value cannot be a JSON object: reach into nested metadata with a dotted key \
-                                 (\"a.b\"), or use operators ({\"$gt\": 1})"
-            .to_string()),
-        Value::Array(_) => {
-            Err("a value cannot be an array: to match one of several values use {\"$in\": [...]}".to_string())
+        Value::Object(ops) if ops.keys().any(|k| k.starts_with('$')) => {
+            Err("an object mixes operators ($...) with keys: write operators alone, or an object to compare whole"
+                .into())
         }
-        scalar => Ok(Filter::Compare { field, op: CompareOp::Eq, value: self::scalar("the value", scalar)? }),
+        other => Ok(reach(&field, CompareOp::Eq, self::value("the value", other)?)),
+    }
+}
+
+/// MongoDB's reading of a comparison on a metadata key: the value itself, or some element when it is an array.
+fn reach(field: &Field, op: CompareOp, value: FilterValue) -> Filter {
+    let compare = Filter::Compare { field: field.clone(), op, value: value.clone() };
+    match field {
+        Field::Meta(_) if op != CompareOp::Ne && (op == CompareOp::Eq || !matches!(value, FilterValue::Json(_))) => {
+            Filter::Or(vec![compare, Filter::Element { field: field.clone(), conds: vec![(op, value)] }])
+        }
+        _ => compare,
     }
 }
 
@@ -89,32 +98,90 @@ fn operators(field: Field, ops: &Map<String, Value>) -> Result<Filter, String> {
     let mut conditions = Vec::with_capacity(ops.len());
     let mut entries: Vec<(&String, &Value)> = ops.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
-    for (op, value) in entries {
+    let meta = matches!(field, Field::Meta(_));
+    for (op, operand) in entries {
         let compare = |op: CompareOp| -> Result<Filter, String> {
-            Ok(Filter::Compare { field: field.clone(), op, value: scalar(&format!("'{}'", op_name(op)), value)? })
+            let v = value(&format!("'{}'", op_name(op)), operand)?;
+            if op != CompareOp::Eq && op != CompareOp::Ne && matches!(v, FilterValue::Json(_)) {
+                return Err(format!("'{}' needs a number, string or time, found {}", op_name(op), kind(operand)));
+            }
+            Ok(reach(&field, op, v))
         };
         conditions.push(match op.as_str() {
             "$eq" => compare(CompareOp::Eq)?,
-            "$ne" => compare(CompareOp::Ne)?,
+            "$ne" => {
+                let v = value("'$ne'", operand)?;
+                let ne = Filter::Compare { field: field.clone(), op: CompareOp::Ne, value: v.clone() };
+                if meta {
+                    ne.and(!Filter::Element { field: field.clone(), conds: vec![(CompareOp::Eq, v)] })
+                } else {
+                    ne
+                }
+            }
             "$lt" => compare(CompareOp::Lt)?,
             "$lte" => compare(CompareOp::Le)?,
             "$gt" => compare(CompareOp::Gt)?,
             "$gte" => compare(CompareOp::Ge)?,
-            "$in" | "$nin" => Filter::In { field: field.clone(), values: values(op, value)?, negated: op == "$nin" },
-            "$exists" => match value {
+            "$in" | "$nin" => {
+                let vs = values(op, operand)?;
+                let negated = op == "$nin";
+                let whole = Filter::In { field: field.clone(), values: vs.clone(), negated };
+                let elements: Vec<Filter> = if meta {
+                    vs.into_iter()
+                        .map(|v| Filter::Element { field: field.clone(), conds: vec![(CompareOp::Eq, v)] })
+                        .collect()
+                } else {
+                    vec![]
+                };
+                match (elements.is_empty(), negated) {
+                    (true, _) => whole,
+                    (false, false) => Filter::Or(std::iter::once(whole).chain(elements).collect()),
+                    (false, true) => {
+                        Filter::And(std::iter::once(whole).chain(elements.into_iter().map(|e| !e)).collect())
+                    }
+                }
+            }
+            "$all" => match operand {
+                // MongoDB: an empty `$all` matches nothing.
+                Value::Array(items) if items.is_empty() => Filter::Or(vec![]),
+                Value::Array(items) => all(items
+                    .iter()
+                    .map(|v| Ok(reach(&field, CompareOp::Eq, value("an element of '$all'", v)?)))
+                    .collect::<Result<Vec<_>, String>>()?),
+                other => return Err(format!("'$all' needs an array, found {}", kind(other))),
+            },
+            "$elemMatch" => elem_match(&field, operand)?,
+            "$size" => size(&field, operand)?,
+            "$exists" => match operand {
                 Value::Bool(true) => Filter::Exists(field.clone()),
                 Value::Bool(false) => Filter::Not(Box::new(Filter::Exists(field.clone()))),
                 other => return Err(format!("'$exists' needs true or false, found {}", kind(other))),
             },
-            "$regex" => match value {
-                Value::String(re) => Filter::Glob { field: field.clone(), pattern: regex_to_glob(re)? },
+            "$regex" => match operand {
+                Value::String(re) => {
+                    let flags = match ops.get("$options") {
+                        None => String::new(),
+                        Some(Value::String(o)) => o.clone(),
+                        Some(other) => {
+                            return Err(format!("'$options' needs a string of flags, found {}", kind(other)));
+                        }
+                    };
+                    if let Some(bad) = flags.chars().find(|c| !"imsx".contains(*c)) {
+                        return Err(format!("'$options' flag '{bad}' is not supported (i m s x are)"));
+                    }
+                    let pattern = if flags.is_empty() { re.clone() } else { format!("(?{flags}){re}") };
+                    super::parse::check_regex(&pattern)?;
+                    Filter::Regex { field: field.clone(), pattern }
+                }
                 other => return Err(format!("'$regex' needs a string, found {}", kind(other))),
             },
-            "$options" => match value {
-                Value::String(o) if o.is_empty() => continue,
-                _ => return Err("'$options' (regex flags) are not supported".to_string()),
+            "$options" if ops.contains_key("$regex") => continue,
+            "$options" => return Err("'$options' needs a '$regex' beside it".to_string()),
+            "$glob" => match operand {
+                Value::String(pattern) => Filter::Glob { field: field.clone(), pattern: pattern.clone() },
+                other => return Err(format!("'$glob' needs a string, found {}", kind(other))),
             },
-            "$not" => match value {
+            "$not" => match operand {
                 Value::Object(inner) if !inner.is_empty() && inner.keys().all(|k| k.starts_with('$')) => {
                     Filter::Not(Box::new(operators(field.clone(), inner)?))
                 }
@@ -124,6 +191,66 @@ fn operators(field: Field, ops: &Map<String, Value>) -> Result<Filter, String> {
         });
     }
     Ok(all(conditions))
+}
+
+/// `{"$elemMatch": {"$gte": 1, "$lt": 5}}`: one element satisfies every operator.
+fn elem_match(field: &Field, operand: &Value) -> Result<Filter, String> {
+    let Value::Object(ops) = operand else {
+        return Err(format!("'$elemMatch' needs an object of operators, found {}", kind(operand)));
+    };
+    if ops.is_empty() || !ops.keys().all(|k| k.starts_with('$')) {
+        return Err("'$elemMatch' takes operators on the elements ({\"$gte\": 1, \"$lt\": 5}); elements that are \
+                    objects are compared whole, with $eq or $in"
+            .to_string());
+    }
+    let mut entries: Vec<(&String, &Value)> = ops.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    if let [(op, operand)] = entries.as_slice()
+        && op.as_str() == "$in"
+    {
+        let vs = values(op, operand)?;
+        let elements =
+            vs.into_iter().map(|v| Filter::Element { field: field.clone(), conds: vec![(CompareOp::Eq, v)] });
+        let mut elements: Vec<Filter> = elements.collect();
+        return Ok(if elements.len() == 1 { elements.remove(0) } else { Filter::Or(elements) });
+    }
+    let mut conds = Vec::new();
+    for (op, operand) in entries {
+        let op = match op.as_str() {
+            "$eq" => CompareOp::Eq,
+            "$lt" => CompareOp::Lt,
+            "$lte" => CompareOp::Le,
+            "$gt" => CompareOp::Gt,
+            "$gte" => CompareOp::Ge,
+            other => return Err(format!("'$elemMatch' takes $eq $lt $lte $gt $gte or $in alone, not '{other}'")),
+        };
+        conds.push((op, value(&format!("'{}'", op_name(op)), operand)?));
+    }
+    super::element_conds(&conds).map_err(|e| format!("in '$elemMatch': {e}"))?;
+    Ok(Filter::Element { field: field.clone(), conds })
+}
+
+/// `{"$size": 3}`, or (beyond MongoDB) `{"$size": {"$gt": 2}}`.
+fn size(field: &Field, operand: &Value) -> Result<Filter, String> {
+    let len = |v: &Value| v.as_u64().ok_or_else(|| format!("'$size' needs a whole number of elements, found {v}"));
+    match operand {
+        Value::Object(ops) if ops.len() == 1 => {
+            let (op, n) = ops.iter().next().ok_or("'$size' needs a number")?;
+            let op = match op.as_str() {
+                "$eq" => CompareOp::Eq,
+                "$ne" => CompareOp::Ne,
+                "$lt" => CompareOp::Lt,
+                "$lte" => CompareOp::Le,
+                "$gt" => CompareOp::Gt,
+                "$gte" => CompareOp::Ge,
+                other => {
+                    return Err(format!("'$size' takes a number or one of $eq $ne $lt $lte $gt $gte, not '{other}'"));
+                }
+            };
+            Ok(Filter::Size { field: field.clone(), op, len: len(n)? })
+        }
+        n => Ok(Filter::Size { field: field.clone(), op: CompareOp::Eq, len: len(n)? }),
+    }
 }
 
 fn op_name(op: CompareOp) -> &'static str {
@@ -137,25 +264,17 @@ fn op_name(op: CompareOp) -> &'static str {
     }
 }
 
-fn values(op: &str, value: &Value) -> Result<Vec<FilterValue>, String> {
-    match value {
-        Value::Array(items) => items.iter().map(|v| scalar(&format!("an element of '{op}'"), v)).collect(),
+fn values(op: &str, operand: &Value) -> Result<Vec<FilterValue>, String> {
+    match operand {
+        Value::Array(items) => items.iter().map(|v| value(&format!("an element of '{op}'"), v)).collect(),
         other => Err(format!("'{op}' needs an array, found {}", kind(other))),
     }
 }
 
-/// A JSON scalar as a filter value; strings that are ISO-8601 timestamps become times, as in the text form.
-fn scalar(what: &str, value: &Value) -> Result<FilterValue, String> {
-    Ok(match value {
-        Value::Null => FilterValue::Null,
-        Value::Bool(b) => FilterValue::Bool(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => FilterValue::Int(i),
-            None => FilterValue::Float(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        Value::String(s) => FilterValue::from_text(s),
-        other => return Err(format!("{what} must be a number, string, boolean or null, found {}", kind(other))),
-    })
+/// A JSON value as a filter value; strings that are ISO-8601 timestamps become times, as in the text form;
+/// arrays and objects compare whole.
+fn value(_what: &str, operand: &Value) -> Result<FilterValue, String> {
+    Ok(FilterValue::from(operand.clone()))
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -169,70 +288,6 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
-/// The glob that matches exactly what `re` matches, or why there is none (module documentation).
-pub(super) fn regex_to_glob(re: &str) -> Result<String, String> {
-    let refuse = |what: &str| {
-        Err(format!(
-            "'$regex' {what} is not supported: only ^, $, literal characters, '.' and '.*' (they become a glob)"
-        ))
-    };
-    let (start_anchor, body) = match re.strip_prefix('^') {
-        Some(rest) => (true, rest),
-        None => (false, re),
-    };
-    // A final `$` anchors unless it is escaped (an odd number of backslashes before it).
-    let end_anchor =
-        body.strip_suffix('$').is_some_and(|b| b.chars().rev().take_while(|&c| c == '\\').count() % 2 == 0);
-    let body = if end_anchor { &body[..body.len() - 1] } else { body };
-    let mut glob = String::new();
-    if !start_anchor {
-        glob.push('*');
-    }
-    let mut chars = body.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => match chars.next() {
-                None => return refuse("ending in a lone '\\'"),
-                Some(e) if e.is_ascii_alphanumeric() => return refuse(&format!("with the class '\\{e}'")),
-                Some(e @ ('*' | '?')) => return refuse(&format!("matching a literal '{e}'")),
-                Some(e) => glob.push(e),
-            },
-            '.' if chars.peek() == Some(&'*') => {
-                chars.next();
-                glob.push('*');
-            }
-            '.' => glob.push('?'),
-            '*' | '?' => return refuse(&format!("with the character '{c}'")),
-            '+' | '|' | '(' | ')' | '[' | ']' | '{' | '}' | '^' | '$' => {
-                return refuse(&format!("with the character '{c}'"));
-            }
-            c => glob.push(c),
-        }
-    }
-    if !end_anchor {
-        glob.push('*');
-    }
-    Ok(glob)
-}
-
-/// The anchored regular expression that matches exactly what the glob matches.
-fn glob_to_regex(glob: &str) -> String {
-    let mut re = String::from("^");
-    for c in glob.chars() {
-        match c {
-            '*' => re.push_str(".*"),
-            '?' => re.push('.'),
-            '\\' | '.' | '+' | '|' | '(' | ')' | '[' | ']' | '{' | '}' | '^' | '$' => {
-                re.push('\\');
-                re.push(c);
-            }
-            c => re.push(c),
-        }
-    }
-    re.push('$');
-    re
-}
-
 pub(super) fn to_mongo(filter: &Filter) -> Value {
     match filter {
         Filter::True => json!({}),
@@ -242,15 +297,61 @@ pub(super) fn to_mongo(filter: &Filter) -> Value {
         Filter::Or(cs) if cs.is_empty() => json!({ "$not": {} }),
         Filter::Or(cs) => json!({ "$or": cs.iter().map(to_mongo).collect::<Vec<_>>() }),
         Filter::Not(inner) => json!({ "$not": to_mongo(inner) }),
+        Filter::Compare { field: field @ Field::Meta(_), op: CompareOp::Ne, value } => on_field_ops(
+            field,
+            vec![("$exists", json!(true)), ("$not", scalar_only(op_name(CompareOp::Eq), value_json(value)))],
+        ),
+        Filter::Compare { field: field @ Field::Meta(_), op, value } => {
+            on_field_ops(field, exact(op_name(*op), value_json(value)))
+        }
         Filter::Compare { field, op, value } => on_field(field, op_name(*op), value_json(value)),
+        Filter::In { field: field @ Field::Meta(_), values, negated } => {
+            let list = Value::Array(values.iter().map(value_json).collect());
+            if *negated {
+                on_field_ops(field, vec![("$exists", json!(true)), ("$not", scalar_only("$in", list))])
+            } else {
+                on_field_ops(field, exact("$in", list))
+            }
+        }
         Filter::In { field, values, negated } => on_field(
             field,
             if *negated { "$nin" } else { "$in" },
             Value::Array(values.iter().map(value_json).collect()),
         ),
-        Filter::Glob { field, pattern } => on_field(field, "$regex", Value::String(glob_to_regex(pattern))),
+        Filter::Glob { field, pattern } => on_field(field, "$glob", Value::String(pattern.clone())),
+        Filter::Regex { field, pattern } => on_field(field, "$regex", Value::String(pattern.clone())),
+        Filter::Element { field, conds } => {
+            let ops: Map<String, Value> =
+                conds.iter().map(|(op, v)| (op_name(*op).to_string(), value_json(v))).collect();
+            on_field(field, "$elemMatch", Value::Object(ops))
+        }
+        Filter::Size { field, op: CompareOp::Eq, len } => on_field(field, "$size", json!(len)),
+        Filter::Size { field, op, len } => on_field(field, "$size", json!({ op_name(*op): len })),
         Filter::Exists(field) => on_field(field, "$exists", Value::Bool(true)),
     }
+}
+
+/// The operators that compare a metadata value itself and not its elements: MongoDB's operator, less the
+/// elements it would also match (`{"$gt": 1, "$not": {"$elemMatch": {"$gt": 1}}}`).
+fn exact(op: &str, operand: Value) -> Vec<(&str, Value)> {
+    let mut inner = Map::new();
+    inner.insert(op.to_string(), operand.clone());
+    vec![(op, operand), ("$not", json!({ "$elemMatch": Value::Object(inner) }))]
+}
+
+fn scalar_only(op: &str, operand: Value) -> Value {
+    Value::Object(exact(op, operand).into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+fn on_field_ops(field: &Field, ops: Vec<(&str, Value)>) -> Value {
+    let key = match field {
+        Field::Meta(key) => key.clone(),
+        Field::Builtin(b) => format!("@{}", b.name()),
+    };
+    let ops: Map<String, Value> = ops.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let mut out = Map::new();
+    out.insert(key, Value::Object(ops));
+    Value::Object(out)
 }
 
 fn on_field(field: &Field, op: &str, operand: Value) -> Value {
@@ -271,8 +372,10 @@ fn value_json(value: &FilterValue) -> Value {
         FilterValue::Null => Value::Null,
         FilterValue::Bool(b) => Value::Bool(*b),
         FilterValue::Int(i) => Value::from(*i),
+        FilterValue::UInt(u) => Value::from(*u),
         FilterValue::Float(x) => serde_json::Number::from_f64(*x).map_or(Value::Null, Value::Number),
         FilterValue::String(s) => Value::String(s.clone()),
         FilterValue::Time(t) => Value::String(crate::time::rfc3339(*t)),
+        FilterValue::Json(j) => j.clone(),
     }
 }

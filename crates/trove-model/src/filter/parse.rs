@@ -163,6 +163,10 @@ impl Parser<'_> {
         if self.at_keyword("exists") {
             return self.exists();
         }
+        // `size(` is the function; `size` alone (`size > 3`) is a key like any other.
+        if self.at_keyword("size") && self.next_after_word() == Some('(') {
+            return self.size();
+        }
         self.condition(after)
     }
 
@@ -199,6 +203,38 @@ impl Parser<'_> {
         Ok(Filter::Exists(field))
     }
 
+    /// The first character after the current word and the spaces behind it.
+    fn next_after_word(&self) -> Option<char> {
+        self.chars[self.pos + self.word_len()..].iter().copied().find(|c| !c.is_whitespace())
+    }
+
+    /// `size(field) op n`.
+    fn size(&mut self) -> Result<Filter, FilterError> {
+        self.pos += "size".len();
+        self.skip_ws();
+        self.eat('(');
+        self.skip_ws();
+        if !self.at_field() {
+            return Err(self.error(format!("expected a key inside 'size( )'{}", self.found())));
+        }
+        let field = self.field()?;
+        self.skip_ws();
+        if !self.eat(')') {
+            return Err(self.error(format!("expected ')' after the key in 'size('{}", self.found())));
+        }
+        self.skip_ws();
+        let Some(op) = self.compare_op()? else {
+            return Err(self.error(format!("expected an operator (== != < <= > >=) after 'size(…)'{}", self.found())));
+        };
+        self.skip_ws();
+        let at = self.pos;
+        match self.value(&format!("after '{}'", op.symbol()))? {
+            FilterValue::Int(n) if n >= 0 => Ok(Filter::Size { field, op, len: n as u64 }),
+            FilterValue::UInt(n) => Ok(Filter::Size { field, op, len: n }),
+            _ => Err(self.error_at(at, "a size compares with a whole number of elements (0, 1, 2, …)")),
+        }
+    }
+
     /// `field op value`, `field ~ pattern`, `field [not] in [list]`.
     fn condition(&mut self, after: Option<&str>) -> Result<Filter, FilterError> {
         // `and`, `or` and `in` cannot start a condition; as keys they must be quoted.
@@ -210,9 +246,30 @@ impl Parser<'_> {
         let field = self.field()?;
         self.skip_ws();
         let op_pos = self.pos;
+        if self.chars[self.pos..].starts_with(&['=', '~']) {
+            self.pos += 2;
+            self.skip_ws();
+            let at = self.pos;
+            if !matches!(self.peek(), Some('"' | '\'')) {
+                return Err(self.error(format!("expected a quoted regular expression after '=~'{}", self.found())));
+            }
+            let pattern = self.string()?;
+            check_regex(&pattern).map_err(|e| self.error_at(at, e))?;
+            return Ok(Filter::Regex { field, pattern });
+        }
         if let Some(op) = self.compare_op()? {
+            self.skip_ws();
+            let at = self.pos;
             let value = self.value(&format!("after '{}'", op.symbol()))?;
+            if matches!(value, FilterValue::Json(_)) && !matches!(op, CompareOp::Eq | CompareOp::Ne) {
+                return Err(
+                    self.error_at(at, format!("arrays and objects compare only with == and !=, not '{}'", op.symbol()))
+                );
+            }
             return Ok(Filter::Compare { field, op, value });
+        }
+        if self.eat_keyword("contains") {
+            return self.contains(field);
         }
         if self.eat('~') {
             self.skip_ws();
@@ -240,6 +297,36 @@ impl Parser<'_> {
             op_pos,
             format!("expected an operator (== != < <= > >= ~ in, not in) after the key {shown}{}", self.found()),
         ))
+    }
+
+    /// After `contains`: a value, or `(op value [and op value])`.
+    fn contains(&mut self, field: Field) -> Result<Filter, FilterError> {
+        self.skip_ws();
+        let start = self.pos;
+        if !self.eat('(') {
+            let value = self.value("after 'contains'")?;
+            return Ok(Filter::Element { field, conds: vec![(CompareOp::Eq, value)] });
+        }
+        let mut conds = Vec::new();
+        loop {
+            self.skip_ws();
+            let Some(op) = self.compare_op()? else {
+                return Err(
+                    self.error(format!("expected an operator (== < <= > >=) in 'contains (…)'{}", self.found()))
+                );
+            };
+            let value = self.value(&format!("after '{}'", op.symbol()))?;
+            conds.push((op, value));
+            self.skip_ws();
+            if self.eat(')') {
+                break;
+            }
+            if !self.eat_keyword("and") {
+                return Err(self.error(format!("expected 'and' or ')' in 'contains (…)'{}", self.found())));
+            }
+        }
+        super::element_conds(&conds).map_err(|e| self.error_at(start, e))?;
+        Ok(Filter::Element { field, conds })
     }
 
     fn compare_op(&mut self) -> Result<Option<CompareOp>, FilterError> {
@@ -346,6 +433,7 @@ impl Parser<'_> {
     fn value(&mut self, context: &str) -> Result<FilterValue, FilterError> {
         self.skip_ws();
         match self.peek() {
+            Some('[' | '{') => Ok(FilterValue::Json(self.json(context)?)),
             Some('"' | '\'') => Ok(FilterValue::from_text(&self.string()?)),
             Some(c) if c == '-' || c == '.' || c.is_ascii_digit() => self.number(),
             Some(c) if is_word_char(c) => {
@@ -390,15 +478,95 @@ impl Parser<'_> {
             };
             return Err(self.error_at(start, format!("bad number '{text}'{hint}")));
         }
-        if !text.contains(['.', 'e', 'E'])
-            && let Ok(n) = text.parse::<i64>()
-        {
-            return Ok(FilterValue::Int(n));
+        if !text.contains(['.', 'e', 'E']) {
+            if let Ok(n) = text.parse::<i64>() {
+                return Ok(FilterValue::Int(n));
+            }
+            if let Ok(n) = text.parse::<u64>() {
+                return Ok(FilterValue::UInt(n));
+            }
+            return Err(self.error_at(
+                start,
+                format!("the integer {text} is beyond 64 bits: stored integers never are; write it as a float ({}) to compare approximately", text.parse::<f64>().map_or(String::new(), |x| format!("{x:e}"))),
+            ));
         }
         match text.parse::<f64>() {
             Ok(x) if x.is_finite() => Ok(FilterValue::Float(x)),
             _ => Err(self.error_at(start, format!("number out of range '{text}'"))),
         }
+    }
+
+    /// An array `[v, ...]` or object `{"k": v, ...}` literal, as JSON; strings inside stay strings.
+    fn json(&mut self, context: &str) -> Result<serde_json::Value, FilterError> {
+        use serde_json::Value;
+        self.skip_ws();
+        if self.depth >= MAX_DEPTH {
+            return Err(self.error(format!("the value nests too deeply (more than {MAX_DEPTH} levels)")));
+        }
+        let close = match self.peek() {
+            Some('[') => ']',
+            Some('{') => '}',
+            _ => {
+                return Ok(match self.value(context)? {
+                    FilterValue::Null => Value::Null,
+                    FilterValue::Bool(b) => Value::Bool(b),
+                    FilterValue::Int(i) => Value::from(i),
+                    FilterValue::UInt(u) => Value::from(u),
+                    FilterValue::Float(x) => serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number),
+                    FilterValue::String(s) => Value::String(s),
+                    FilterValue::Time(t) => Value::String(crate::time::rfc3339(t)),
+                    FilterValue::Json(j) => j,
+                });
+            }
+        };
+        let open = self.pos;
+        self.pos += 1;
+        self.depth += 1;
+        let mut items = Vec::new();
+        let mut map = serde_json::Map::new();
+        loop {
+            self.skip_ws();
+            if self.eat(close) {
+                break;
+            }
+            if close == '}' {
+                if !matches!(self.peek(), Some('"' | '\'')) {
+                    return Err(self.error(format!("expected a quoted key in the object{}", self.found())));
+                }
+                let key = self.string()?;
+                self.skip_ws();
+                if !self.eat(':') {
+                    return Err(self.error(format!("expected ':' after the key in the object{}", self.found())));
+                }
+                let value = self.json_item()?;
+                map.insert(key, value);
+            } else {
+                items.push(self.json_item()?);
+            }
+            self.skip_ws();
+            if self.eat(close) {
+                break;
+            }
+            if !self.eat(',') {
+                let what = if close == ']' { "array" } else { "object" };
+                return Err(self.error(format!(
+                    "expected ',' or '{close}' in the {what} opened at column {}{}",
+                    open + 1,
+                    self.found()
+                )));
+            }
+        }
+        self.depth -= 1;
+        Ok(if close == ']' { Value::Array(items) } else { Value::Object(map) })
+    }
+
+    /// One element of an array or object literal: strings stay text (a timestamp inside is not a time).
+    fn json_item(&mut self) -> Result<serde_json::Value, FilterError> {
+        self.skip_ws();
+        if matches!(self.peek(), Some('"' | '\'')) {
+            return Ok(serde_json::Value::String(self.string()?));
+        }
+        self.json("in the literal")
     }
 
     /// A quoted string (either quote), with its escapes resolved.
@@ -448,6 +616,16 @@ impl Parser<'_> {
         }
         u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32).ok_or_else(|| bad(self))
     }
+}
+
+/// Why `pattern` is not a regular expression trove can run, if it is not.
+pub(super) fn check_regex(pattern: &str) -> Result<(), String> {
+    regex::Regex::new(&super::regex_for(pattern)).map(|_| ()).map_err(|e| {
+        let detail = e.to_string();
+        let last =
+            detail.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().trim_start_matches("error: ");
+        format!("bad regular expression: {last}")
+    })
 }
 
 /// `-?digits(.digits)?([eE][+-]?digits)?`, as JSON writes numbers (leading zeros allowed).
