@@ -203,3 +203,55 @@ fn numeric_looking_text_is_text() {
     assert_eq!(s.ok(&["find", "date ~ \"2024-*\"", "--ids"]), "lab/a\n");
     assert_eq!(s.ok(&["find", "code > \"4\"", "--ids"]), "lab/a\n");
 }
+
+/// Issue 14's exact queries, through the binary: integers past 2^63, arrays and objects, membership, regular
+/// expressions with MongoDB's anchors, NUL inside strings, and the JSON form's element matching.
+#[test]
+fn queries_are_exact_for_big_integers_arrays_objects_and_regexes() {
+    let s = TestStore::new();
+    let jsonl = s.inputs.path().join("runs.jsonl");
+    let lines = [
+        r#"{"path": "lab/a", "metadata": {"seed": 12345678901234567891, "dims": [10, 10], "channels": ["R", "G", "B"], "s": {"x": 1, "y": [true]}, "label": "abc\n", "blob": "ab\u0000cd", "名前": "ü"}}"#,
+        r#"{"path": "lab/b", "metadata": {"seed": 12345678901234567890, "dims": [10, 20], "channels": ["R"], "s": {"y": [true], "x": 1.0}, "label": "a\nc", "blob": "ab"}}"#,
+        r#"{"path": "lab/c", "metadata": {"seed": 18446744073709551615, "dims": [], "channels": "B", "s": {"x": 2}, "label": "abc", "blob": "abx"}}"#,
+        r#"{"path": "lab/d", "metadata": {"seed": 5, "dims": [10, 10.0], "channels": [["B"], "G"], "label": ""}}"#,
+    ];
+    std::fs::write(&jsonl, lines.join("\n") + "\n").unwrap();
+    s.ok(&["ingest", jsonl.to_str().unwrap()]);
+    let find = |filter: &str| ids(&s, &[filter]);
+    let json = |filter: &str| ids(&s, &["--filter-json", filter]);
+    // One digit apart, above 2^63: only the exact one.
+    assert_eq!(find("seed == 12345678901234567891"), ["lab/a"]);
+    assert_eq!(find("seed > 12345678901234567890"), ["lab/a", "lab/c"]);
+    assert_eq!(find("seed >= 9223372036854775808 and seed < 18446744073709551615"), ["lab/a", "lab/b"]);
+    assert_eq!(find("seed > 5.5"), ["lab/a", "lab/b", "lab/c"]);
+    assert_eq!(find("seed < 1.2345678901234567e19"), ["lab/d"]);
+    assert_eq!(json(r#"{"seed": 18446744073709551615}"#), ["lab/c"]);
+    assert!(s.fails(&["find", "seed == 123456789012345678901234"], 1).contains("beyond 64 bits"));
+    // Arrays and objects whole; integral floats equal integers inside them; key order does not matter.
+    assert_eq!(find("dims == [10, 10]"), ["lab/a", "lab/d"]);
+    assert_eq!(find("dims in [[], [10, 20]]"), ["lab/b", "lab/c"]);
+    assert_eq!(find("dims != [10, 10]"), ["lab/b", "lab/c"]);
+    assert_eq!(find("s == {'y': [true], 'x': 1}"), ["lab/a", "lab/b"]);
+    assert_eq!(json(r#"{"s": {"x": 2}}"#), ["lab/c"]);
+    // Membership: the text form asks explicitly; the JSON form matches a value or an element, as MongoDB does.
+    assert_eq!(find("channels contains 'B'"), ["lab/a"]);
+    assert_eq!(find("channels contains ['B']"), ["lab/d"]);
+    assert_eq!(json(r#"{"channels": "B"}"#), ["lab/a", "lab/c"]);
+    assert_eq!(json(r#"{"channels": {"$in": ["G", "Y"]}}"#), ["lab/a", "lab/d"]);
+    assert_eq!(json(r#"{"channels": {"$all": ["R", "G"]}}"#), ["lab/a"]);
+    assert_eq!(json(r#"{"channels": {"$ne": "R"}}"#), ["lab/c", "lab/d"]);
+    assert_eq!(json(r#"{"dims": {"$elemMatch": {"$gt": 10, "$lte": 20}}}"#), ["lab/b"]);
+    assert_eq!(json(r#"{"dims": {"$size": 0}}"#), ["lab/c"]);
+    assert_eq!(find("size(channels) >= 2"), ["lab/a", "lab/d"]);
+    // Regular expressions: `$` before a final newline, `.` not a newline, NUL a character like any other.
+    assert_eq!(find("label =~ 'c$'"), ["lab/a", "lab/b", "lab/c"]);
+    assert_eq!(find("label =~ '^a.c$'"), ["lab/a", "lab/c"]);
+    assert_eq!(json(r#"{"label": {"$regex": "^A.C$", "$options": "is"}}"#), ["lab/a", "lab/b", "lab/c"]);
+    assert_eq!(find("blob =~ 'b\\u{0}c'"), ["lab/a"]);
+    assert_eq!(find("blob ~ 'ab'"), ["lab/b"]);
+    assert_eq!(find("blob ~ 'ab?cd'"), ["lab/a"]);
+    assert_eq!(find("名前 =~ '^ü$'"), ["lab/a"]);
+    let err = s.fails(&["find", "label =~ 'a('"], 1);
+    assert!(err.starts_with("error: bad regular expression"), "{err}");
+}
