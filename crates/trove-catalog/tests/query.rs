@@ -69,8 +69,17 @@ fn scalar() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         (-3i64..4).prop_map(|i| json!(i)),
-        prop::sample::select(vec![-2.5, 0.5, 1.0, 2.0, 3.25, 1e20, 9_223_372_036_854_775_808.0, 18_446_744_073_709_551_616.0])
-            .prop_map(|x| json!(x)),
+        prop::sample::select(vec![
+            -2.5,
+            0.5,
+            1.0,
+            2.0,
+            3.25,
+            1e20,
+            9_223_372_036_854_775_808.0,
+            18_446_744_073_709_551_616.0
+        ])
+        .prop_map(|x| json!(x)),
         prop::sample::select(vec![1u64 << 63, (1 << 63) + 1, 12345678901234567890, 12345678901234567891, u64::MAX])
             .prop_map(|u| json!(u)),
         prop::sample::select(vec![
@@ -139,8 +148,17 @@ fn filter_value() -> impl Strategy<Value = FilterValue> {
         Just(FilterValue::Null),
         any::<bool>().prop_map(FilterValue::Bool),
         (-3i64..4).prop_map(FilterValue::Int),
-        prop::sample::select(vec![-2.5, 0.5, 1.0, 2.0, 3.25, 1e20, 9_223_372_036_854_775_808.0, 18_446_744_073_709_551_616.0])
-            .prop_map(FilterValue::Float),
+        prop::sample::select(vec![
+            -2.5,
+            0.5,
+            1.0,
+            2.0,
+            3.25,
+            1e20,
+            9_223_372_036_854_775_808.0,
+            18_446_744_073_709_551_616.0
+        ])
+        .prop_map(FilterValue::Float),
         prop::sample::select(vec![1u64 << 63, (1 << 63) + 1, 12345678901234567890, 12345678901234567891, u64::MAX])
             .prop_map(FilterValue::UInt),
         prop::sample::select(vec![

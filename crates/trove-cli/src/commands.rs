@@ -31,7 +31,7 @@ fn parse_ref(s: &str) -> Result<Ref> {
     Ok(Ref::parse(s)?)
 }
 
-fn dataset_ref(s: &str) -> Result<(Ref, DatasetPath)> {
+pub(crate) fn dataset_ref(s: &str) -> Result<(Ref, DatasetPath)> {
     let r = parse_ref(s)?;
     match (&r.path, &r.object) {
         (Some(p), None) => {
@@ -44,7 +44,7 @@ fn dataset_ref(s: &str) -> Result<(Ref, DatasetPath)> {
 }
 
 /// References given as arguments, where `-` stands for the lines of stdin (blank lines skipped).
-fn references_of(args: &[String]) -> Result<Vec<Ref>> {
+pub(crate) fn references_of(args: &[String]) -> Result<Vec<Ref>> {
     let mut refs = Vec::new();
     for arg in args {
         if arg == "-" {
@@ -149,24 +149,53 @@ pub fn run_on(store: &Store, command: Command, out: &mut Out) -> Result<()> {
         Command::Sql { query, json } => crate::find::sql(store, &query, json, out)?,
         Command::Locate { reference } => out.line(store.locate(&parse_ref(&reference)?)?)?,
         Command::Show { reference, inherited, json } => show(store, &reference, inherited, json, out)?,
-        Command::Meta(MetaCommand::Set { reference, assignments: items }) => {
-            let edit = DatasetEdit { meta: assignments(&items)?, ..Default::default() };
-            store.edit(&parse_ref(&reference)?, &edit)?;
+        Command::Meta(MetaCommand::Set { items, bulk }) => {
+            let (targets, items) = crate::bulk::targets(store, &items, &bulk, "KEY=VALUE")?;
+            let edit = DatasetEdit { meta: assignments(items)?, ..Default::default() };
+            crate::bulk::edit(store, targets, &edit, &bulk, out)?;
         }
-        Command::Meta(MetaCommand::Unset { reference, keys }) => {
-            let unset = keys.iter().map(|k| Ok(parse_key(k)?)).collect::<Result<Vec<_>>>()?;
-            store.edit(&parse_ref(&reference)?, &DatasetEdit { unset, ..Default::default() })?;
+        Command::Meta(MetaCommand::Unset { items, bulk }) => {
+            let (targets, items) = crate::bulk::targets(store, &items, &bulk, "KEY")?;
+            let unset = items.iter().map(|k| Ok(parse_key(k)?)).collect::<Result<Vec<_>>>()?;
+            crate::bulk::edit(store, targets, &DatasetEdit { unset, ..Default::default() }, &bulk, out)?;
         }
-        Command::Tag(TagCommand::Add { reference, tags }) => {
-            store.edit(&dataset_ref(&reference)?.0, &DatasetEdit { tags_add: tags, ..Default::default() })?;
+        Command::Tag(TagCommand::Add { items, bulk }) => {
+            let (targets, tags) = crate::bulk::targets(store, &items, &bulk, "TAG")?;
+            let edit = DatasetEdit { tags_add: tags.to_vec(), ..Default::default() };
+            crate::bulk::edit(store, crate::bulk::datasets_only(targets)?, &edit, &bulk, out)?;
         }
-        Command::Tag(TagCommand::Rm { reference, tags }) => {
-            store.edit(&dataset_ref(&reference)?.0, &DatasetEdit { tags_rm: tags, ..Default::default() })?;
+        Command::Tag(TagCommand::Rm { items, bulk }) => {
+            let (targets, tags) = crate::bulk::targets(store, &items, &bulk, "TAG")?;
+            let edit = DatasetEdit { tags_rm: tags.to_vec(), ..Default::default() };
+            crate::bulk::edit(store, crate::bulk::datasets_only(targets)?, &edit, &bulk, out)?;
         }
-        Command::Rm { references, recursive } => {
-            let refs = references_of(&references)?;
+        Command::Rm { references, recursive, bulk, yes } => {
+            let mut refs = references_of(&references)?;
+            if let Some(filter) = &bulk.where_ {
+                let matched = crate::bulk::matching(store, filter)?;
+                if bulk.dry_run {
+                    return crate::bulk::dry_run(
+                        &matched,
+                        "remove",
+                        if recursive { " (and everything below them)" } else { "" },
+                        out,
+                    );
+                }
+                if !yes
+                    && !matched.is_empty()
+                    && !crate::bulk::confirmed(&format!(
+                        "remove {} dataset{} matching {filter:?}{}",
+                        matched.len(),
+                        if matched.len() == 1 { "" } else { "s" },
+                        if recursive { " and everything below them" } else { "" }
+                    ))?
+                {
+                    bail!("not confirmed: nothing was removed (--yes removes without asking)");
+                }
+                refs.extend(matched);
+            }
             let n = store.remove_all(&refs, recursive)?;
-            let what = if refs.iter().all(|r| r.object.is_some()) { "object" } else { "dataset" };
+            let what = if !refs.is_empty() && refs.iter().all(|r| r.object.is_some()) { "object" } else { "dataset" };
             out.line(format!("removed {n} {what}{}", if n == 1 { "" } else { "s" }))?;
         }
         Command::Mv { from, to } => {

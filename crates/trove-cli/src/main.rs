@@ -1,5 +1,6 @@
 //! `trove`: the command line.
 
+mod bulk;
 mod commands;
 mod compute;
 mod demo;
@@ -104,12 +105,18 @@ pub enum Command {
     #[command(subcommand)]
     Tag(TagCommand),
     /// Delete datasets (-r: with everything below them) or objects (REF:OBJ), all in one commit; `-` reads
-    /// references from stdin, one per line.
+    /// references from stdin, one per line; --where FILTER adds every dataset the filter matches (asking first
+    /// on a terminal, unless --yes).
     Rm {
-        #[arg(required = true, value_name = "REFERENCE")]
+        #[arg(required_unless_present = "where_", value_name = "REFERENCE")]
         references: Vec<String>,
         #[arg(short, long)]
         recursive: bool,
+        #[command(flatten)]
+        bulk: Bulk,
+        /// Remove what --where matched without asking.
+        #[arg(short, long)]
+        yes: bool,
     },
     /// Rename a dataset or folder, with everything below it (ids are kept, files move along).
     Mv { from: String, to: String },
@@ -370,35 +377,52 @@ pub struct LsArgs {
     pub json: bool,
 }
 
+/// What a command that can change many datasets at once works on, besides the references it is given.
+#[derive(Debug, clap::Args)]
+pub struct Bulk {
+    /// Every dataset this filter matches (the text form of `find`); then no REF is given.
+    #[arg(long = "where", value_name = "FILTER")]
+    pub where_: Option<String>,
+    /// With --where: list the datasets that would change and how many, and change nothing.
+    #[arg(long, requires = "where_")]
+    pub dry_run: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum MetaCommand {
-    /// Set metadata keys (key=value, key:=JSON, key==text; dotted keys nest). A project REF sets project metadata.
+    /// Set metadata keys (key=value, key:=JSON, key==text; dotted keys nest): `meta set REF KEY=VALUE...`, with
+    /// REF `-` for references on stdin, or `meta set --where FILTER KEY=VALUE...`. A project REF sets project
+    /// metadata. Many datasets change in one commit.
     Set {
-        reference: String,
-        #[arg(required = true, value_name = "KEY=VALUE")]
-        assignments: Vec<String>,
+        #[arg(required = true, value_name = "REF KEY=VALUE")]
+        items: Vec<String>,
+        #[command(flatten)]
+        bulk: Bulk,
     },
-    /// Remove metadata keys.
+    /// Remove metadata keys: `meta unset REF KEY...`, or with - or --where as for `meta set`.
     Unset {
-        reference: String,
-        #[arg(required = true, value_name = "KEY")]
-        keys: Vec<String>,
+        #[arg(required = true, value_name = "REF KEY")]
+        items: Vec<String>,
+        #[command(flatten)]
+        bulk: Bulk,
     },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TagCommand {
-    /// Add tags.
+    /// Add tags: `tag add REF TAG...`, with REF `-` for references on stdin, or `tag add --where FILTER TAG...`.
     Add {
-        reference: String,
-        #[arg(required = true)]
-        tags: Vec<String>,
+        #[arg(required = true, value_name = "REF TAG")]
+        items: Vec<String>,
+        #[command(flatten)]
+        bulk: Bulk,
     },
-    /// Remove tags.
+    /// Remove tags: `tag rm REF TAG...`, or with - or --where as for `tag add`.
     Rm {
-        reference: String,
-        #[arg(required = true)]
-        tags: Vec<String>,
+        #[arg(required = true, value_name = "REF TAG")]
+        items: Vec<String>,
+        #[command(flatten)]
+        bulk: Bulk,
     },
 }
 

@@ -562,3 +562,70 @@ fn rm_takes_many_references_and_stdin_in_one_commit() {
     assert!(err.contains("r298:none"), "{err}");
     assert_eq!(s.all().len(), 99);
 }
+
+/// `tag add|rm`, `meta set|unset` and `rm` on many datasets: references on stdin or `--where FILTER`, one
+/// commit per batch, all or none, and `--dry-run` changing nothing.
+#[test]
+fn tags_metadata_and_removal_by_filter_or_stdin_in_one_commit() {
+    let s = TestStore::new();
+    let mut lines = String::new();
+    for i in 0..120 {
+        // Identical metadata in pairs, a Unicode project and a maximal-length name among them.
+        let name = if i == 7 { "é".repeat(127) } else { format!("r{i:03}") };
+        lines.push_str(&format!(
+            "{{\"path\": \"läb/runs/{name}\", \"metadata\": {{\"i\": {}, \"even\": {}}}}}\n",
+            i / 2,
+            i % 2 == 0
+        ));
+    }
+    let jsonl = s.file("runs.jsonl", lines.as_bytes());
+    s.ok(&["ingest", jsonl.to_str().unwrap()]);
+    let count = |filter: &str| s.ok(&["find", "--count", filter]).trim().parse::<usize>().unwrap();
+    let before = s.segments().len();
+
+    // A dry run lists what would change and changes nothing.
+    let out = s.ok(&["tag", "add", "--where", "even == true and i < 10", "--dry-run", "calibrated"]);
+    assert_eq!(out.lines().count(), 11, "{out}");
+    assert!(out.ends_with("would change 10 datasets; nothing was changed\n"), "{out}");
+    assert_eq!(s.segments().len(), before);
+    assert_eq!(count("@tag == 'calibrated'"), 0);
+
+    assert_eq!(s.ok(&["tag", "add", "--where", "even == true", "calibrated", "✓"]).trim(), "changed 60 datasets");
+    assert_eq!(s.segments().len(), before + 1);
+    assert_eq!(count("@tag == 'calibrated' and @tag == '✓'"), 60);
+    assert_eq!(s.ok(&["tag", "rm", "--where", "i >= 50", "calibrated"]).trim(), "changed 20 datasets");
+    assert_eq!(count("@tag == 'calibrated'"), 50);
+    let long = format!("läb/runs/{}", "é".repeat(127));
+    let out = s
+        .cmd(&["meta", "set", "-", "checked=yes", "n:=[1, 2]"])
+        .write_stdin(format!("{long}\nläb/runs/r000\n\n{long}\n"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "changed 2 datasets");
+    assert_eq!(count("checked == 'yes' and n contains 2"), 2);
+    assert_eq!(s.ok(&["meta", "unset", "--where", "exists(checked)", "checked"]).trim(), "changed 2 datasets");
+    assert_eq!(count("exists(checked)"), 0);
+
+    // One missing dataset among many, or a bad assignment: nothing changes.
+    let segments = s.segments().len();
+    let out = s.cmd(&["tag", "add", "-", "x"]).write_stdin("läb/runs/r001\nläb/runs/nope\n").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("läb/runs/nope"));
+    let err = s.fails(&["meta", "set", "--where", "i < 3", "bad.=1"], 1);
+    assert!(err.starts_with("error: "), "{err}");
+    assert_eq!(s.segments().len(), segments);
+    assert_eq!(count("@tag == 'x'"), 0);
+    assert!(s.fails(&["tag", "add", "--dry-run", "läb/runs/r001", "x"], 2).contains("--where"));
+    assert!(s.fails(&["tag", "add", "läb/runs/r001"], 2).contains("at least one TAG"));
+    assert!(s.fails(&["meta", "set", "--where", "i <", "a=1"], 1).contains("expected a value"));
+
+    // rm --where: without a terminal to ask on, it goes ahead; a dry run first.
+    let out = s.ok(&["rm", "--where", "i >= 55", "--dry-run"]);
+    assert!(out.ends_with("would remove 10 datasets; nothing was changed\n"), "{out}");
+    assert_eq!(count(""), 120);
+    assert_eq!(s.ok(&["rm", "--where", "i >= 55", "läb/runs/r000"]).trim(), "removed 11 datasets");
+    assert_eq!(count(""), 109);
+    assert_eq!(s.ok(&["rm", "--where", "i > 1000", "--yes"]).trim(), "removed 0 datasets");
+    assert_eq!(s.ok(&["tag", "add", "--where", "i > 1000", "x"]).trim(), "changed 0 datasets");
+}

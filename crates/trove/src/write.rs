@@ -333,6 +333,31 @@ impl Store {
         })
     }
 
+    /// [`Store::edit`] for many datasets at once, in one commit: every one of them changes, or (when one is
+    /// missing or not a dataset) none. A dataset named twice changes once. Returns how many changed.
+    pub fn edit_all(&self, refs: &[Ref], edit: &DatasetEdit) -> Result<u64> {
+        edit.validate()?;
+        if edit.is_empty() || refs.is_empty() {
+            return Ok(0);
+        }
+        self.transact("edit", |read, plan| {
+            let mut seen = std::collections::HashSet::new();
+            for r in refs {
+                let (Some(path), None) = (&r.path, &r.object) else {
+                    return Err(Error::Invalid(format!("{r}: editing many at once takes datasets (PROJECT/PATH)")));
+                };
+                let state = read
+                    .dataset_at(&r.project, path.as_str())?
+                    .ok_or_else(|| Error::NotFound { what: format!("dataset {r}") })?
+                    .state;
+                if seen.insert(state.id) {
+                    plan.records.push(Record::Dataset(change_for(state.id, Some(&state), edit)));
+                }
+            }
+            Ok(seen.len() as u64)
+        })
+    }
+
     /// Creates a project (with metadata), or with `update` edits an existing one's metadata.
     pub fn create_project(&self, name: &str, meta: &[(String, Value)]) -> Result<()> {
         validate_project(name)?;
