@@ -55,7 +55,7 @@ pub(crate) fn apply(conn: &Connection, segment: Segment) -> Result<()> {
     }
     for state in projects.values() {
         conn.prepare_cached(
-            "INSERT INTO projects(name, created, updated, state) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO project_rows(name, created, updated, state) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(name) DO UPDATE SET created = ?2, updated = ?3, state = ?4",
         )?
         .execute(params![state.name, state.created(), state.updated(), to_json(state)?])?;
@@ -76,7 +76,7 @@ fn lookup(conn: &Connection, ids: &[Uuid]) -> Result<HashMap<Uuid, Current>> {
     let mut out = HashMap::new();
     for chunk in ids.chunks(CHUNK) {
         let sql = format!(
-            "SELECT id, rid, visible, project, path, state FROM datasets WHERE id IN ({})",
+            "SELECT id, rid, visible, project, path, state FROM dataset_rows WHERE id IN ({})",
             vec!["?"; chunk.len()].join(",")
         );
         let mut stmt = conn.prepare_cached(&sql)?;
@@ -107,7 +107,7 @@ fn merge_project(
         return Ok(());
     }
     let stored: Option<String> = conn
-        .prepare_cached("SELECT state FROM projects WHERE name = ?1")?
+        .prepare_cached("SELECT state FROM project_rows WHERE name = ?1")?
         .query_row([&incoming.name], |r| r.get(0))
         .optional()?;
     let state = match stored {
@@ -165,7 +165,7 @@ fn write_dataset(
         match &current {
             Some(cur) => {
                 conn.prepare_cached(
-                    "UPDATE datasets SET project = ?2, path = ?3, kind = ?4, created = ?5, updated = ?6, alive = ?7,
+                    "UPDATE dataset_rows SET project = ?2, path = ?3, kind = ?4, created = ?5, updated = ?6, alive = ?7,
                      visible = ?8, state = ?9, lineage = ?10, lineage_name = ?11 WHERE rid = ?1",
                 )?
                 .execute(params![
@@ -185,7 +185,7 @@ fn write_dataset(
             }
             None => {
                 conn.prepare_cached(
-                    "INSERT INTO datasets(id, project, path, kind, created, updated, alive, visible, state, lineage,
+                    "INSERT INTO dataset_rows(id, project, path, kind, created, updated, alive, visible, state, lineage,
                      lineage_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )?
                 .execute(params![
@@ -236,7 +236,7 @@ fn claim(conn: &Connection, rid: i64, state: &DatasetState) -> Result<()> {
     let Some(at) = &state.at else { return Ok(()) };
     let mut rows = IndexRows::default();
     let holder: Option<(i64, String)> = conn
-        .prepare_cached("SELECT rid, state FROM datasets WHERE project = ?1 AND path = ?2 AND visible = 1")?
+        .prepare_cached("SELECT rid, state FROM dataset_rows WHERE project = ?1 AND path = ?2 AND visible = 1")?
         .query_row(params![at.project(), at.path().as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     if let Some((holder_rid, holder_json)) = holder {
@@ -244,10 +244,10 @@ fn claim(conn: &Connection, rid: i64, state: &DatasetState) -> Result<()> {
         if holder_state.at_stamp() > state.at_stamp() {
             return Ok(());
         }
-        conn.prepare_cached("UPDATE datasets SET visible = 0 WHERE rid = ?1")?.execute([holder_rid])?;
+        conn.prepare_cached("UPDATE dataset_rows SET visible = 0 WHERE rid = ?1")?.execute([holder_rid])?;
         delete_index_rows(conn, &mut rows, holder_rid, &holder_state)?;
     }
-    conn.prepare_cached("UPDATE datasets SET visible = 1 WHERE rid = ?1")?.execute([rid])?;
+    conn.prepare_cached("UPDATE dataset_rows SET visible = 1 WHERE rid = ?1")?.execute([rid])?;
     rows.add(rid, state);
     rows.flush(conn)
 }
@@ -255,14 +255,14 @@ fn claim(conn: &Connection, rid: i64, state: &DatasetState) -> Result<()> {
 /// A path was vacated: the best hidden claimant, if any, becomes visible.
 fn promote(conn: &Connection, project: &str, path: &str) -> Result<()> {
     let taken: Option<i64> = conn
-        .prepare_cached("SELECT rid FROM datasets WHERE project = ?1 AND path = ?2 AND visible = 1")?
+        .prepare_cached("SELECT rid FROM dataset_rows WHERE project = ?1 AND path = ?2 AND visible = 1")?
         .query_row(params![project, path], |r| r.get(0))
         .optional()?;
     if taken.is_some() {
         return Ok(());
     }
     let mut stmt = conn.prepare_cached(
-        "SELECT rid, state FROM datasets WHERE project = ?1 AND path = ?2 AND alive = 1 AND visible = 0",
+        "SELECT rid, state FROM dataset_rows WHERE project = ?1 AND path = ?2 AND alive = 1 AND visible = 0",
     )?;
     let mut best: Option<(i64, DatasetState)> = None;
     for row in stmt.query_map(params![project, path], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
@@ -273,7 +273,7 @@ fn promote(conn: &Connection, project: &str, path: &str) -> Result<()> {
         }
     }
     if let Some((rid, state)) = best {
-        conn.prepare_cached("UPDATE datasets SET visible = 1 WHERE rid = ?1")?.execute([rid])?;
+        conn.prepare_cached("UPDATE dataset_rows SET visible = 1 WHERE rid = ?1")?.execute([rid])?;
         insert_index_rows(conn, rid, &state)?;
     }
     Ok(())
@@ -281,11 +281,11 @@ fn promote(conn: &Connection, project: &str, path: &str) -> Result<()> {
 
 /// Deletes a dataset's index rows now; its `key_stats` decrements wait in `rows` for the next flush.
 fn delete_index_rows(conn: &Connection, rows: &mut IndexRows, rid: i64, old: &DatasetState) -> Result<()> {
-    let mut tags = conn.prepare_cached("DELETE FROM tags WHERE tag = ?1 AND rid = ?2")?;
+    let mut tags = conn.prepare_cached("DELETE FROM tag_rows WHERE tag = ?1 AND rid = ?2")?;
     for tag in &old.tags {
         tags.execute(params![tag, rid])?;
     }
-    conn.prepare_cached("DELETE FROM objects WHERE rid = ?1")?.execute([rid])?;
+    conn.prepare_cached("DELETE FROM object_rows WHERE rid = ?1")?.execute([rid])?;
     let mut meta = conn.prepare_cached(
         "DELETE FROM meta WHERE kid = (SELECT kid FROM keys WHERE key = ?1) AND vtype = ?2 AND val = ?3 AND rid = ?4",
     )?;
@@ -490,13 +490,13 @@ impl IndexRows {
         }
         self.stats.flush(conn, &mut kids)?;
         meta.sort_unstable_by_key(|row| (row.0, row.1));
-        insert_many(conn, "tags(tag, rid)", 2, &std::mem::take(&mut self.tags), |stmt, at, (tag, rid)| {
+        insert_many(conn, "tag_rows(tag, rid)", 2, &std::mem::take(&mut self.tags), |stmt, at, (tag, rid)| {
             stmt.raw_bind_parameter(at, tag)?;
             stmt.raw_bind_parameter(at + 1, rid)
         })?;
         insert_many(
             conn,
-            "objects(rid, name, format, size, checksum)",
+            "object_rows(rid, name, format, size, checksum)",
             5,
             &std::mem::take(&mut self.objects),
             |stmt, at, (rid, name, format, size, checksum)| {

@@ -113,16 +113,16 @@ impl Catalog {
         conn.pragma_update(None, "journal_size_limit", 16 * 1024 * 1024)?;
         let version = schema_version(&conn)?;
         if version.as_deref().is_some_and(|v| v != schema::SCHEMA_VERSION.to_string()) {
-            conn.execute_batch(
-                "BEGIN IMMEDIATE; DROP TABLE IF EXISTS applied; DROP TABLE IF EXISTS projects;
-                 DROP TABLE IF EXISTS datasets; DROP TABLE IF EXISTS tags; DROP TABLE IF EXISTS objects;
-                 DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS keys; DROP TABLE IF EXISTS key_stats; DROP TABLE IF EXISTS scan_files; DROP TABLE IF EXISTS info; COMMIT;",
-            )?;
+            drop_everything(&conn)?;
         }
         if version.as_deref() != Some(&schema::SCHEMA_VERSION.to_string()) {
             conn.execute_batch(&format!(
                 "BEGIN IMMEDIATE; {} INSERT OR REPLACE INTO info(key, value) VALUES ('schema_version', '{}'); COMMIT;",
-                schema::SCHEMA,
+                format!(
+                    "{}{}",
+                    schema::SCHEMA,
+                    views::VIEWS.replace("{id}", query::ID_TEXT).replace("{big}", views::BIG_TEXT)
+                ),
                 schema::SCHEMA_VERSION
             ))?;
         }
@@ -159,6 +159,23 @@ fn schema_version(conn: &Connection) -> Result<Option<String>> {
             e => Err(e),
         },
     )?)
+}
+
+/// Drops every view and table of an older catalog (whatever its tables were called), to be built again from the
+/// log: the catalog is disposable.
+fn drop_everything(conn: &Connection) -> Result<()> {
+    let objects: Vec<(String, String)> = conn
+        .prepare("SELECT type, name FROM sqlite_master WHERE type IN ('view', 'table') AND name NOT LIKE 'sqlite_%' ORDER BY type = 'table'")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut sql = String::from("BEGIN IMMEDIATE;");
+    for (kind, name) in objects {
+        let kind = if kind == "view" { "VIEW" } else { "TABLE" };
+        sql.push_str(&format!(" DROP {kind} IF EXISTS \"{}\";", name.replace('"', "\"\"")));
+    }
+    sql.push_str(" COMMIT;");
+    conn.execute_batch(&sql)?;
+    Ok(())
 }
 
 /// SQL functions the catalog's queries use.
@@ -263,8 +280,8 @@ impl WriteTx<'_> {
     /// Empties every table (for a rebuild from the log inside this same transaction).
     pub fn clear(&self) -> Result<()> {
         self.tx.execute_batch(
-            "DELETE FROM applied; DELETE FROM projects; DELETE FROM datasets; DELETE FROM tags;
-             DELETE FROM objects; DELETE FROM meta; DELETE FROM keys; DELETE FROM key_stats; DELETE FROM scan_files;
+            "DELETE FROM applied; DELETE FROM project_rows; DELETE FROM dataset_rows; DELETE FROM tag_rows;
+             DELETE FROM object_rows; DELETE FROM meta; DELETE FROM keys; DELETE FROM key_stats; DELETE FROM scan_files;
              DELETE FROM info WHERE key = 'max_ts';",
         )?;
         Ok(())

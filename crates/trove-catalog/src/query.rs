@@ -118,27 +118,27 @@ impl Executor<'_> {
         let others: Option<i64> = self
             .conn
             .prepare_cached(
-                "SELECT 1 WHERE EXISTS (SELECT 1 FROM datasets WHERE visible = 1 AND project < ?1)
-                 OR EXISTS (SELECT 1 FROM datasets WHERE visible = 1 AND project > ?1)",
+                "SELECT 1 WHERE EXISTS (SELECT 1 FROM dataset_rows WHERE visible = 1 AND project < ?1)
+                 OR EXISTS (SELECT 1 FROM dataset_rows WHERE visible = 1 AND project > ?1)",
             )?
             .query_row([project], |r| r.get(0))
             .optional()?;
         if others.is_none() {
             return Ok(None);
         }
-        Ok(Some(
-            self.rids(
-                "SELECT rid FROM datasets WHERE visible = 1 AND project = ?1",
-                &[Sql::Text(project.to_string())],
-            )?,
-        ))
+        Ok(Some(self.rids(
+            "SELECT rid FROM dataset_rows WHERE visible = 1 AND project = ?1",
+            &[Sql::Text(project.to_string())],
+        )?))
     }
 
     /// Every visible dataset (of the project in scope).
     pub(crate) fn universe(&self) -> Result<RidSet> {
         match self.project {
-            Some(p) => self.rids("SELECT rid FROM datasets WHERE visible = 1 AND project = ?1", &[Sql::Text(p.into())]),
-            None => self.rids("SELECT rid FROM datasets WHERE visible = 1", &[]),
+            Some(p) => {
+                self.rids("SELECT rid FROM dataset_rows WHERE visible = 1 AND project = ?1", &[Sql::Text(p.into())])
+            }
+            None => self.rids("SELECT rid FROM dataset_rows WHERE visible = 1", &[]),
         }
     }
 
@@ -242,13 +242,13 @@ impl Executor<'_> {
                 }
                 set
             }
-            Field::Builtin(Builtin::Tag) => self.rids("SELECT rid FROM tags", &[])?,
-            Field::Builtin(Builtin::Format) => self.rids("SELECT rid FROM objects", &[])?,
+            Field::Builtin(Builtin::Tag) => self.rids("SELECT rid FROM tag_rows", &[])?,
+            Field::Builtin(Builtin::Format) => self.rids("SELECT rid FROM object_rows", &[])?,
             Field::Builtin(Builtin::Kind) => {
-                self.rids("SELECT rid FROM datasets WHERE visible = 1 AND kind IS NOT NULL", &[])?
+                self.rids("SELECT rid FROM dataset_rows WHERE visible = 1 AND kind IS NOT NULL", &[])?
             }
             Field::Builtin(Builtin::Lineage) => {
-                self.rids("SELECT rid FROM datasets WHERE visible = 1 AND lineage IS NOT NULL", &[])?
+                self.rids("SELECT rid FROM dataset_rows WHERE visible = 1 AND lineage IS NOT NULL", &[])?
             }
             Field::Builtin(_) => return Ok(Answer::AllBut(RidSet::new())),
         };
@@ -455,10 +455,10 @@ fn sql_op(op: CompareOp) -> &'static str {
 /// The statement (up to its condition) and the condition for a test on a built-in field; `None` when the
 /// value's type cannot match the field's.
 fn builtin_condition(field: Builtin, test: Test) -> Option<(&'static str, Cond)> {
-    const DATASETS: &str = "SELECT rid FROM datasets WHERE visible = 1 AND";
+    const DATASETS: &str = "SELECT rid FROM dataset_rows WHERE visible = 1 AND";
     let (select, column) = match field {
-        Builtin::Tag => ("SELECT rid FROM tags WHERE", "tag"),
-        Builtin::Format => ("SELECT rid FROM objects WHERE", "format"),
+        Builtin::Tag => ("SELECT rid FROM tag_rows WHERE", "tag"),
+        Builtin::Format => ("SELECT rid FROM object_rows WHERE", "format"),
         Builtin::Project => (DATASETS, "project"),
         Builtin::Path => (DATASETS, "path"),
         Builtin::Kind => (DATASETS, "kind"),
@@ -703,7 +703,7 @@ impl Executor<'_> {
                 };
                 let dir = if sort.descending { "DESC" } else { "ASC" };
                 let sql = format!(
-                    "SELECT rid FROM datasets WHERE visible = 1 AND {column} IS NOT NULL ORDER BY {column} {dir}"
+                    "SELECT rid FROM dataset_rows WHERE visible = 1 AND {column} IS NOT NULL ORDER BY {column} {dir}"
                 );
                 let mut done = RidSet::new();
                 let mut stmt = self.conn.prepare_cached(&sql)?;
@@ -731,7 +731,7 @@ impl Executor<'_> {
         let dir = if descending { "DESC" } else { "ASC" };
         // A small answer is looked up row by row and sorted; a large one is read in index order and filtered.
         if n <= 20_000 && !matches.complement {
-            let mut stmt = self.conn.prepare_cached("SELECT project, path FROM datasets WHERE rid = ?1")?;
+            let mut stmt = self.conn.prepare_cached("SELECT project, path FROM dataset_rows WHERE rid = ?1")?;
             let mut keyed: Vec<(String, String, i64)> = Vec::with_capacity(n as usize);
             for rid in set.iter() {
                 let (project, path): (String, String) = stmt.query_row([rid], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -750,10 +750,12 @@ impl Executor<'_> {
         }
         let (sql, params) = match self.project {
             Some(p) => (
-                format!("SELECT rid FROM datasets WHERE visible = 1 AND project = ?1 ORDER BY path {dir}"),
+                format!("SELECT rid FROM dataset_rows WHERE visible = 1 AND project = ?1 ORDER BY path {dir}"),
                 vec![Sql::Text(p.to_string())],
             ),
-            None => (format!("SELECT rid FROM datasets WHERE visible = 1 ORDER BY project {dir}, path {dir}"), vec![]),
+            None => {
+                (format!("SELECT rid FROM dataset_rows WHERE visible = 1 ORDER BY project {dir}, path {dir}"), vec![])
+            }
         };
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(params_from_iter(params))?;
@@ -857,7 +859,7 @@ impl<'c> crate::Reader<'c> {
     pub fn dataset_by_rid(&self, rid: i64) -> Result<Option<crate::DatasetRow>> {
         let row: Option<(bool, String)> = self
             .conn
-            .prepare_cached("SELECT visible, state FROM datasets WHERE rid = ?1")?
+            .prepare_cached("SELECT visible, state FROM dataset_rows WHERE rid = ?1")?
             .query_row([rid], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         row.map(|(visible, json)| {
@@ -870,7 +872,7 @@ impl<'c> crate::Reader<'c> {
     pub fn location_by_rid(&self, rid: i64) -> Result<Option<(String, String)>> {
         Ok(self
             .conn
-            .prepare_cached("SELECT project, path FROM datasets WHERE rid = ?1 AND project IS NOT NULL")?
+            .prepare_cached("SELECT project, path FROM dataset_rows WHERE rid = ?1 AND project IS NOT NULL")?
             .query_row([rid], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?)
     }

@@ -58,7 +58,7 @@ impl<'c> Reader<'c> {
     pub fn dataset_at(&self, project: &str, path: &str) -> Result<Option<DatasetRow>> {
         self.conn
             .prepare_cached(
-                "SELECT rid, visible, state FROM datasets WHERE project = ?1 AND path = ?2 AND visible = 1",
+                "SELECT rid, visible, state FROM dataset_rows WHERE project = ?1 AND path = ?2 AND visible = 1",
             )?
             .query_row(params![project, path], Self::row)
             .optional()?
@@ -79,7 +79,7 @@ impl<'c> Reader<'c> {
     /// The visible datasets whose indexed `column` (a name from this crate, never from input) equals `value`.
     fn visible_where(&self, column: &'static str, value: &str) -> Result<Vec<DatasetRow>> {
         let sql = format!(
-            "SELECT rid, visible, state FROM datasets WHERE {column} = ?1 AND visible = 1 ORDER BY created, rid"
+            "SELECT rid, visible, state FROM dataset_rows WHERE {column} = ?1 AND visible = 1 ORDER BY created, rid"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([value], Self::row)?;
@@ -89,7 +89,7 @@ impl<'c> Reader<'c> {
     /// The row ids of the visible datasets (of `project`, when given) whose lineage is called `name`.
     pub fn rids_with_lineage_name(&self, name: &str, project: Option<&str>) -> Result<crate::RidSet> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT rid FROM datasets WHERE lineage_name = ?1 AND visible = 1 AND (?2 IS NULL OR project = ?2)",
+            "SELECT rid FROM dataset_rows WHERE lineage_name = ?1 AND visible = 1 AND (?2 IS NULL OR project = ?2)",
         )?;
         let mut rows = stmt.query(params![name, project])?;
         let mut set = crate::RidSet::new();
@@ -103,7 +103,7 @@ impl<'c> Reader<'c> {
     /// have no index by checksum (it would slow every write for a rare question): this reads the table.
     pub fn objects_with_checksum(&self, checksum: &str) -> Result<Vec<(String, String, String)>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT d.project, d.path, o.name FROM objects o JOIN datasets d ON d.rid = o.rid
+            "SELECT d.project, d.path, o.name FROM object_rows o JOIN dataset_rows d ON d.rid = o.rid
              WHERE o.checksum = ?1 AND d.visible = 1 ORDER BY d.project, d.path, o.name",
         )?;
         let rows = stmt.query_map([checksum], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
@@ -113,7 +113,7 @@ impl<'c> Reader<'c> {
     /// A dataset by id, live or not.
     pub fn dataset_by_id(&self, id: &uuid::Uuid) -> Result<Option<DatasetRow>> {
         self.conn
-            .prepare_cached("SELECT rid, visible, state FROM datasets WHERE id = ?1")?
+            .prepare_cached("SELECT rid, visible, state FROM dataset_rows WHERE id = ?1")?
             .query_row([id.as_bytes().as_slice()], Self::row)
             .optional()?
             .map(Self::to_row)
@@ -125,7 +125,7 @@ impl<'c> Reader<'c> {
     /// own (only live ones are looked up often): this reads the table.
     pub fn deleted_at(&self, project: &str, path: &str) -> Result<Vec<DatasetRow>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT rid, visible, state FROM datasets WHERE project = ?1 AND path = ?2 AND alive = 0 ORDER BY created, rid",
+            "SELECT rid, visible, state FROM dataset_rows WHERE project = ?1 AND path = ?2 AND alive = 0 ORDER BY created, rid",
         )?;
         let rows = stmt.query_map(params![project, path], Self::row)?;
         rows.map(|row| Self::to_row(row?)).collect()
@@ -137,7 +137,7 @@ impl<'c> Reader<'c> {
         Ok(self
             .conn
             .prepare_cached(
-                "SELECT 1 FROM datasets WHERE project = ?1 AND visible = 1 AND path >= ?2 AND path < ?3 LIMIT 1",
+                "SELECT 1 FROM dataset_rows WHERE project = ?1 AND visible = 1 AND path >= ?2 AND path < ?3 LIMIT 1",
             )?
             .query_row(params![project, lo, hi], |_| Ok(()))
             .optional()?
@@ -146,9 +146,9 @@ impl<'c> Reader<'c> {
 
     fn first_path(&self, project: &str, from: &str, inclusive: bool, to: &str) -> Result<Option<String>> {
         let sql = if inclusive {
-            "SELECT path FROM datasets WHERE project = ?1 AND visible = 1 AND path >= ?2 AND path < ?3 ORDER BY path LIMIT 1"
+            "SELECT path FROM dataset_rows WHERE project = ?1 AND visible = 1 AND path >= ?2 AND path < ?3 ORDER BY path LIMIT 1"
         } else {
-            "SELECT path FROM datasets WHERE project = ?1 AND visible = 1 AND path > ?2 AND path < ?3 ORDER BY path LIMIT 1"
+            "SELECT path FROM dataset_rows WHERE project = ?1 AND visible = 1 AND path > ?2 AND path < ?3 ORDER BY path LIMIT 1"
         };
         Ok(self.conn.prepare_cached(sql)?.query_row(params![project, from, to], |r| r.get(0)).optional()?)
     }
@@ -191,7 +191,7 @@ impl<'c> Reader<'c> {
     ) -> Result<()> {
         let (lo, hi) = below(prefix);
         let mut stmt = self.conn.prepare_cached(
-            "SELECT rid, visible, state FROM datasets WHERE project = ?1 AND visible = 1 AND path >= ?2 AND path < ?3
+            "SELECT rid, visible, state FROM dataset_rows WHERE project = ?1 AND visible = 1 AND path >= ?2 AND path < ?3
              ORDER BY path",
         )?;
         let mut rows = stmt.query(params![project, lo, hi])?;
@@ -203,7 +203,7 @@ impl<'c> Reader<'c> {
 
     /// Every dataset row, visible or not, live or not, by id (for comparing catalogs).
     pub fn all_rows(&self, mut each: impl FnMut(DatasetRow) -> Result<()>) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached("SELECT rid, visible, state FROM datasets ORDER BY id")?;
+        let mut stmt = self.conn.prepare_cached("SELECT rid, visible, state FROM dataset_rows ORDER BY id")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             each(Self::to_row(Self::row(r)?)?)?;
@@ -214,7 +214,7 @@ impl<'c> Reader<'c> {
     /// Every dataset row's visibility and state as the JSON the catalog stores, unparsed (for a caller that
     /// reads a few fields of every dataset and can skip the rest cheaply).
     pub fn all_states_json(&self, mut each: impl FnMut(bool, &str) -> Result<()>) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached("SELECT visible, state FROM datasets")?;
+        let mut stmt = self.conn.prepare_cached("SELECT visible, state FROM dataset_rows")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let visible: bool = r.get(0)?;
@@ -229,18 +229,18 @@ impl<'c> Reader<'c> {
         let n: i64 = match project {
             Some(p) => self
                 .conn
-                .prepare_cached("SELECT count(*) FROM datasets WHERE project = ?1 AND visible = 1")?
+                .prepare_cached("SELECT count(*) FROM dataset_rows WHERE project = ?1 AND visible = 1")?
                 .query_row([p], |r| r.get(0))?,
             None => self
                 .conn
-                .prepare_cached("SELECT count(*) FROM datasets WHERE visible = 1")?
+                .prepare_cached("SELECT count(*) FROM dataset_rows WHERE visible = 1")?
                 .query_row([], |r| r.get(0))?,
         };
         Ok(n as u64)
     }
 
     pub fn projects(&self) -> Result<Vec<ProjectState>> {
-        let mut stmt = self.conn.prepare_cached("SELECT name, state FROM projects ORDER BY name")?;
+        let mut stmt = self.conn.prepare_cached("SELECT name, state FROM project_rows ORDER BY name")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         let mut out = Vec::new();
         for row in rows {
@@ -256,7 +256,7 @@ impl<'c> Reader<'c> {
     pub fn project(&self, name: &str) -> Result<Option<ProjectState>> {
         let json: Option<String> = self
             .conn
-            .prepare_cached("SELECT state FROM projects WHERE name = ?1")?
+            .prepare_cached("SELECT state FROM project_rows WHERE name = ?1")?
             .query_row([name], |r| r.get(0))
             .optional()?;
         json.map(|j| {
@@ -434,13 +434,13 @@ mod tests {
                 .collect();
             meta.sort();
             let tags = conn
-                .prepare("SELECT tag, rid FROM tags ORDER BY 1, 2")
+                .prepare("SELECT tag, rid FROM tag_rows ORDER BY 1, 2")
                 .unwrap()
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
                 .unwrap()
                 .map(Result::unwrap)
                 .collect();
-            let objects = conn.query_row("SELECT count(*) FROM objects", [], |r| r.get(0)).unwrap();
+            let objects = conn.query_row("SELECT count(*) FROM object_rows", [], |r| r.get(0)).unwrap();
             (meta, tags, objects)
         };
         let (meta, tags, objects) = rows(&c);

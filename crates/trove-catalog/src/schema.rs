@@ -1,7 +1,7 @@
 //! The catalog's tables. Everything here can be rebuilt from the log; see ARCHITECTURE.md.
 
 /// Bumped whenever the tables change; an older catalog is rebuilt from the log.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 pub const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS info (
@@ -14,7 +14,7 @@ CREATE TABLE IF NOT EXISTS applied (
     segment TEXT PRIMARY KEY
 ) WITHOUT ROWID;
 
-CREATE TABLE IF NOT EXISTS projects (
+CREATE TABLE IF NOT EXISTS project_rows (
     name    TEXT PRIMARY KEY,
     created INTEGER NOT NULL,
     updated INTEGER NOT NULL,
@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS projects (
 ) WITHOUT ROWID;
 
 -- One row per dataset id ever seen, live or deleted (deleted rows keep their tombstones).
-CREATE TABLE IF NOT EXISTS datasets (
+CREATE TABLE IF NOT EXISTS dataset_rows (
     rid     INTEGER PRIMARY KEY,
     id      BLOB NOT NULL UNIQUE,  -- the UUID's 16 bytes
     project TEXT,
@@ -37,25 +37,25 @@ CREATE TABLE IF NOT EXISTS datasets (
     visible INTEGER NOT NULL,
     state   TEXT NOT NULL          -- DatasetState as JSON: the merged registers
 );
-CREATE UNIQUE INDEX IF NOT EXISTS datasets_at ON datasets(project, path) WHERE visible = 1;
-CREATE INDEX IF NOT EXISTS datasets_hidden ON datasets(project, path) WHERE alive = 1 AND visible = 0;
+CREATE UNIQUE INDEX IF NOT EXISTS datasets_at ON dataset_rows(project, path) WHERE visible = 1;
+CREATE INDEX IF NOT EXISTS datasets_hidden ON dataset_rows(project, path) WHERE alive = 1 AND visible = 0;
 -- Built-in fields that filters compare (`@kind`, `@created`, `@updated`, `@lineage`), for visible datasets only.
-CREATE INDEX IF NOT EXISTS datasets_kind ON datasets(kind) WHERE visible = 1 AND kind IS NOT NULL;
-CREATE INDEX IF NOT EXISTS datasets_created ON datasets(created) WHERE visible = 1;
-CREATE INDEX IF NOT EXISTS datasets_updated ON datasets(updated) WHERE visible = 1;
-CREATE INDEX IF NOT EXISTS datasets_lineage ON datasets(lineage) WHERE visible = 1 AND lineage IS NOT NULL;
-CREATE INDEX IF NOT EXISTS datasets_lineage_name ON datasets(lineage_name, lineage)
+CREATE INDEX IF NOT EXISTS datasets_kind ON dataset_rows(kind) WHERE visible = 1 AND kind IS NOT NULL;
+CREATE INDEX IF NOT EXISTS datasets_created ON dataset_rows(created) WHERE visible = 1;
+CREATE INDEX IF NOT EXISTS datasets_updated ON dataset_rows(updated) WHERE visible = 1;
+CREATE INDEX IF NOT EXISTS datasets_lineage ON dataset_rows(lineage) WHERE visible = 1 AND lineage IS NOT NULL;
+CREATE INDEX IF NOT EXISTS datasets_lineage_name ON dataset_rows(lineage_name, lineage)
     WHERE visible = 1 AND lineage_name IS NOT NULL;
 
 -- Index rows exist for visible datasets only. Each table is one B-tree, keyed for its queries: a row
 -- costs one B-tree insert, and a dataset's rows are found for deletion from its own (old) state.
-CREATE TABLE IF NOT EXISTS tags (
+CREATE TABLE IF NOT EXISTS tag_rows (
     tag TEXT NOT NULL,
     rid INTEGER NOT NULL,
     PRIMARY KEY (tag, rid)
 ) WITHOUT ROWID;
 
-CREATE TABLE IF NOT EXISTS objects (
+CREATE TABLE IF NOT EXISTS object_rows (
     rid      INTEGER NOT NULL,
     name     TEXT NOT NULL,
     format   TEXT NOT NULL,
@@ -63,7 +63,7 @@ CREATE TABLE IF NOT EXISTS objects (
     checksum TEXT NOT NULL,
     PRIMARY KEY (rid, name)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS objects_format ON objects(format);
+CREATE INDEX IF NOT EXISTS objects_format ON object_rows(format);
 
 -- Metadata keys (dotted paths), each stored once: index rows compare small integers, not key strings.
 CREATE TABLE IF NOT EXISTS keys (

@@ -133,39 +133,47 @@ impl Reader<'_> {
 /// The views `trove sql` offers, documented in the README. They hide the index's internal encoding (row ids,
 /// key ids, type codes, the UUID's bytes) behind plain columns.
 pub const VIEWS: &str = r#"
-CREATE TEMP VIEW datasets AS
+CREATE VIEW IF NOT EXISTS datasets AS
 SELECT {id} AS id, project, path, kind,
        strftime('%Y-%m-%dT%H:%M:%fZ', created / 1e6, 'unixepoch') AS created,
        strftime('%Y-%m-%dT%H:%M:%fZ', updated / 1e6, 'unixepoch') AS updated,
        lineage,
        coalesce(json_extract(state, '$.meta'), '{}') AS metadata,
        rid
-FROM main.datasets WHERE visible = 1;
+FROM dataset_rows WHERE visible = 1;
 
-CREATE TEMP VIEW tags AS
-SELECT d.id, d.project, d.path, t.tag FROM main.tags t JOIN temp.datasets d ON d.rid = t.rid;
+CREATE VIEW IF NOT EXISTS tags AS
+SELECT d.id, d.project, d.path, t.tag FROM tag_rows t JOIN datasets d ON d.rid = t.rid;
 
-CREATE TEMP VIEW objects AS
-SELECT d.id, d.project, d.path, o.name, o.format, o.size, o.checksum
-FROM main.objects o JOIN temp.datasets d ON d.rid = o.rid;
+CREATE VIEW IF NOT EXISTS objects AS
+SELECT d.id, d.project, d.path, o.name, o.format, o.size, o.checksum,
+       json_extract(j.value, '$.media_type') AS media_type,
+       json_extract(j.value, '$.summary.rows') AS rows,
+       json_extract(j.value, '$.summary.columns') AS columns,
+       json_extract(j.value, '$.summary.dtype') AS dtype,
+       json_extract(j.value, '$.summary.shape') AS shape,
+       json_extract(j.value, '$.summary') AS summary
+FROM object_rows o JOIN datasets d ON d.rid = o.rid
+JOIN dataset_rows s ON s.rid = o.rid, json_each(s.state, '$.objects') j
+WHERE j.key = o.name;
 
-CREATE TEMP VIEW metadata AS
+CREATE VIEW IF NOT EXISTS metadata AS
 SELECT d.id, d.project, d.path, k.key,
        CASE m.vtype WHEN 0 THEN 'null' WHEN 1 THEN 'boolean' WHEN 2 THEN 'number' WHEN 3 THEN 'string'
                     WHEN 4 THEN 'array' WHEN 5 THEN 'object' ELSE 'number' END AS type,
        CASE m.vtype WHEN 0 THEN NULL WHEN 6 THEN {big} ELSE m.val END AS value
-FROM main.meta m JOIN main.keys k ON k.kid = m.kid JOIN temp.datasets d ON d.rid = m.rid
+FROM meta m JOIN keys k ON k.kid = m.kid JOIN datasets d ON d.rid = m.rid
 WHERE m.vtype < 7 AND typeof(m.val) <> 'blob';
 
-CREATE TEMP VIEW projects AS
+CREATE VIEW IF NOT EXISTS projects AS
 SELECT name, strftime('%Y-%m-%dT%H:%M:%fZ', created / 1e6, 'unixepoch') AS created,
        coalesce(json_extract(state, '$.meta'), '{}') AS metadata
-FROM main.projects;
+FROM project_rows;
 "#;
 
 /// The decimal text of a `vtype::BIG` row's integer (val + 2^63, beyond SQLite's integers), in plain SQL:
 /// 2^63 = 9223372036 * 10^9 + 854775808, added in two halves with a carry.
-const BIG_TEXT: &str = "((m.val / 1000000000 + 9223372036 + (m.val % 1000000000 + 854775808) / 1000000000) \
+pub(crate) const BIG_TEXT: &str = "((m.val / 1000000000 + 9223372036 + (m.val % 1000000000 + 854775808) / 1000000000) \
      || printf('%09d', (m.val % 1000000000 + 854775808) % 1000000000))";
 
 /// A read-only connection to a catalog file with the documented views: what `trove sql` runs on.
@@ -183,7 +191,6 @@ impl SqlConsole {
         )?;
         conn.busy_timeout(crate::BUSY_TIMEOUT)?;
         crate::register_functions(&conn)?;
-        conn.execute_batch(&VIEWS.replace("{id}", crate::query::ID_TEXT).replace("{big}", BIG_TEXT))?;
         conn.pragma_update(None, "query_only", true)?;
         Ok(SqlConsole { conn })
     }

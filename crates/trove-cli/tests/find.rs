@@ -255,3 +255,62 @@ fn queries_are_exact_for_big_integers_arrays_objects_and_regexes() {
     let err = s.fails(&["find", "label =~ 'a('"], 1);
     assert!(err.starts_with("error: bad regular expression"), "{err}");
 }
+
+/// The documented views are objects of the catalog file itself: any SQLite client (here a plain connection,
+/// without trove's functions, as the `sqlite3` shell opens it) reads what `trove sql` reads, live rows only.
+#[test]
+fn the_views_are_in_the_catalog_file_for_any_sqlite_client() {
+    let s = lab();
+    s.ok(&["put", "lab/gone", "-m", "seed:=18446744073709551615"]);
+    s.ok(&["rm", "lab/gone"]);
+    s.ok(&["put", "lab/big", "-m", "seed:=12345678901234567891", "-m", "dims:=[10, 10]", "-m", "名前=ü"]);
+    let table = s.file("t.csv", b"a,b\n1,x\n2,y\n");
+    s.ok(&["put", "lab/table", table.to_str().unwrap()]);
+    let conn = rusqlite::Connection::open_with_flags(
+        s.root().join(".trove/catalog.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    for sql in [
+        "SELECT * FROM datasets ORDER BY path",
+        "SELECT * FROM metadata ORDER BY path, key",
+        "SELECT * FROM tags ORDER BY path, tag",
+        "SELECT id, project, path, name, format, size, checksum, media_type, rows, columns, dtype, shape FROM objects",
+        "SELECT * FROM projects",
+    ] {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let names: Vec<String> = stmt.column_names().into_iter().map(str::to_string).collect();
+        let rows: Vec<Value> = stmt
+            .query_map([], |row| {
+                let mut obj = serde_json::Map::new();
+                for (i, name) in names.iter().enumerate() {
+                    let v = match row.get_ref(i)? {
+                        rusqlite::types::ValueRef::Null => Value::Null,
+                        rusqlite::types::ValueRef::Integer(n) => n.into(),
+                        rusqlite::types::ValueRef::Real(x) => x.into(),
+                        rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+                        rusqlite::types::ValueRef::Blob(_) => panic!("{sql}: a view shows no blobs ({name})"),
+                    };
+                    obj.insert(name.clone(), v);
+                }
+                Ok(Value::Object(obj))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let trove: Vec<Value> =
+            s.ok(&["sql", "--json", sql]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(rows, trove, "{sql}");
+        assert!(!rows.is_empty(), "{sql}");
+    }
+    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(count("SELECT count(*) FROM datasets"), 9, "the deleted dataset is not a row");
+    let big: String = conn.query_row("SELECT value FROM metadata WHERE key = 'seed'", [], |r| r.get(0)).unwrap();
+    assert_eq!(big, "12345678901234567891");
+    let id: String = conn.query_row("SELECT id FROM datasets WHERE path = 'big'", [], |r| r.get(0)).unwrap();
+    assert_eq!(s.show("lab/big")["id"], id.as_str());
+    let created: String = conn.query_row("SELECT created FROM datasets WHERE path = 'big'", [], |r| r.get(0)).unwrap();
+    assert!(created.starts_with("20") && created.ends_with('Z'), "{created}");
+    let rows: i64 = conn.query_row("SELECT rows FROM objects WHERE path = 'table'", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 2);
+}
