@@ -13,18 +13,21 @@
 //! filter     := ε | or
 //! or         := and ("or" and)*
 //! and        := unary ("and" unary)*
-//! unary      := "not" unary | "(" or ")" | "exists" "(" field ")" | field op
-//! op         := ("==" | "!=" | "<" | "<=" | ">" | ">=") value
-//!             | "~" string
+//! unary      := "not" unary | "(" or ")" | "exists" "(" field ")" | "size" "(" field ")" cmp integer | field op
+//! op         := cmp value
+//!             | "~" string | "=~" string
 //!             | "not"? "in" "[" (value ("," value)* ","?)? "]"
+//!             | "contains" (value | "(" cmp value ("and" cmp value)? ")")
+//! cmp        := "==" | "!=" | "<" | "<=" | ">" | ">="
 //! field      := "@" name | segment ("." segment)*
 //! segment    := [letter digit _] [letter digit _ -]* | string
-//! value      := string | number | "true" | "false" | "null"
+//! value      := string | number | "true" | "false" | "null" | array | object
+//! array      := "[" (value ("," value)*)? "]"        object := "{" (string ":" value ("," ...)*)? "}"
 //! ```
 //!
 //! Keywords (`and or not in exists true false null`) and built-in names are case-insensitive. Strings take double
 //! or single quotes and the escapes `\\ \" \' \n \r \t \u{HEX}`. Numbers are JSON-like (`-3`, `2.5`, `1e-3`);
-//! integers that fit an `i64` stay integers. A quoted key (`"T (K)"`) is a segment holding any characters; a
+//! integers that fit an `i64` or a `u64` stay integers (exact); a longer integer is refused. A quoted key (`"T (K)"`) is a segment holding any characters; a
 //! field's key is the dotted path as one string, exactly as the catalog indexes it, so `"a.b"` and `a.b` are the
 //! same key (metadata keys never contain dots: `value::set_dotted` splits on them).
 //!
@@ -44,8 +47,12 @@
 //!   A time compares with `@created`/`@updated` and with metadata strings that themselves parse as ISO-8601
 //!   (so `"2024-05-01"` equals a stored `"2024-05-01T00:00:00Z"`); with anything else it is a type mismatch.
 //!   `From<&str>` for `FilterValue` applies the same rule, so the builder, the text and the JSON agree.
-//! - **Arrays and objects** in metadata are opaque: `exists` sees them, no comparison or glob matches them (the
-//!   catalog indexes an array as one leaf). Array membership is not searched.
+//! - **Arrays and objects** compare whole, by their canonical form (`value::canonical_json`), with `==`, `!=`
+//!   and `in`; they are not ordered. `x contains v` holds when some element of the array `x` equals `v` (or,
+//!   with bounds, lies in the range); `size(x) op n` compares an array's length. No comparison on a scalar
+//!   looks inside an array (the MongoDB form's comparisons do: see `mongo`).
+//! - **`=~`** is a regular expression (Rust's `regex` syntax) that matches anywhere unless anchored, with
+//!   PCRE's `$` (the end, or before a final newline) and `.` (not a newline).
 //! - **`null`**: `x == null` holds iff `x` is present and null; `x != null` iff `x` is present and not null.
 //! - **`exists(k)`** holds iff the key path resolves, even to `null` or to an object. For built-ins it holds for
 //!   `@id @project @path @created @updated` always, for `@kind`/`@lineage` when set, for `@tag`/`@format` when
