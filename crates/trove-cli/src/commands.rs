@@ -301,7 +301,7 @@ fn put(store: &Store, args: PutArgs, out: &mut Out) -> Result<()> {
         return Ok(out.json(&store.dataset_json(&state))?);
     }
     for guess in &outcome.guesses {
-        eprintln!("note: {guess} (--delimiter, --header or --no-header choose otherwise)");
+        eprintln!("note: {guess}");
     }
     out.line(format!("{} {r}", if outcome.created { "created" } else { "updated" }))?;
     for (name, m) in &outcome.objects {

@@ -291,6 +291,17 @@ fn a_gzipped_csv_converts_and_keeps_its_format_word() {
 #[test]
 fn what_a_csv_import_guessed_is_said_on_stderr() {
     let s = TestStore::new();
+    // Short rows (and a quoted line break, and a comment) are filled with nulls, and counted on stderr.
+    let ragged = s.file("ragged.csv", b"a,b,c\n1,2,3\n4,5\n# 7\n\"x\ny\",8,9\n10\n");
+    let out = s.cmd(&["put", "lab/r", ragged.to_str().unwrap(), "--as", "parquet", "--comment", "#"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("note: ragged.csv: 2 rows have fewer fields than the header; the missing cells are nulls"),
+        "{said}"
+    );
+    assert!(!said.contains("--delimiter"), "{said}");
+    assert_eq!(s.show("lab/r:ragged.parquet")["summary"]["rows"], 4);
     let bare = s.file("counts.csv", b"1,2.5\n2,3.5\n");
     let out = s.cmd(&["put", "lab/c", bare.to_str().unwrap(), "--as", "parquet"]).output().unwrap();
     assert!(out.status.success());

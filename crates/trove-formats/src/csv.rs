@@ -200,7 +200,21 @@ impl TableFormat for Csv {
     }
 
     fn guesses(&self, path: &Path, options: &ReadOptions) -> Result<Vec<String>> {
-        Ok(Source::open_with(path, &options.csv)?.guesses)
+        let source = Source::open_with(path, &options.csv)?;
+        let mut notes: Vec<String> = source
+            .guesses
+            .iter()
+            .map(|g| format!("{g} (--delimiter, --header or --no-header choose otherwise)"))
+            .collect();
+        let short = source.short_rows()?;
+        if short > 0 {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let rows = if short == 1 { "row has" } else { "rows have" };
+            notes.push(format!(
+                "{name}: {short} {rows} fewer fields than the header; the missing cells are nulls (as pandas reads them)"
+            ));
+        }
+        Ok(notes)
     }
 
     /// Writes a header and one line per row, comma-separated; nulls are empty cells, timestamps ISO 8601.
@@ -381,6 +395,26 @@ impl Source {
 
     /// The file's text from its header on, in large reads: the passes over a file are sequential and the
     /// tokeniser is fast.
+    /// How many records (after the header) have fewer fields than there are columns: arrow fills them with
+    /// nulls, and the front end says so.
+    fn short_rows(&self) -> Result<u64> {
+        let mut reader = ::csv::ReaderBuilder::new()
+            .has_headers(self.header)
+            .flexible(true)
+            .delimiter(self.delimiter)
+            .comment(self.comment)
+            .from_reader(self.body()?);
+        let mut row = ::csv::ByteRecord::new();
+        let mut short = 0;
+        // A file that does not parse here was refused (or read) by arrow already: what parsed is counted.
+        while reader.read_byte_record(&mut row).unwrap_or(false) {
+            if row.len() < self.names.len() {
+                short += 1;
+            }
+        }
+        Ok(short)
+    }
+
     fn body(&self) -> Result<Box<dyn BufRead + Send>> {
         self.lines().text().map_err(FormatError::io(&self.path))
     }

@@ -196,8 +196,9 @@ pub trait TableFormat: Send + Sync {
         let _ = options;
         self.read(path, &TableSelect::default())
     }
-    /// What reading a source file (as `options` say) had to guess, one sentence each, for the front end to
-    /// show: a separator or a missing header found by sniffing, say.
+    /// What reading a source file (as `options` say) had to guess or fill in, one sentence each, for the front
+    /// end to show: a separator or a missing header found by sniffing (with the options that choose otherwise),
+    /// short rows filled with nulls.
     fn guesses(&self, path: &Path, options: &ReadOptions) -> Result<Vec<String>> {
         let _ = (path, options);
         Ok(Vec::new())
