@@ -116,13 +116,11 @@ impl Catalog {
             drop_everything(&conn)?;
         }
         if version.as_deref() != Some(&schema::SCHEMA_VERSION.to_string()) {
+            // The documented views are part of the file, in plain SQL: any SQLite client reads them.
+            let views = views::VIEWS.replace("{id}", query::ID_TEXT).replace("{big}", views::BIG_TEXT);
             conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; {} INSERT OR REPLACE INTO info(key, value) VALUES ('schema_version', '{}'); COMMIT;",
-                format!(
-                    "{}{}",
-                    schema::SCHEMA,
-                    views::VIEWS.replace("{id}", query::ID_TEXT).replace("{big}", views::BIG_TEXT)
-                ),
+                "BEGIN IMMEDIATE; {} {views} INSERT OR REPLACE INTO info(key, value) VALUES ('schema_version', '{}'); COMMIT;",
+                schema::SCHEMA,
                 schema::SCHEMA_VERSION
             ))?;
         }
