@@ -279,7 +279,7 @@ fn the_views_are_in_the_catalog_file_for_any_sqlite_client() {
         "SELECT * FROM projects",
     ] {
         let mut stmt = conn.prepare(sql).unwrap();
-        let names: Vec<String> = stmt.column_names().into_iter().map(str::to_string).collect();
+        let names: Vec<String> = stmt.column_names().map(str::to_string).collect();
         let rows: Vec<Value> = stmt
             .query_map([], |row| {
                 let mut obj = serde_json::Map::new();
