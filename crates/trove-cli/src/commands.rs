@@ -301,7 +301,8 @@ fn put(store: &Store, args: PutArgs, out: &mut Out) -> Result<()> {
         return Ok(out.json(&store.dataset_json(&state))?);
     }
     for guess in &outcome.guesses {
-        eprintln!("note: {guess}");
+        let hint = if guess.guessed { " (--delimiter, --header or --no-header choose otherwise)" } else { "" };
+        eprintln!("note: {}{hint}", guess.text);
     }
     out.line(format!("{} {r}", if outcome.created { "created" } else { "updated" }))?;
     for (name, m) in &outcome.objects {

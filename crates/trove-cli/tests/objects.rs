@@ -312,3 +312,83 @@ fn what_a_csv_import_guessed_is_said_on_stderr() {
     assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(s.show("lab/d:counts.parquet")["summary"]["columns"][0]["name"], "1");
 }
+
+/// An `.npy` with any header dict and data, as numpy writes it (version 1.0, padded to 64 bytes).
+fn npy_raw(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+    let mut header = format!("{{'descr': {descr}, 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// Every valid npy can be kept: float16 is an array like float32 (sliced, previewed, converted to Zarr);
+/// datetimes, strings, bytes, records and objects are stored byte for byte with a summary naming the dtype
+/// as numpy prints it, and slicing them says why not.
+#[test]
+fn every_numpy_dtype_is_stored_byte_for_byte_with_its_dtype() {
+    let s = TestStore::new();
+    // float16: 1.0, 2.5, -0.0, 65504 (the largest), in little-endian half precision.
+    let halves: Vec<u8> = [0x3c00u16, 0x4100, 0x8000, 0x7bff].iter().flat_map(|h| h.to_le_bytes()).collect();
+    let f2 = npy_raw("'<f2'", "(2, 2)", &halves);
+    let path = s.file("half.npy", &f2);
+    s.ok(&["put", "lab/h", path.to_str().unwrap()]);
+    let o = object(&s.show("lab/h"), "half.npy").clone();
+    assert_eq!(o["summary"]["dtype"], "float16", "{o:#}");
+    assert!(s.ok(&["cat", "lab/h:half.npy"]).contains("65504.0"));
+    let part = s.inputs.path().join("row.npy");
+    s.ok(&["get", "lab/h:half.npy", "--slice", "1", "-o", part.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&part).unwrap(), npy_raw("'<f2'", "(2,)", &halves[4..]));
+    s.ok(&["put", "lab/hz", path.to_str().unwrap(), "--as", "zarr"]);
+    assert_eq!(object(&s.show("lab/hz"), "half.zarr")["summary"]["dtype"], "float16");
+    let back = s.inputs.path().join("half-back.npy");
+    s.ok(&["get", "lab/hz:half.zarr", "--as", "npy", "-o", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&back).unwrap(), f2);
+
+    let ns: Vec<u8> = [0i64, 1_700_000_000_000_000_000, i64::MIN].iter().flat_map(|t| t.to_le_bytes()).collect();
+    let text: Vec<u8> = "abcdeé\0\0\0\0".chars().flat_map(|c| (c as u32).to_le_bytes()).collect();
+    let cases: Vec<(&str, Vec<u8>, &str, serde_json::Value)> = vec![
+        ("dates.npy", npy_raw("'<M8[ns]'", "(3,)", &ns), "datetime64[ns]", serde_json::json!(8)),
+        ("spans.npy", npy_raw("'<m8[s]'", "(3,)", &ns), "timedelta64[s]", serde_json::json!(8)),
+        ("names.npy", npy_raw("'<U5'", "(2,)", &text), "<U5", serde_json::json!(20)),
+        ("raw.npy", npy_raw("'|S3'", "(2,)", b"ab\0xyz"), "|S3", serde_json::json!(3)),
+        ("big.npy", npy_raw("'>f8'", "(1,)", &2.5f64.to_be_bytes()), ">f8", serde_json::json!(8)),
+        (
+            "records.npy",
+            npy_raw("[('x', '<f4'), ('y', '<i8', (2,))]", "(1,)", &[0u8; 20]),
+            "[('x', '<f4'), ('y', '<i8', (2,))]",
+            serde_json::json!(20),
+        ),
+        // An object array's data is a pickle; trove keeps it and never unpickles it.
+        ("objects.npy", npy_raw("'|O'", "(2,)", b"\x80\x04\x95junk-pickle."), "object", serde_json::Value::Null),
+    ];
+    for (name, bytes, dtype, itemsize) in &cases {
+        let path = s.file(name, bytes);
+        let r = format!("lab/{}", name.trim_end_matches(".npy"));
+        s.ok(&["put", &r, path.to_str().unwrap()]);
+        let o = object(&s.show(&r), name).clone();
+        assert_eq!(o["format"], "npy", "{o:#}");
+        assert_eq!(o["summary"]["dtype"], *dtype, "{o:#}");
+        assert_eq!(o["summary"]["itemsize"], *itemsize, "{o:#}");
+        let back = s.inputs.path().join(format!("back-{name}"));
+        s.ok(&["get", &format!("{r}:{name}"), "-o", back.to_str().unwrap()]);
+        assert_eq!(&std::fs::read(&back).unwrap(), bytes, "{name}");
+    }
+    // >f8 is an array (read in its byte order); the others say why they cannot be sliced.
+    assert!(s.ok(&["cat", "lab/big:big.npy"]).contains("2.5"));
+    let err = s.fails(&["get", "lab/dates:dates.npy", "--slice", "0", "-o", part.to_str().unwrap()], 1);
+    assert!(err.contains("datetime64[ns] elements cannot be sliced") && err.contains("byte for byte"), "{err}");
+    let err = s.fails(&["put", "lab/oz", s.inputs.path().join("objects.npy").to_str().unwrap(), "--as", "zarr"], 1);
+    assert!(err.contains("pickled Python objects"), "{err}");
+    // A truncated record array is refused at put, naming what the header promised.
+    let short = s.file("short.npy", &npy_raw("[('x', '<f4')]", "(4,)", &[0u8; 8]));
+    let err = s.fails(&["put", "lab/short", short.to_str().unwrap()], 1);
+    assert!(err.contains("truncated npy file") && err.contains("[('x', '<f4')]"), "{err}");
+    let bad = s.file("bad.npy", &npy_raw("'<Q9'", "(1,)", &[0u8; 9]));
+    assert!(s.fails(&["put", "lab/bad", bad.to_str().unwrap(), "--as", "zarr"], 1).contains("not a numpy type string"));
+}

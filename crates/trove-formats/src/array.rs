@@ -43,6 +43,8 @@ pub enum DType {
     U16,
     U32,
     U64,
+    /// IEEE half precision (numpy's `float16`).
+    F16,
     F32,
     F64,
     /// Two `f32`s: real, imaginary.
@@ -53,7 +55,7 @@ pub enum DType {
 
 impl DType {
     /// Every element type, in a stable order.
-    pub const ALL: [DType; 13] = [
+    pub const ALL: [DType; 14] = [
         DType::Bool,
         DType::I8,
         DType::I16,
@@ -63,6 +65,7 @@ impl DType {
         DType::U16,
         DType::U32,
         DType::U64,
+        DType::F16,
         DType::F32,
         DType::F64,
         DType::C64,
@@ -73,7 +76,7 @@ impl DType {
     pub fn size(self) -> usize {
         match self {
             DType::Bool | DType::I8 | DType::U8 => 1,
-            DType::I16 | DType::U16 => 2,
+            DType::I16 | DType::U16 | DType::F16 => 2,
             DType::I32 | DType::U32 | DType::F32 => 4,
             DType::I64 | DType::U64 | DType::F64 | DType::C64 => 8,
             DType::C128 => 16,
@@ -101,6 +104,7 @@ impl DType {
             DType::U16 => "uint16",
             DType::U32 => "uint32",
             DType::U64 => "uint64",
+            DType::F16 => "float16",
             DType::F32 => "float32",
             DType::F64 => "float64",
             DType::C64 => "complex64",
@@ -125,6 +129,7 @@ impl DType {
             DType::U16 => "<u2",
             DType::U32 => "<u4",
             DType::U64 => "<u8",
+            DType::F16 => "<f2",
             DType::F32 => "<f4",
             DType::F64 => "<f8",
             DType::C64 => "<c8",
@@ -151,6 +156,7 @@ impl DType {
             "u2" => DType::U16,
             "u4" => DType::U32,
             "u8" => DType::U64,
+            "f2" => DType::F16,
             "f4" => DType::F32,
             "f8" => DType::F64,
             "c8" => DType::C64,
@@ -486,7 +492,10 @@ macro_rules! element {
     )*};
 }
 element!(i8 => I8, i16 => I16, i32 => I32, i64 => I64, u8 => U8, u16 => U16, u32 => U32, u64 => U64,
-    f32 => F32, f64 => F64);
+    f16 => F16, f32 => F32, f64 => F64);
+
+/// numpy's `float16`, as arrays of it are read and written.
+pub use half::f16;
 
 impl sealed::Sealed for bool {}
 impl Element for bool {
@@ -1039,6 +1048,7 @@ fn format_element(dtype: DType, b: &[u8]) -> String {
         DType::U16 => u16::from_le_slice(b).to_string(),
         DType::U32 => u32::from_le_slice(b).to_string(),
         DType::U64 => u64::from_le_slice(b).to_string(),
+        DType::F16 => float32(f16::from_le_slice(b).to_f32()),
         DType::F32 => float32(f32::from_le_slice(b)),
         DType::F64 => float(f64::from_le_slice(b)),
         DType::C64 => {

@@ -37,8 +37,8 @@ use serde_json::Value;
 
 use crate::table::{self, DEFAULT_HEAD};
 use crate::{
-    ColumnType, CsvOptions, Format, FormatError, PreviewOptions, Probe, ReadOptions, Result, TableFormat, TableSelect,
-    WriteOptions,
+    ColumnType, CsvOptions, Format, FormatError, PreviewOptions, Probe, ReadNote, ReadOptions, Result, TableFormat,
+    TableSelect, WriteOptions,
 };
 
 /// The CSV format.
@@ -199,20 +199,20 @@ impl TableFormat for Csv {
         Ok(Box::new(source.batches(&TableSelect::default(), None)?))
     }
 
-    fn guesses(&self, path: &Path, options: &ReadOptions) -> Result<Vec<String>> {
+    fn guesses(&self, path: &Path, options: &ReadOptions) -> Result<Vec<ReadNote>> {
         let source = Source::open_with(path, &options.csv)?;
-        let mut notes: Vec<String> = source
-            .guesses
-            .iter()
-            .map(|g| format!("{g} (--delimiter, --header or --no-header choose otherwise)"))
-            .collect();
+        let mut notes: Vec<ReadNote> =
+            source.guesses.iter().map(|g| ReadNote { text: g.clone(), guessed: true }).collect();
         let short = source.short_rows()?;
         if short > 0 {
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let rows = if short == 1 { "row has" } else { "rows have" };
-            notes.push(format!(
-                "{name}: {short} {rows} fewer fields than the header; the missing cells are nulls (as pandas reads them)"
-            ));
+            notes.push(ReadNote {
+                text: format!(
+                    "{name}: {short} {rows} fewer fields than the header; the missing cells are nulls (as pandas reads them)"
+                ),
+                guessed: false,
+            });
         }
         Ok(notes)
     }

@@ -37,6 +37,7 @@ use serde_json::Value;
 
 pub use array::{ArrayInfo, ArraySource, DType, RawArray, Region, Slice};
 pub use csv::COMPRESSED_SUFFIXES;
+
 pub use error::{FormatError, Result};
 pub use table::TableSelect;
 
@@ -187,6 +188,15 @@ pub trait Format: Send + Sync {
     }
 }
 
+/// Something reading a source decided or did on its own, for the front end to say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadNote {
+    /// One sentence, naming the file.
+    pub text: String,
+    /// A guess (a separator, a header) that reading options could decide otherwise.
+    pub guessed: bool,
+}
+
 /// A format whose data is a table.
 pub trait TableFormat: Send + Sync {
     /// Streams the stored table as record batches: all or some columns, all rows or a range of them.
@@ -197,9 +207,8 @@ pub trait TableFormat: Send + Sync {
         self.read(path, &TableSelect::default())
     }
     /// What reading a source file (as `options` say) had to guess or fill in, one sentence each, for the front
-    /// end to show: a separator or a missing header found by sniffing (with the options that choose otherwise),
-    /// short rows filled with nulls.
-    fn guesses(&self, path: &Path, options: &ReadOptions) -> Result<Vec<String>> {
+    /// end to show: a separator or a missing header found by sniffing, short rows filled with nulls.
+    fn guesses(&self, path: &Path, options: &ReadOptions) -> Result<Vec<ReadNote>> {
         let _ = (path, options);
         Ok(Vec::new())
     }

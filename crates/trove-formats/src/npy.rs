@@ -35,12 +35,66 @@ const MERGE_GAP: u64 = 64 << 10;
 /// What an `.npy` header says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Header {
-    dtype: DType,
-    big_endian: bool,
+    elements: Elements,
     fortran_order: bool,
     shape: Vec<u64>,
     /// Where the data starts.
     data_offset: u64,
+}
+
+/// What an `.npy` file's elements are: a type trove reads as an array, or any other numpy type, which is
+/// stored byte for byte and described, but not sliced or converted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Elements {
+    Array {
+        dtype: DType,
+        big_endian: bool,
+    },
+    Other {
+        /// As numpy prints the dtype: `datetime64[ns]`, `<U5`, `[('x', '<f4'), ('y', '<i8')]`, `object`.
+        name: String,
+        /// Bytes per element; `None` for object arrays, whose data is a pickle.
+        itemsize: Option<u64>,
+    },
+}
+
+impl Elements {
+    fn name(&self) -> String {
+        match self {
+            Elements::Array { dtype, big_endian: false } => dtype.name().to_string(),
+            // numpy prints a big-endian type by its type string (`>f8`).
+            Elements::Array { dtype, big_endian: true } => dtype.numpy_descr().replacen('<', ">", 1),
+            Elements::Other { name, .. } => name.clone(),
+        }
+    }
+
+    fn itemsize(&self) -> Option<u64> {
+        match self {
+            Elements::Array { dtype, .. } => Some(dtype.size() as u64),
+            Elements::Other { itemsize, .. } => *itemsize,
+        }
+    }
+
+    /// The array type, or why this file cannot be read as an array.
+    fn dtype(&self, path: &Path) -> Result<(DType, bool)> {
+        match self {
+            Elements::Array { dtype, big_endian } => Ok((*dtype, *big_endian)),
+            Elements::Other { name, itemsize: None } => Err(FormatError::malformed(
+                path,
+                format!(
+                    "an {name} array holds pickled Python objects, which trove never unpickles: it is stored and \
+                         returned as it is, but not sliced, previewed or converted"
+                ),
+            )),
+            Elements::Other { name, .. } => Err(FormatError::malformed(
+                path,
+                format!(
+                    "{name} elements cannot be sliced, previewed or converted (trove reads bool, integer, float16/32/64 \
+                         and complex64/128 arrays): the file is stored and returned byte for byte"
+                ),
+            )),
+        }
+    }
 }
 
 impl Format for Npy {
@@ -58,11 +112,15 @@ impl Format for Npy {
     }
     fn summarise(&self, stored: &Path) -> Result<Value> {
         let (_, header) = open(stored)?;
-        Ok(json!({
-            "dtype": header.dtype.name(),
+        let mut summary = json!({
+            "dtype": header.elements.name(),
             "shape": header.shape,
             "order": if header.fortran_order { "F" } else { "C" },
-        }))
+        });
+        if let Some(size) = header.elements.itemsize() {
+            summary["itemsize"] = json!(size);
+        }
+        Ok(summary)
     }
     fn preview(&self, stored: &Path, options: &PreviewOptions, out: &mut dyn Write) -> Result<()> {
         array::write_preview(self, stored, options, out)
@@ -75,13 +133,13 @@ impl Format for Npy {
 impl ArrayFormat for Npy {
     fn info(&self, path: &Path) -> Result<ArrayInfo> {
         let (_, header) = open(path)?;
-        Ok(ArrayInfo::new(header.dtype, header.shape))
+        Ok(ArrayInfo::new(header.elements.dtype(path)?.0, header.shape))
     }
 
     fn read(&self, path: &Path, region: &Region) -> Result<RawArray> {
         let (mut file, header) = open(path)?;
         region.check_within(&header.shape)?;
-        let dtype = header.dtype;
+        let (dtype, big_endian) = header.elements.dtype(path)?;
         let mut bytes = if header.fortran_order {
             // A Fortran-ordered array is the C-ordered array of the reversed shape: read the reversed region,
             // then reverse its axes back.
@@ -92,7 +150,7 @@ impl ArrayFormat for Npy {
         } else {
             read_c_region(&mut file, path, header.data_offset, &header.shape, dtype.size(), region)?
         };
-        if header.big_endian {
+        if big_endian {
             array::swap_byte_order(&mut bytes, dtype);
         }
         RawArray::new(dtype, region.shape(), bytes)
@@ -165,14 +223,16 @@ fn open(path: &Path) -> Result<(File, Header)> {
     let mut file = File::open(path).map_err(FormatError::io(path))?;
     let header = read_header(&mut file, path)?;
     let size = file.metadata().map_err(FormatError::io(path))?.len();
-    let data = (header.shape.iter().fold(1u128, |n, &d| n * u128::from(d))) * header.dtype.size() as u128;
+    // An object array's data is a pickle of no fixed size.
+    let Some(itemsize) = header.elements.itemsize() else { return Ok((file, header)) };
+    let data = (header.shape.iter().fold(1u128, |n, &d| n * u128::from(d))) * u128::from(itemsize);
     let available = size.saturating_sub(header.data_offset);
     if u128::from(available) < data {
         return Err(FormatError::malformed(
             path,
             format!(
                 "truncated npy file: the header promises {data} bytes of {} {} data, the file holds {available}",
-                header.dtype,
+                header.elements.name(),
                 fmt_shape(&header.shape)
             ),
         ));
@@ -223,13 +283,19 @@ fn read_header(file: &mut File, path: &Path) -> Result<Header> {
             .map(|(_, v)| v)
             .ok_or_else(|| malformed(format!("npy header lacks '{key}'")))
     };
-    let (dtype, big_endian) = match get("descr")? {
-        Literal::Str(descr) => DType::from_numpy_descr(descr).ok_or_else(|| {
-            malformed(format!(
-                "unsupported npy dtype '{descr}' (trove reads bool, integers, float32, float64, complex64 and complex128)"
-            ))
-        })?,
-        _ => return Err(malformed("structured npy dtypes are not supported".into())),
+    let elements = match get("descr")? {
+        Literal::Str(descr) => match DType::from_numpy_descr(descr) {
+            Some((dtype, big_endian)) => Elements::Array { dtype, big_endian },
+            None => {
+                let (name, itemsize) = describe(descr).map_err(|e| malformed(format!("npy 'descr' {descr:?}: {e}")))?;
+                Elements::Other { name, itemsize }
+            }
+        },
+        Literal::List(fields) => {
+            let (name, itemsize) = describe_fields(fields, 0).map_err(|e| malformed(format!("npy 'descr': {e}")))?;
+            Elements::Other { name, itemsize }
+        }
+        other => return Err(malformed(format!("npy 'descr' is {other:?}, not a type string or a list of fields"))),
     };
     let fortran_order = match get("fortran_order")? {
         Literal::Bool(b) => *b,
@@ -247,7 +313,102 @@ fn read_header(file: &mut File, path: &Path) -> Result<Header> {
             .collect::<Result<Vec<u64>>>()?,
         other => return Err(malformed(format!("npy 'shape' is {other:?}, not a tuple"))),
     };
-    Ok(Header { dtype, big_endian, fortran_order, shape, data_offset })
+    Ok(Header { elements, fortran_order, shape, data_offset })
+}
+
+/// A numpy type string trove does not read as an array (`<M8[ns]`, `<U5`, `|S3`, `|V8`, `|O`, `<f16`): the
+/// name numpy prints for it and its size in bytes (`None` for objects).
+fn describe(descr: &str) -> std::result::Result<(String, Option<u64>), String> {
+    let (order, code) = match descr.chars().next() {
+        Some(c @ ('<' | '>' | '|' | '=')) => (c, &descr[1..]),
+        _ => ('|', descr),
+    };
+    let kind = code.chars().next().ok_or("an empty type string")?;
+    let rest = &code[kind.len_utf8()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let unit = &rest[digits.len()..];
+    let n: Option<u64> = digits.parse().ok();
+    let bad = || format!("{descr:?} is not a numpy type string");
+    let little = order != '>';
+    match kind {
+        'O' if digits.is_empty() || digits == "8" => Ok(("object".to_string(), None)),
+        'M' | 'm' if n == Some(8) && (unit.is_empty() || (unit.starts_with('[') && unit.ends_with(']'))) => {
+            let word = if kind == 'M' { "datetime64" } else { "timedelta64" };
+            let name = if little { format!("{word}{unit}") } else { descr.to_string() };
+            Ok((name, Some(8)))
+        }
+        'U' if unit.is_empty() => {
+            Ok((format!("{}U{}", if little { '<' } else { '>' }, n.ok_or_else(bad)?), Some(4 * n.ok_or_else(bad)?)))
+        }
+        'S' | 'a' | 'V' if unit.is_empty() => {
+            let size = n.ok_or_else(bad)?;
+            Ok((format!("|{}{size}", if kind == 'V' { 'V' } else { 'S' }), Some(size)))
+        }
+        'f' | 'c' | 'i' | 'u' if unit.is_empty() => {
+            let size = n.ok_or_else(bad)?;
+            let word = match kind {
+                'f' => "float",
+                'c' => "complex",
+                'i' => "int",
+                _ => "uint",
+            };
+            let name = if little { format!("{word}{}", size * 8) } else { descr.to_string() };
+            Ok((name, Some(size)))
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// A structured dtype's field list (`[('x', '<f4'), ('y', '<i8', (2,))]`), printed as numpy prints it, and its
+/// size: the sum of its fields' (numpy writes any padding as fields of its own).
+fn describe_fields(fields: &[Literal], depth: usize) -> std::result::Result<(String, Option<u64>), String> {
+    if depth > 32 {
+        return Err("structured fields nest too deeply".into());
+    }
+    let mut parts = Vec::with_capacity(fields.len());
+    let mut total = Some(0u64);
+    for field in fields {
+        let (Literal::Tuple(items) | Literal::List(items)) = field else {
+            return Err(format!("a field is {field:?}, not a (name, type) tuple"));
+        };
+        let (name, ty, shape) = match items.as_slice() {
+            [Literal::Str(name), ty] => (name, ty, None),
+            [Literal::Str(name), ty, Literal::Tuple(shape)] => (name, ty, Some(shape)),
+            _ => return Err(format!("a field is {field:?}, not (name, type) or (name, type, shape)")),
+        };
+        let (type_text, size) = match ty {
+            Literal::Str(descr) => {
+                let size = match DType::from_numpy_descr(descr) {
+                    Some((dtype, _)) => Some(dtype.size() as u64),
+                    None => describe(descr)?.1,
+                };
+                (format!("'{descr}'"), size)
+            }
+            Literal::List(inner) => describe_fields(inner, depth + 1)?,
+            other => return Err(format!("field '{name}' has the type {other:?}")),
+        };
+        let count = match shape {
+            None => 1,
+            Some(dims) => dims.iter().try_fold(1u64, |n, d| match d {
+                Literal::Int(d) => u64::try_from(*d).ok().and_then(|d| n.checked_mul(d)).ok_or("a bad field shape"),
+                _ => Err("a bad field shape"),
+            })?,
+        };
+        let shape_text = match shape {
+            None => String::new(),
+            Some(dims) => {
+                let dims: Vec<String> =
+                    dims.iter().map(|d| if let Literal::Int(d) = d { d.to_string() } else { String::new() }).collect();
+                if dims.len() == 1 { format!(", ({},)", dims[0]) } else { format!(", ({})", dims.join(", ")) }
+            }
+        };
+        parts.push(format!("('{name}', {type_text}{shape_text})"));
+        total = match (total, size) {
+            (Some(t), Some(s)) => s.checked_mul(count).and_then(|s| t.checked_add(s)),
+            _ => None,
+        };
+    }
+    Ok((format!("[{}]", parts.join(", ")), total))
 }
 
 /// The Python literals an `.npy` header dict holds.

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use zarrs::array::codec::{BytesCodec, ZstdCodec};
 use zarrs::array::data_type::{
     BoolDataType, Complex64DataType, Complex128DataType, ComplexFloat32DataType, ComplexFloat64DataType,
-    Float32DataType, Float64DataType, Int8DataType, Int16DataType, Int32DataType, Int64DataType, UInt8DataType,
-    UInt16DataType, UInt32DataType, UInt64DataType,
+    Float16DataType, Float32DataType, Float64DataType, Int8DataType, Int16DataType, Int32DataType, Int64DataType,
+    UInt8DataType, UInt16DataType, UInt32DataType, UInt64DataType,
 };
 use zarrs::array::{
     Array, ArrayBuilder, ArrayBytes, ArrayMetadataOptions, ArraySubset, DataType, Endianness, FillValue,
@@ -208,6 +208,8 @@ fn dtype_of(data_type: &DataType) -> Option<DType> {
         DType::U32
     } else if d.is::<UInt64DataType>() {
         DType::U64
+    } else if d.is::<Float16DataType>() {
+        DType::F16
     } else if d.is::<Float32DataType>() {
         DType::F32
     } else if d.is::<Float64DataType>() {

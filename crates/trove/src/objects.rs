@@ -64,7 +64,7 @@ pub(crate) struct Staged {
     pub key: String,
     pub manifest: ObjectManifest,
     /// What reading the source had to guess.
-    pub guesses: Vec<String>,
+    pub guesses: Vec<trove_formats::ReadNote>,
 }
 
 impl Staged {
@@ -465,6 +465,7 @@ impl Store {
                 DType::U16 => copy_as!(u16),
                 DType::U32 => copy_as!(u32),
                 DType::U64 => copy_as!(u64),
+                DType::F16 => copy_as!(trove_formats::array::f16),
                 DType::F32 => copy_as!(f32),
                 DType::F64 => copy_as!(f64),
                 DType::C64 => copy_as!(num_complex::Complex<f32>),

@@ -77,7 +77,7 @@ pub struct PutOutcome {
     pub id: Uuid,
     pub objects: Vec<(String, ObjectManifest)>,
     /// What reading the files had to guess (a CSV's separator, a missing header line), one sentence each.
-    pub guesses: Vec<String>,
+    pub guesses: Vec<trove_formats::ReadNote>,
 }
 
 /// What an `ingest` did.
