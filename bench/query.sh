@@ -35,7 +35,8 @@ trap 'rm -rf "$WORK"' EXIT
 echo "bench: load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 # 4 keys of mixed types (a string of 10 values, a float, an integer that is "n/a" in 1% of datasets, a
-# boolean), 2 tags of 10 each, 100 path prefixes.
+# boolean), an array of 1-3 of 5 channel names, a 2-element array of dimensions, 2 tags of 10 each, 100 path
+# prefixes.
 python3 - "$N" "$WORK/records.jsonl" <<'PY'
 import json, random, sys
 n, out = int(sys.argv[1]), sys.argv[2]
@@ -47,7 +48,9 @@ with open(out, "w") as f:
         rec = {"path": f"bench/runs/p{i % 100:03d}/r{i:07d}", "kind": "measurement",
                "metadata": {"material": rng.choice(materials), "temperature": round(rng.uniform(200.0, 400.0), 3),
                             "pressure": rng.randrange(90_000, 110_000) if rng.random() < 0.99 else "n/a",
-                            "calibrated": rng.random() < 0.5},
+                            "calibrated": rng.random() < 0.5,
+                            "channels": rng.sample(["R", "G", "B", "IR", "UV"], rng.randint(1, 3)),
+                            "dims": [rng.choice([10, 20, 50, 100]), rng.choice([10, 20, 50, 100])]},
                "tags": rng.sample(tags, 2)}
         f.write(json.dumps(rec) + "\n")
 PY
@@ -76,6 +79,11 @@ queries = [
     ("OR of two ranges", ["temperature < 201 or temperature > 399"], "or"),
     ("sort -temperature limit 10", ["--sort", "-temperature", "--limit", "10"], None),
     ("not exists", ["not exists(calibrated)"], None),
+    ("array element (contains)", ['channels contains "IR"'], None),
+    ("array equality", ["dims == [10, 20]"], None),
+    ("array length", ["size(channels) == 3"], None),
+    ("element AND scalar", ['channels contains "UV" and material == "steel"'], None),
+    ("MongoDB element match", ["--filter-json", '{"channels": "IR"}'], None),
 ]
 def median_ms(cmd, repeat=runs):
     times = []

@@ -392,3 +392,199 @@ fn every_numpy_dtype_is_stored_byte_for_byte_with_its_dtype() {
     let bad = s.file("bad.npy", &npy_raw("'<Q9'", "(1,)", &[0u8; 9]));
     assert!(s.fails(&["put", "lab/bad", bad.to_str().unwrap(), "--as", "zarr"], 1).contains("not a numpy type string"));
 }
+
+/// A FITS header block: 80-character cards, `END`, padded with spaces to 2880 bytes.
+fn fits_header(cards: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for card in cards.iter().chain(["END"].iter()) {
+        out.extend_from_slice(format!("{card:<80}").as_bytes());
+    }
+    out.resize(out.len().div_ceil(2880) * 2880, b' ');
+    out
+}
+
+fn padded(mut data: Vec<u8>) -> Vec<u8> {
+    data.resize(data.len().div_ceil(2880) * 2880, 0);
+    data
+}
+
+/// numpy's `.npz`, FITS, netCDF classic, netCDF-4, images and JSON get summaries `show` prints and `find`
+/// can ask about; a compressed FITS keeps its format word.
+#[test]
+fn science_files_npz_images_and_json_are_summarised() {
+    use std::io::Write as _;
+    let s = TestStore::new();
+    // An npz as numpy.savez_compressed writes it: one deflated member, one stored, and a non-array member.
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let deflated = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("temperature.npy", deflated).unwrap();
+    zip.write_all(&npy_f64(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])).unwrap();
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("names.npy", stored).unwrap();
+    zip.write_all(&npy_raw("'<U2'", "(1,)", &[b'a', 0, 0, 0, b'b', 0, 0, 0])).unwrap();
+    zip.start_file("notes.txt", stored).unwrap();
+    zip.write_all(b"hello").unwrap();
+    let npz = s.file("run.npz", &zip.finish().unwrap().into_inner());
+    s.ok(&["put", "lab/npz", npz.to_str().unwrap()]);
+    let o = object(&s.show("lab/npz"), "run.npz").clone();
+    assert_eq!(o["format"], "npz", "{o:#}");
+    assert_eq!(o["summary"]["compressed"], true);
+    let members = o["summary"]["members"].as_array().unwrap();
+    assert_eq!(
+        members[0],
+        serde_json::json!({"name": "temperature", "dtype": "float64", "shape": [2, 3], "order": "C", "itemsize": 8})
+    );
+    assert_eq!(members[1]["dtype"], "<U2");
+    assert_eq!(members[2], serde_json::json!({"name": "notes.txt", "size": 5}));
+    assert!(s.ok(&["cat", "lab/npz:run.npz"]).contains("temperature  float64  [2,3]"));
+    let back = s.inputs.path().join("back.npz");
+    s.ok(&["get", "lab/npz:run.npz", "-o", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&back).unwrap(), std::fs::read(&npz).unwrap());
+
+    // FITS: a 2×3 int16 primary image and a binary table extension.
+    let mut fits = fits_header(&[
+        "SIMPLE  =                    T",
+        "BITPIX  =                   16",
+        "NAXIS   =                    2",
+        "NAXIS1  =                    3",
+        "NAXIS2  =                    2",
+        "OBJECT  = 'M31 ''core'''       / the target",
+        "EXPTIME =               1.5D+1",
+    ]);
+    fits.extend(padded(vec![0u8; 12]));
+    fits.extend(fits_header(&[
+        "XTENSION= 'BINTABLE'",
+        "BITPIX  =                    8",
+        "NAXIS   =                    2",
+        "NAXIS1  =                   12",
+        "NAXIS2  =                    2",
+        "PCOUNT  =                    0",
+        "GCOUNT  =                    1",
+        "TFIELDS =                    2",
+        "TTYPE1  = 'flux'",
+        "TFORM1  = '1D'",
+        "TUNIT1  = 'Jy'",
+        "TTYPE2  = 'id'",
+        "TFORM2  = '1J'",
+        "EXTNAME = 'CATALOG'",
+    ]));
+    fits.extend(padded(vec![0u8; 24]));
+    let path = s.file("sky.fits", &fits);
+    s.ok(&["put", "lab/fits", path.to_str().unwrap()]);
+    let o = object(&s.show("lab/fits"), "sky.fits").clone();
+    assert_eq!(o["format"], "fits");
+    let hdus = o["summary"]["hdus"].as_array().unwrap();
+    assert_eq!(hdus[0]["type"], "PRIMARY");
+    assert_eq!(hdus[0]["shape"], serde_json::json!([2, 3]));
+    assert_eq!(hdus[0]["bitpix"], 16);
+    assert_eq!(hdus[0]["header"]["OBJECT"], "M31 'core'");
+    assert_eq!(hdus[0]["header"]["EXPTIME"], 15.0);
+    assert_eq!(hdus[1]["type"], "BINTABLE");
+    assert_eq!(hdus[1]["name"], "CATALOG");
+    assert_eq!(hdus[1]["rows"], 2);
+    assert_eq!(hdus[1]["columns"][0], serde_json::json!({"name": "flux", "format": "1D", "unit": "Jy"}));
+    // Compressed, it keeps its word and its summary.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&fits).unwrap();
+    let path = s.file("sky.fits.gz", &gz.finish().unwrap());
+    s.ok(&["put", "lab/fitsgz", path.to_str().unwrap()]);
+    let o = object(&s.show("lab/fitsgz"), "sky.fits.gz").clone();
+    assert_eq!(o["format"], "fits", "{o:#}");
+    assert_eq!(o["summary"]["hdus"][1]["name"], "CATALOG");
+
+    // netCDF classic: dimension time (unlimited, 2 records) and x (3); a float64 variable t(time, x) with a
+    // units attribute; a global title.
+    let mut nc = b"CDF\x01".to_vec();
+    let int = |v: &mut Vec<u8>, n: i32| v.extend_from_slice(&n.to_be_bytes());
+    let name = |v: &mut Vec<u8>, s: &str| {
+        v.extend_from_slice(&(s.len() as i32).to_be_bytes());
+        v.extend_from_slice(s.as_bytes());
+        v.resize(v.len().div_ceil(4) * 4, 0);
+    };
+    int(&mut nc, 2); // records
+    int(&mut nc, 0x0A);
+    int(&mut nc, 2);
+    name(&mut nc, "time");
+    int(&mut nc, 0);
+    name(&mut nc, "x");
+    int(&mut nc, 3);
+    int(&mut nc, 0x0C);
+    int(&mut nc, 1);
+    name(&mut nc, "title");
+    int(&mut nc, 2);
+    int(&mut nc, 5);
+    nc.extend_from_slice(b"runs\0\0\0\0");
+    int(&mut nc, 0x0B);
+    int(&mut nc, 1);
+    name(&mut nc, "t");
+    int(&mut nc, 2);
+    int(&mut nc, 0);
+    int(&mut nc, 1);
+    int(&mut nc, 0x0C);
+    int(&mut nc, 1);
+    name(&mut nc, "units");
+    int(&mut nc, 2);
+    int(&mut nc, 1);
+    nc.extend_from_slice(b"K\0\0\0");
+    int(&mut nc, 6);
+    int(&mut nc, 24);
+    let begin = nc.len() as i32 + 4;
+    int(&mut nc, begin);
+    nc.extend_from_slice(&[0u8; 48]);
+    let path = s.file("run.nc", &nc);
+    s.ok(&["put", "lab/nc", path.to_str().unwrap()]);
+    let o = object(&s.show("lab/nc"), "run.nc").clone();
+    assert_eq!(o["format"], "netcdf");
+    let summary = &o["summary"];
+    assert_eq!(summary["netcdf"], "classic", "{summary:#}");
+    assert_eq!(summary["dimensions"], serde_json::json!({"time": 2, "x": 3}));
+    assert_eq!(summary["unlimited"], serde_json::json!(["time"]));
+    assert_eq!(summary["records"], 2);
+    assert_eq!(summary["attributes"]["title"], "runs");
+    assert_eq!(
+        summary["variables"][0],
+        serde_json::json!({"name": "t", "dtype": "float64", "dimensions": ["time", "x"], "shape": [2, 3], "attributes": {"units": "K"}})
+    );
+    // netCDF-4 is HDF5 underneath; its `_NCProperties` attribute says which.
+    let mut h5 = b"\x89HDF\r\n\x1a\n\x02\x08\x08\x00".to_vec();
+    h5.extend_from_slice(&[0u8; 100]);
+    h5.extend_from_slice(b"_NCProperties\0version=2,netcdf=4.9.2");
+    let path = s.file("run4.nc", &h5);
+    s.ok(&["put", "lab/nc4", path.to_str().unwrap()]);
+    assert_eq!(object(&s.show("lab/nc4"), "run4.nc")["format"], "netcdf");
+    let plain = s.file("plain.h5", &h5[..112]);
+    s.ok(&["put", "lab/h5", plain.to_str().unwrap()]);
+    assert_eq!(object(&s.show("lab/h5"), "plain.h5")["format"], "hdf5");
+
+    // Images: a PNG's IHDR (RGBA 640×480) and a GIF; JSON's top-level keys.
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    png.extend_from_slice(&640u32.to_be_bytes());
+    png.extend_from_slice(&480u32.to_be_bytes());
+    png.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
+    let path = s.file("frame.png", &png);
+    s.ok(&["put", "lab/img", path.to_str().unwrap()]);
+    let o = object(&s.show("lab/img"), "frame.png").clone();
+    assert_eq!(o["summary"], serde_json::json!({"width": 640, "height": 480, "mode": "RGBA", "bit_depth": 8}), "{o:#}");
+    let gif = s.file("anim.gif", b"GIF89a\x20\x00\x10\x00\x00\x00\x00;");
+    s.ok(&["put", "lab/img", gif.to_str().unwrap()]);
+    assert_eq!(object(&s.show("lab/img"), "anim.gif")["summary"]["width"], 32);
+    let json_file =
+        s.file("params.json", "{\"α\": 1, \"seed\": 12345678901234567891, \"deep\": {\"x\": [1]}}".as_bytes());
+    s.ok(&["put", "lab/json", json_file.to_str().unwrap()]);
+    let o = object(&s.show("lab/json"), "params.json").clone();
+    assert_eq!(o["summary"]["key_count"], 3, "{o:#}");
+    assert!(o["summary"]["keys"].as_array().unwrap().contains(&serde_json::json!("α")));
+    // A file that only claims to be one of these is stored with no summary, never refused.
+    let fake = s.file("fake.fits", b"SIMPLE  = not really");
+    s.ok(&["put", "lab/fake", fake.to_str().unwrap()]);
+    assert!(object(&s.show("lab/fake"), "fake.fits")["summary"].is_null());
+    let fake = s.file("fake.json", b"{\"a\": ");
+    s.ok(&["put", "lab/fake", fake.to_str().unwrap()]);
+    assert!(object(&s.show("lab/fake"), "fake.json")["summary"].is_null());
+    // find asks by format (the file that only claims to be FITS counts: its name and magic say so), and
+    // SQL reaches into the summaries.
+    assert_eq!(s.ok(&["find", "--ids", "@format == 'fits'"]).lines().count(), 3);
+    let sql = "SELECT path FROM objects WHERE json_extract(summary, '$.hdus[1].name') = 'CATALOG' ORDER BY path";
+    let out = s.ok(&["sql", sql]);
+    assert!(out.contains("fits") && out.contains("fitsgz") && !out.contains("fake"), "{out}");
+}

@@ -123,6 +123,13 @@ pub(crate) fn inner_extension(path: &Path) -> Option<String> {
     Some(outer)
 }
 
+/// A file's bytes, decompressed when its magic number says gzip, zstd or bzip2.
+pub(crate) fn open_decompressed(path: &Path) -> std::io::Result<Box<dyn BufRead + Send>> {
+    let mut magic = Vec::new();
+    File::open(path)?.take(4).read_to_end(&mut magic)?;
+    Packing::of(&magic).open(path, 0)
+}
+
 /// [`MISSING`] as the whole-cell pattern arrow's reader takes.
 fn missing_pattern() -> &'static regex::Regex {
     static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();

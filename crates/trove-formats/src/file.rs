@@ -8,6 +8,9 @@ use serde_json::Value;
 use crate::media::looks_like_text;
 use crate::{Format, FormatError, PreviewOptions, Probe, Result};
 
+/// Bytes read for a summary's sniffing: enough for an image's header behind a large EXIF block.
+const SUMMARY_HEAD: u64 = 256 << 10;
+
 /// Lines (or hex-dump rows) `cat` prints when no `--head` is given.
 const DEFAULT_LINES: usize = 20;
 /// JSON files up to this size are pretty-printed by `cat`; larger ones are shown as their first lines.
@@ -30,9 +33,14 @@ impl Format for RawFile {
     fn detect(&self, probe: &Probe<'_>) -> bool {
         !probe.is_dir
     }
-    /// A plain file's manifest already holds what there is to say (size, checksum, media type).
-    fn summarise(&self, _stored: &Path) -> Result<Value> {
-        Ok(Value::Null)
+    /// What the science formats, images and JSON hold (`science.rs`); for other files the manifest already
+    /// says it all (size, checksum, media type).
+    fn summarise(&self, stored: &Path) -> Result<Value> {
+        let mut head = Vec::new();
+        let file = std::fs::File::open(stored).map_err(FormatError::io(stored))?;
+        file.take(SUMMARY_HEAD).read_to_end(&mut head).map_err(FormatError::io(stored))?;
+        let (word, _) = crate::media::sniff(stored, &head[..head.len().min(crate::PROBE_BYTES)]);
+        Ok(crate::science::summary(word, stored, &head))
     }
     fn preview(&self, stored: &Path, options: &PreviewOptions, out: &mut dyn Write) -> Result<()> {
         let lines = options.head.unwrap_or(DEFAULT_LINES);

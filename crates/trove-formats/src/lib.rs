@@ -25,7 +25,9 @@ pub mod file;
 pub mod folder;
 pub mod media;
 pub mod npy;
+mod npz;
 pub mod parquet;
+mod science;
 pub mod table;
 pub mod zarr;
 
@@ -228,7 +230,16 @@ pub trait ArrayFormat: Send + Sync {
 
 /// Every format trove knows, most specific first; [`file::RawFile`] (anything) comes last.
 pub fn handlers() -> &'static [&'static dyn Format] {
-    &[&parquet::Parquet, &arrow_ipc::ArrowIpc, &npy::Npy, &zarr::Zarr, &csv::Csv, &folder::Folder, &file::RawFile]
+    &[
+        &parquet::Parquet,
+        &arrow_ipc::ArrowIpc,
+        &npy::Npy,
+        &npz::Npz,
+        &zarr::Zarr,
+        &csv::Csv,
+        &folder::Folder,
+        &file::RawFile,
+    ]
 }
 
 /// The handler for a format word. A word that no handler claims (`json`, `text`, `image`, ...) is a plain

@@ -15,8 +15,32 @@ use std::path::Path;
 /// assert_eq!(sniff(Path::new("fit.json"), b"{\"a\": 1}"), ("json", "application/json"));
 /// ```
 pub fn sniff(path: &Path, head: &[u8]) -> (&'static str, &'static str) {
+    // netCDF-4 is HDF5 underneath: its markers near the start, or the name netCDF files have, tell it apart.
+    let netcdf_name = matches!(by_extension(path).0, "netcdf");
+    if crate::science::is_netcdf4(head) || (netcdf_name && head.starts_with(b"\x89HDF\r\n\x1a\n")) {
+        return ("netcdf", "application/x-netcdf");
+    }
     if let Some(found) = scientific_magic(head) {
         return found;
+    }
+    // A compressed single file (`image.fits.gz`, `run.nc.zst`) keeps the word of what it holds.
+    let compressed =
+        head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) || head.starts_with(b"BZh");
+    if compressed
+        && let Some(inner) = crate::csv::inner_extension(path)
+        && path.extension().is_some_and(|e| {
+            crate::csv::COMPRESSED_SUFFIXES.contains(&e.to_string_lossy().to_ascii_lowercase().as_str())
+        })
+    {
+        let word = by_extension(Path::new(&format!("x.{inner}"))).0;
+        let media = match head[0] {
+            0x1f => "application/gzip",
+            0x28 => "application/zstd",
+            _ => "application/x-bzip2",
+        };
+        if word != "file" {
+            return (word, media);
+        }
     }
     if let Some(kind) = infer::get(head) {
         return (word_for(kind.mime_type()), kind.mime_type());
@@ -40,6 +64,7 @@ fn scientific_magic(head: &[u8]) -> Option<(&'static str, &'static str)> {
         (b"\x89HDF\r\n\x1a\n", "hdf5", "application/x-hdf5"),
         (b"CDF\x01", "netcdf", "application/x-netcdf"),
         (b"CDF\x02", "netcdf", "application/x-netcdf"),
+        (b"CDF\x05", "netcdf", "application/x-netcdf"),
         (b"SIMPLE  =", "fits", "application/fits"),
         (b"PAR1", "parquet", "application/vnd.apache.parquet"),
         (b"ARROW1", "arrow", "application/vnd.apache.arrow.file"),
@@ -84,7 +109,7 @@ pub fn by_extension(path: &Path) -> (&'static str, &'static str) {
         "npz" => ("npz", "application/x-npz"),
         "zarr" => ("zarr", "application/x-zarr"),
         "h5" | "hdf5" | "he5" => ("hdf5", "application/x-hdf5"),
-        "nc" | "netcdf" => ("netcdf", "application/x-netcdf"),
+        "nc" | "nc4" | "cdf" | "netcdf" => ("netcdf", "application/x-netcdf"),
         "fits" | "fit" => ("fits", "application/fits"),
         "json" => ("json", "application/json"),
         "jsonl" | "ndjson" => ("jsonl", "application/x-ndjson"),

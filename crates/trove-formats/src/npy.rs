@@ -111,16 +111,10 @@ impl Format for Npy {
         !probe.is_dir && probe.head.starts_with(MAGIC)
     }
     fn summarise(&self, stored: &Path) -> Result<Value> {
-        let (_, header) = open(stored)?;
-        let mut summary = json!({
-            "dtype": header.elements.name(),
-            "shape": header.shape,
-            "order": if header.fortran_order { "F" } else { "C" },
-        });
-        if let Some(size) = header.elements.itemsize() {
-            summary["itemsize"] = json!(size);
-        }
-        Ok(summary)
+        // The whole file is checked (a truncated one is refused); the summary is its header's.
+        let (mut file, _) = open(stored)?;
+        file.seek(SeekFrom::Start(0)).map_err(FormatError::io(stored))?;
+        header_summary(&mut file, stored)
     }
     fn preview(&self, stored: &Path, options: &PreviewOptions, out: &mut dyn Write) -> Result<()> {
         array::write_preview(self, stored, options, out)
@@ -240,7 +234,22 @@ fn open(path: &Path) -> Result<(File, Header)> {
     Ok((file, header))
 }
 
-fn read_header(file: &mut File, path: &Path) -> Result<Header> {
+/// The summary of one `.npy` stream (a file, or a member of an `.npz`), from its header alone: dtype as numpy
+/// prints it, shape, order, bytes per element.
+pub(crate) fn header_summary(reader: &mut impl Read, path: &Path) -> Result<Value> {
+    let header = read_header(reader, path)?;
+    let mut summary = json!({
+        "dtype": header.elements.name(),
+        "shape": header.shape,
+        "order": if header.fortran_order { "F" } else { "C" },
+    });
+    if let Some(size) = header.elements.itemsize() {
+        summary["itemsize"] = json!(size);
+    }
+    Ok(summary)
+}
+
+fn read_header(file: &mut impl Read, path: &Path) -> Result<Header> {
     let malformed = |message: String| FormatError::malformed(path, message);
     let mut start = [0u8; 8];
     file.read_exact(&mut start).map_err(|_| malformed("not an npy file: it is shorter than the npy magic".into()))?;

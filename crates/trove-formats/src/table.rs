@@ -439,7 +439,7 @@ impl ColumnStats {
 
 /// A float as JSON: a number, or "inf" / "-inf", which JSON numbers cannot hold. Zero is `0` whatever its
 /// sign (Parquet writers record a minimum of zero as -0.0, as the format asks).
-fn float_json(v: f64) -> Value {
+pub(crate) fn float_json(v: f64) -> Value {
     let v = if v == 0.0 { 0.0 } else { v };
     match serde_json::Number::from_f64(v) {
         Some(n) => Value::Number(n),
