@@ -77,3 +77,39 @@ def test_zero_dimensional_npy(store):
     out = store.path("out.npy")
     store.out("get", "lab/a:arr.npy", "-o", out)
     assert out.read_bytes() == src.read_bytes()
+
+
+SLICES = [("1:3", np.s_[1:3]), ("::-2", np.s_[::-2]), ("-1", np.s_[-1]), ("1:, ::2", np.s_[1:, ::2]), ("0:0", np.s_[0:0])]
+
+
+def every_kind_of_array() -> dict[str, np.ndarray]:
+    """Arrays of the dtypes numpy users keep besides plain numbers, 2-d where numpy allows, with Unicode,
+    NUL bytes, NaT and the extremes of int64."""
+    rng = np.random.default_rng(7)
+    times = np.array(["2024-01-01T00:00:00.123456789", "NaT", "1970-01-01", "2262-04-11T23:47:16"], dtype="datetime64[ns]")
+    return {
+        "datetime64": np.tile(times, (3, 1)),
+        "timedelta64": (rng.integers(-(2**62), 2**62, size=(3, 4))).astype("timedelta64[s]"),
+        "unicode": np.array([["α", "βγ", "", "naïve"], ["日本", "a\u0000b", "x" * 7, "🙂"], ["", "", "z", "é"]], dtype="<U7"),
+        "bytes": np.array([[b"ab", b"\x00\x01", b"", b"xyz"]] * 3, dtype="S3"),
+        "records": np.array(
+            [[(1.5, [2**63 - 1, -(2**63)], "a"), (np.nan, [0, 1], "é")] * 2] * 3,
+            dtype=[("x", "<f4"), ("y", "<i8", (2,)), ("name", "<U2")],
+        ),
+        "big-endian int": np.arange(12, dtype=">i4").reshape(3, 4),
+        "fortran float16": np.asfortranarray(rng.standard_normal((3, 4)).astype("<f2")),
+    }
+
+
+@pytest.mark.parametrize("text,index", SLICES, ids=[s for s, _ in SLICES])
+@pytest.mark.parametrize("kind", list(every_kind_of_array()))
+def test_slices_of_every_fixed_size_dtype_are_what_numpy_slices(store, kind, text, index):
+    a = every_kind_of_array()[kind]
+    src = store.path("arr.npy")
+    np.save(src, a)
+    store.out("put", "lab/a", src)
+    part = store.path("part.npy")
+    store.out("get", "lab/a:arr.npy", "--slice", text, "-o", part)
+    got, want = np.load(part), a[index]
+    assert got.dtype == want.dtype and got.shape == want.shape, (got.dtype, got.shape, want.dtype, want.shape)
+    assert got.tobytes() == np.ascontiguousarray(want).tobytes()

@@ -68,8 +68,8 @@ pub enum Command {
         output: Option<PathBuf>,
         #[command(flatten)]
         convert: ConvertArgs,
-        /// Only this part of an array object, numpy style ("0:1000, :, 3"), written as an .npy file.
-        #[arg(long, value_name = "SLICE")]
+        /// Only this part of an array object, numpy style ("0:1000, :, 3", "-1", "::-2"), written as an .npy file.
+        #[arg(long, value_name = "SLICE", allow_hyphen_values = true)]
         slice: Option<String>,
     },
     /// Print a table, array or file preview (REF:OBJ).
@@ -81,8 +81,8 @@ pub enum Command {
         /// Only these columns of a table.
         #[arg(long, value_name = "A,B,..", value_delimiter = ',')]
         columns: Option<Vec<String>>,
-        /// Only this part of an array, numpy style: "0:5, :, 3".
-        #[arg(long, value_name = "SLICE")]
+        /// Only this part of an array, numpy style: "0:5, :, 3", "-1", "::-2".
+        #[arg(long, value_name = "SLICE", allow_hyphen_values = true)]
         slice: Option<String>,
     },
     /// List projects, what is below a dataset or folder, and a dataset's objects.

@@ -379,10 +379,23 @@ fn every_numpy_dtype_is_stored_byte_for_byte_with_its_dtype() {
         s.ok(&["get", &format!("{r}:{name}"), "-o", back.to_str().unwrap()]);
         assert_eq!(&std::fs::read(&back).unwrap(), bytes, "{name}");
     }
-    // >f8 is an array (read in its byte order); the others say why they cannot be sliced.
+    // >f8 is an array (read in its byte order). Every fixed-size dtype is sliced byte for byte into an npy of
+    // the same dtype (its last element here); previews and conversions say why they cannot show the others.
     assert!(s.ok(&["cat", "lab/big:big.npy"]).contains("2.5"));
-    let err = s.fails(&["get", "lab/dates:dates.npy", "--slice", "0", "-o", part.to_str().unwrap()], 1);
-    assert!(err.contains("datetime64[ns] elements cannot be sliced") && err.contains("byte for byte"), "{err}");
+    let descrs = ["'<M8[ns]'", "'<m8[s]'", "'<U5'", "'|S3'", "'>f8'", "[('x', '<f4'), ('y', '<i8', (2,))]"];
+    for ((name, bytes, _, itemsize), descr) in cases.iter().zip(descrs) {
+        let r = format!("lab/{}:{name}", name.trim_end_matches(".npy"));
+        s.ok(&["get", &r, "--slice", "-1:", "-o", part.to_str().unwrap()]);
+        let size = itemsize.as_u64().unwrap() as usize;
+        assert_eq!(std::fs::read(&part).unwrap(), npy_raw(descr, "(1,)", &bytes[bytes.len() - size..]), "{name}");
+    }
+    s.ok(&["get", "lab/dates:dates.npy", "--slice", "::-2", "-o", part.to_str().unwrap()]);
+    let reversed: Vec<u8> = [ns[16..24].to_vec(), ns[..8].to_vec()].concat();
+    assert_eq!(std::fs::read(&part).unwrap(), npy_raw("'<M8[ns]'", "(2,)", &reversed));
+    let err = s.fails(&["cat", "lab/dates:dates.npy", "--slice", "0"], 1);
+    assert!(err.contains("datetime64[ns] elements cannot be") && err.contains("byte for byte"), "{err}");
+    let err = s.fails(&["get", "lab/objects:objects.npy", "--slice", "0", "-o", part.to_str().unwrap()], 1);
+    assert!(err.contains("pickled Python objects"), "{err}");
     let err = s.fails(&["put", "lab/oz", s.inputs.path().join("objects.npy").to_str().unwrap(), "--as", "zarr"], 1);
     assert!(err.contains("pickled Python objects"), "{err}");
     // A truncated record array is refused at put, naming what the header promised.

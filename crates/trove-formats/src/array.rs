@@ -865,16 +865,21 @@ impl Selection {
                 fmt_shape(&raw.shape)
             )));
         }
-        let shape = self.shape();
-        if self.axes.iter().all(|a| a.step == 1) || raw.bytes.is_empty() {
+        let bytes = self.pick(&raw.shape, raw.bytes, raw.dtype.size())?;
+        RawArray::new(raw.dtype, self.shape(), bytes)
+    }
+
+    /// [`apply`](Selection::apply) on the bytes of elements of any fixed size (an `.npy` of records or
+    /// datetimes is sliced this way, byte for byte), given the shape of the region they fill.
+    pub(crate) fn pick(&self, region_shape: &[u64], bytes: Vec<u8>, size: usize) -> Result<Vec<u8>> {
+        if self.axes.iter().all(|a| a.step == 1) || bytes.is_empty() {
             // Unit steps: the region is the selection; dropping length-1 axes leaves the bytes as they are.
-            return Ok(RawArray { dtype: raw.dtype, shape, bytes: raw.bytes });
+            return Ok(bytes);
         }
         // View the bytes with one more axis for the bytes of each element, then step through it.
-        let size = raw.dtype.size();
-        let mut dims = raw.shape.iter().map(|&n| to_usize(n, "an axis")).collect::<Result<Vec<_>>>()?;
+        let mut dims = region_shape.iter().map(|&n| to_usize(n, "an axis")).collect::<Result<Vec<_>>>()?;
         dims.push(size);
-        let view = ndarray::ArrayViewD::from_shape(IxDyn(&dims), &raw.bytes)
+        let view = ndarray::ArrayViewD::from_shape(IxDyn(&dims), &bytes)
             .map_err(|e| FormatError::Invalid(format!("selection: {e}")))?;
         let mut view = view.slice_each_axis(|ax| match self.axes.get(ax.axis.index()) {
             // A negative step walks the region from its end, which is where the selection starts.
@@ -886,8 +891,7 @@ impl Selection {
                 view.index_axis_inplace(Axis(axis), 0);
             }
         }
-        let bytes: Vec<u8> = view.iter().copied().collect();
-        RawArray::new(raw.dtype, shape, bytes)
+        Ok(view.iter().copied().collect())
     }
 
     /// The same selection cut to at most `caps[i]` elements along result axis `i` (its first elements).
@@ -921,15 +925,20 @@ impl Selection {
     /// concatenate to the whole. With unit steps, parts start on chunk-row boundaries of a chunked array so no
     /// chunk is decoded twice.
     fn slabs(&self, info: &ArrayInfo, max_bytes: u64) -> Vec<Selection> {
+        self.slabs_sized(info.dtype.size(), info.chunks.as_deref(), max_bytes)
+    }
+
+    /// [`slabs`](Selection::slabs) for elements of `size` bytes in an array chunked by `chunks`, if at all.
+    pub(crate) fn slabs_sized(&self, size: usize, chunks: Option<&[u64]>, max_bytes: u64) -> Vec<Selection> {
         let Some(first) = self.axes.first().filter(|a| a.keep && a.len > 0) else {
             return vec![self.clone()];
         };
         let region = self.region();
-        let row_bytes = elements(&region.shape()[1..]).saturating_mul(info.dtype.size() as u64).max(1);
+        let row_bytes = elements(&region.shape()[1..]).saturating_mul(size as u64).max(1);
         let region_rows_per_slab = (max_bytes / row_bytes).max(1);
         let stride = first.step.unsigned_abs();
         let mut rows = (region_rows_per_slab / stride).max(1);
-        let chunk = info.chunks.as_ref().and_then(|c| c.first()).copied().filter(|&c| c > 0);
+        let chunk = chunks.and_then(|c| c.first()).copied().filter(|&c| c > 0);
         let mut parts = Vec::new();
         let mut done = 0;
         if let (Some(chunk), 1) = (chunk, first.step) {

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::array::{self, ArrayInfo, ArraySource, DType, RawArray, Region, SLAB_BYTES, fmt_shape};
+use crate::array::{self, ArrayInfo, ArraySource, DType, RawArray, Region, SLAB_BYTES, Slice, fmt_shape};
 use crate::{ArrayFormat, Format, FormatError, PreviewOptions, Probe, Result, WriteOptions};
 
 /// The `.npy` format.
@@ -36,6 +36,8 @@ const MERGE_GAP: u64 = 64 << 10;
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Header {
     elements: Elements,
+    /// The header's `descr` as the Python literal it was (`'<M8[ns]'`, `[('x', '<f4')]`), to write it back.
+    descr: String,
     fortran_order: bool,
     shape: Vec<u64>,
     /// Where the data starts.
@@ -134,16 +136,7 @@ impl ArrayFormat for Npy {
         let (mut file, header) = open(path)?;
         region.check_within(&header.shape)?;
         let (dtype, big_endian) = header.elements.dtype(path)?;
-        let mut bytes = if header.fortran_order {
-            // A Fortran-ordered array is the C-ordered array of the reversed shape: read the reversed region,
-            // then reverse its axes back.
-            let shape: Vec<u64> = header.shape.iter().rev().copied().collect();
-            let reversed = Region(region.0.iter().rev().cloned().collect());
-            let bytes = read_c_region(&mut file, path, header.data_offset, &shape, dtype.size(), &reversed)?;
-            reverse_axes(bytes, &reversed.shape(), dtype.size())?
-        } else {
-            read_c_region(&mut file, path, header.data_offset, &header.shape, dtype.size(), region)?
-        };
+        let mut bytes = read_region(&mut file, path, &header, dtype.size(), region)?;
         if big_endian {
             array::swap_byte_order(&mut bytes, dtype);
         }
@@ -179,8 +172,12 @@ impl ArrayFormat for Npy {
 /// The header numpy writes for a C-ordered little-endian array of this type and shape: magic, version, length,
 /// then the dict with its keys sorted, growth room, and space padding to a multiple of 64 ending in a newline.
 pub fn header_bytes(dtype: DType, shape: &[u64]) -> Result<Vec<u8>> {
-    let mut dict =
-        format!("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}", dtype.numpy_descr(), fmt_shape(shape));
+    header_with_descr(&format!("'{}'", dtype.numpy_descr()), shape)
+}
+
+/// [`header_bytes`] for a `descr` given as its Python literal (any numpy type, records included).
+fn header_with_descr(descr: &str, shape: &[u64]) -> Result<Vec<u8>> {
+    let mut dict = format!("{{'descr': {descr}, 'fortran_order': False, 'shape': {}, }}", fmt_shape(shape));
     if let Some(first) = shape.first() {
         dict.push_str(&" ".repeat(GROWTH_AXIS_MAX_DIGITS.saturating_sub(first.to_string().len())));
     }
@@ -292,6 +289,7 @@ fn read_header(file: &mut impl Read, path: &Path) -> Result<Header> {
             .map(|(_, v)| v)
             .ok_or_else(|| malformed(format!("npy header lacks '{key}'")))
     };
+    let descr = python_literal(get("descr")?);
     let elements = match get("descr")? {
         Literal::Str(descr) => match DType::from_numpy_descr(descr) {
             Some((dtype, big_endian)) => Elements::Array { dtype, big_endian },
@@ -322,7 +320,24 @@ fn read_header(file: &mut impl Read, path: &Path) -> Result<Header> {
             .collect::<Result<Vec<u64>>>()?,
         other => return Err(malformed(format!("npy 'shape' is {other:?}, not a tuple"))),
     };
-    Ok(Header { elements, fortran_order, shape, data_offset })
+    Ok(Header { elements, descr, fortran_order, shape, data_offset })
+}
+
+/// A literal as Python writes it (`'<f4'`, `('x', '<f4', (2,))`, `[...]`), for a header trove writes again.
+fn python_literal(literal: &Literal) -> String {
+    let join = |items: &[Literal]| items.iter().map(python_literal).collect::<Vec<_>>().join(", ");
+    match literal {
+        // The parser keeps a string's text as it stood between its quotes (no escapes): write it back so.
+        Literal::Str(s) if s.contains('\'') => format!("\"{s}\""),
+        Literal::Str(s) => format!("'{s}'"),
+        Literal::Int(n) => n.to_string(),
+        Literal::Bool(true) => "True".into(),
+        Literal::Bool(false) => "False".into(),
+        Literal::None => "None".into(),
+        Literal::Tuple(items) if items.len() == 1 => format!("({},)", join(items)),
+        Literal::Tuple(items) => format!("({})", join(items)),
+        Literal::List(items) => format!("[{}]", join(items)),
+    }
 }
 
 /// A numpy type string trove does not read as an array (`<M8[ns]`, `<U5`, `|S3`, `|V8`, `|O`, `<f16`): the
@@ -537,6 +552,45 @@ impl Parser {
             }
         }
     }
+}
+
+/// The bytes of a region's elements (`size` bytes each) in C order, as they are in the file.
+fn read_region(file: &mut File, path: &Path, header: &Header, size: usize, region: &Region) -> Result<Vec<u8>> {
+    if header.fortran_order {
+        // A Fortran-ordered array is the C-ordered array of the reversed shape: read the reversed region,
+        // then reverse its axes back.
+        let shape: Vec<u64> = header.shape.iter().rev().copied().collect();
+        let reversed = Region(region.0.iter().rev().cloned().collect());
+        let bytes = read_c_region(file, path, header.data_offset, &shape, size, &reversed)?;
+        reverse_axes(bytes, &reversed.shape(), size)
+    } else {
+        read_c_region(file, path, header.data_offset, &header.shape, size, region)
+    }
+}
+
+/// Writes part of an `.npy` (`trove get REF --slice S`) to `dest` as an `.npy` of the same dtype, byte for
+/// byte: any numpy type of fixed size (datetime64, strings, records, big-endian numbers too), read a slab at
+/// a time. Object arrays, whose data is a pickle, cannot be sliced.
+pub fn write_slice(stored: &Path, slice: &Slice, dest: &Path) -> Result<()> {
+    let (mut file, header) = open(stored)?;
+    let Some(size) = header.elements.itemsize() else {
+        return Err(header
+            .elements
+            .dtype(stored)
+            .err()
+            .unwrap_or_else(|| FormatError::malformed(stored, "no itemsize")));
+    };
+    let size = array::to_usize(size, "an element size")?;
+    let selection = slice.resolve(&header.shape)?;
+    let out_file = File::create(dest).map_err(FormatError::io(dest))?;
+    let mut out = BufWriter::with_capacity(1 << 20, out_file);
+    out.write_all(&header_with_descr(&header.descr, &selection.shape())?).map_err(FormatError::io(dest))?;
+    for part in selection.slabs_sized(size.max(1), None, SLAB_BYTES) {
+        let region = part.region();
+        let bytes = read_region(&mut file, stored, &header, size, &region)?;
+        out.write_all(&part.pick(&region.shape(), bytes, size)?).map_err(FormatError::io(dest))?;
+    }
+    out.flush().map_err(FormatError::io(dest))
 }
 
 /// Reads a region of a C-ordered array stored at `offset` of `file`, seeking past what it does not need.

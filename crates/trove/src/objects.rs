@@ -449,6 +449,10 @@ impl Store {
                 Error::Invalid(format!("{r} is {}, not an array: --slice needs an npy or zarr object", format.name()))
             })?;
             remove_any(&part);
+            // An npy slice is cut from the file's bytes: same dtype and byte order, any fixed-size numpy type.
+            if format.name() == "npy" {
+                return Ok(trove_formats::npy::write_slice(path, slice, &part)?);
+            }
             macro_rules! copy_as {
                 ($t:ty) => {{
                     let values = trove_formats::array::read_array::<$t>(format, path, Some(slice))?;
