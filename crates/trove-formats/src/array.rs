@@ -51,6 +51,50 @@ pub enum DType {
     C64,
     /// Two `f64`s: real, imaginary.
     C128,
+    /// numpy's `datetime64[unit]`: an `i64` count of units since 1970-01-01T00:00, `i64::MIN` is NaT.
+    DateTime64(TimeUnit),
+    /// numpy's `timedelta64[unit]`: an `i64` count of units, `i64::MIN` is NaT.
+    TimeDelta64(TimeUnit),
+    /// numpy's `<U n`: n UTF-32 code units, padded with NUL.
+    Utf32(u32),
+}
+
+/// A numpy time unit with its multiple: `ns`, `10s`, or `generic` (no unit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimeUnit {
+    /// One of numpy's unit codes ([`TimeUnit::CODES`]).
+    pub code: &'static str,
+    pub scale: u32,
+}
+
+impl TimeUnit {
+    /// numpy's unit codes, coarsest first; `generic` is a datetime64 without a unit.
+    pub const CODES: [&'static str; 14] =
+        ["generic", "Y", "M", "W", "D", "h", "m", "s", "ms", "us", "ns", "ps", "fs", "as"];
+
+    /// Parses what numpy writes after `datetime64` or `M8`: `""` (generic), `[ns]`, `[10s]`, `[μs]`.
+    pub fn parse(bracketed: &str) -> Option<TimeUnit> {
+        if bracketed.is_empty() {
+            return Some(TimeUnit { code: "generic", scale: 1 });
+        }
+        let inner = bracketed.strip_prefix('[')?.strip_suffix(']')?;
+        let digits = inner.chars().take_while(char::is_ascii_digit).count();
+        let scale = if digits == 0 { 1 } else { inner[..digits].parse().ok().filter(|&n: &u32| n > 0)? };
+        let code = match &inner[digits..] {
+            "μs" => "us",
+            code => *TimeUnit::CODES.iter().find(|c| **c == code)?,
+        };
+        Some(TimeUnit { code, scale })
+    }
+
+    /// What numpy writes after `datetime64` or `M8`: `[ns]`, `[10s]`, nothing for generic.
+    pub fn bracketed(self) -> String {
+        match (self.code, self.scale) {
+            ("generic", _) => String::new(),
+            (code, 1) => format!("[{code}]"),
+            (code, scale) => format!("[{scale}{code}]"),
+        }
+    }
 }
 
 impl DType {
@@ -78,8 +122,9 @@ impl DType {
             DType::Bool | DType::I8 | DType::U8 => 1,
             DType::I16 | DType::U16 | DType::F16 => 2,
             DType::I32 | DType::U32 | DType::F32 => 4,
-            DType::I64 | DType::U64 | DType::F64 | DType::C64 => 8,
+            DType::I64 | DType::U64 | DType::F64 | DType::C64 | DType::DateTime64(_) | DType::TimeDelta64(_) => 8,
             DType::C128 => 16,
+            DType::Utf32(n) => 4 * n as usize,
         }
     }
 
@@ -87,13 +132,23 @@ impl DType {
     fn unit(self) -> usize {
         match self {
             DType::C64 | DType::C128 => self.size() / 2,
+            DType::Utf32(_) => 4,
             _ => self.size(),
         }
     }
 
-    /// The name used in summaries and by Zarr v3 (`float64`, `int32`, `complex128`, ...), which is also
-    /// numpy's name for the type.
-    pub fn name(self) -> &'static str {
+    /// The name used in summaries (`float64`, `int32`, `complex128`, `datetime64[ns]`, `<U5`), which is also
+    /// numpy's name for the type and, for numbers, Zarr v3's.
+    pub fn name(self) -> std::borrow::Cow<'static, str> {
+        match self {
+            DType::DateTime64(unit) => format!("datetime64{}", unit.bracketed()).into(),
+            DType::TimeDelta64(unit) => format!("timedelta64{}", unit.bracketed()).into(),
+            DType::Utf32(n) => format!("<U{n}").into(),
+            numeric => numeric.numeric_name().into(),
+        }
+    }
+
+    fn numeric_name(self) -> &'static str {
         match self {
             DType::Bool => "bool",
             DType::I8 => "int8",
@@ -109,16 +164,35 @@ impl DType {
             DType::F64 => "float64",
             DType::C64 => "complex64",
             DType::C128 => "complex128",
+            DType::DateTime64(_) | DType::TimeDelta64(_) | DType::Utf32(_) => "",
         }
     }
 
     /// The type with this [`name`](DType::name).
     pub fn from_name(name: &str) -> Option<DType> {
+        if let Some(unit) = name.strip_prefix("datetime64") {
+            return TimeUnit::parse(unit).map(DType::DateTime64);
+        }
+        if let Some(unit) = name.strip_prefix("timedelta64") {
+            return TimeUnit::parse(unit).map(DType::TimeDelta64);
+        }
+        if name.starts_with("<U") {
+            return DType::from_numpy_descr(name).map(|(d, _)| d);
+        }
         DType::ALL.into_iter().find(|d| d.name() == name)
     }
 
-    /// The little-endian numpy type string written in `.npy` headers (`<f8`, `|b1`, ...).
-    pub fn numpy_descr(self) -> &'static str {
+    /// The little-endian numpy type string written in `.npy` headers (`<f8`, `|b1`, `<M8[ns]`, `<U5`).
+    pub fn numpy_descr(self) -> std::borrow::Cow<'static, str> {
+        match self {
+            DType::DateTime64(unit) => format!("<M8{}", unit.bracketed()).into(),
+            DType::TimeDelta64(unit) => format!("<m8{}", unit.bracketed()).into(),
+            DType::Utf32(n) => format!("<U{n}").into(),
+            numeric => numeric.numeric_descr().into(),
+        }
+    }
+
+    fn numeric_descr(self) -> &'static str {
         match self {
             DType::Bool => "|b1",
             DType::I8 => "|i1",
@@ -134,6 +208,7 @@ impl DType {
             DType::F64 => "<f8",
             DType::C64 => "<c8",
             DType::C128 => "<c16",
+            DType::DateTime64(_) | DType::TimeDelta64(_) | DType::Utf32(_) => "",
         }
     }
 
@@ -161,6 +236,10 @@ impl DType {
             "f8" => DType::F64,
             "c8" => DType::C64,
             "c16" => DType::C128,
+            _ if code.starts_with("M8") => DType::DateTime64(TimeUnit::parse(&code[2..])?),
+            _ if code.starts_with("m8") => DType::TimeDelta64(TimeUnit::parse(&code[2..])?),
+            // A zero-width string type holds nothing to slice or convert; it is kept as it is.
+            _ if code.starts_with('U') => DType::Utf32(code[1..].parse().ok().filter(|&n: &u32| n > 0 && n < 1 << 28)?),
             _ => return None,
         };
         Some((dtype, big_endian && dtype.unit() > 1))
@@ -169,7 +248,7 @@ impl DType {
 
 impl fmt::Display for DType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(&self.name())
     }
 }
 
@@ -177,7 +256,7 @@ impl FromStr for DType {
     type Err = FormatError;
     fn from_str(s: &str) -> Result<DType> {
         DType::from_name(s).ok_or_else(|| {
-            let names: Vec<&str> = DType::ALL.iter().map(|d| d.name()).collect();
+            let names: Vec<&str> = DType::ALL.iter().map(|d| d.numeric_name()).collect();
             FormatError::Invalid(format!("unknown dtype {s:?} (one of: {})", names.join(", ")))
         })
     }
@@ -1068,7 +1147,77 @@ fn format_element(dtype: DType, b: &[u8]) -> String {
             let c = Complex::<f64>::from_le_slice(b);
             complex(float(c.re), float(c.im))
         }
+        DType::DateTime64(unit) => match i64::from_le_slice(b) {
+            i64::MIN => "NaT".to_string(),
+            v => format!("'{}'", format_datetime(v, unit)),
+        },
+        DType::TimeDelta64(unit) => match i64::from_le_slice(b) {
+            i64::MIN => "NaT".to_string(),
+            v if unit.code == "generic" => v.to_string(),
+            v => format!("{v} {}{}", if unit.scale == 1 { String::new() } else { unit.scale.to_string() }, unit.code),
+        },
+        DType::Utf32(_) => {
+            // numpy drops trailing NULs; a code unit that is not a character shows as U+FFFD.
+            let mut units: Vec<u32> = b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            while units.last() == Some(&0) {
+                units.pop();
+            }
+            let text: String =
+                units.into_iter().map(|c| char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER)).collect();
+            format!("'{}'", text.escape_debug())
+        }
     }
+}
+
+/// A datetime64 value as numpy prints it: ISO 8601 to the precision of its unit (`2024-05-01`,
+/// `2024-05-01T12:00:00.123456789`), proleptic Gregorian, UTC.
+fn format_datetime(value: i64, unit: TimeUnit) -> String {
+    let v = i128::from(value) * i128::from(unit.scale);
+    // Months and years count from 1970 directly; everything else is days and a time of day.
+    match unit.code {
+        "Y" => return format!("{}", 1970 + v),
+        "M" => return format!("{}-{:02}", 1970 + v.div_euclid(12), v.rem_euclid(12) + 1),
+        _ => {}
+    }
+    let per_day: i128 = match unit.code {
+        "D" | "generic" => 1,
+        "h" => 24,
+        "m" => 24 * 60,
+        "s" => 86_400,
+        "ms" => 86_400_000,
+        "us" => 86_400_000_000,
+        "ns" => 86_400_000_000_000,
+        "ps" => 86_400_000_000_000_000,
+        "fs" => 86_400_000_000_000_000_000,
+        _ => 86_400_000_000_000_000_000_000,
+    };
+    let (days, within) = if unit.code == "W" { (v * 7, 0) } else { (v.div_euclid(per_day), v.rem_euclid(per_day)) };
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i128::from(month <= 2);
+    let date = format!("{year:04}-{month:02}-{day:02}");
+    let (digits, per_second): (usize, i128) = match unit.code {
+        "W" | "D" | "generic" => return date,
+        "h" => return format!("{date}T{:02}", within),
+        "m" => return format!("{date}T{:02}:{:02}", within / 60, within % 60),
+        "s" => (0, 1),
+        "ms" => (3, 1_000),
+        "us" => (6, 1_000_000),
+        "ns" => (9, 1_000_000_000),
+        "ps" => (12, 1_000_000_000_000),
+        "fs" => (15, 1_000_000_000_000_000),
+        _ => (18, 1_000_000_000_000_000_000),
+    };
+    let (seconds, fraction) = (within / per_second, within % per_second);
+    let clock = format!("{date}T{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60);
+    if digits == 0 { clock } else { format!("{clock}.{fraction:0digits$}") }
 }
 
 /// Nested, right-aligned text of `raw`, part of an array of shape `full`: `…` marks each axis cut short.
@@ -1123,13 +1272,48 @@ mod tests {
 
     #[test]
     fn numpy_descrs_round_trip() {
-        for d in DType::ALL {
-            assert_eq!(DType::from_numpy_descr(d.numpy_descr()), Some((d, false)));
-            assert_eq!(DType::from_name(d.name()), Some(d));
+        let ns = TimeUnit { code: "ns", scale: 1 };
+        let ten_s = TimeUnit { code: "s", scale: 10 };
+        let generic = TimeUnit { code: "generic", scale: 1 };
+        let more = [DType::DateTime64(ns), DType::TimeDelta64(ten_s), DType::DateTime64(generic), DType::Utf32(5)];
+        for d in DType::ALL.into_iter().chain(more) {
+            assert_eq!(DType::from_numpy_descr(&d.numpy_descr()), Some((d, false)), "{d}");
+            assert_eq!(DType::from_name(&d.name()), Some(d), "{d}");
         }
         assert_eq!(DType::from_numpy_descr(">f8"), Some((DType::F64, true)));
         assert_eq!(DType::from_numpy_descr(">i1"), Some((DType::I8, false)));
-        assert_eq!(DType::from_numpy_descr("<U5"), None);
+        assert_eq!(DType::from_numpy_descr("<U5"), Some((DType::Utf32(5), false)));
+        assert_eq!(DType::from_numpy_descr(">U5"), Some((DType::Utf32(5), true)));
+        assert_eq!(
+            DType::from_numpy_descr("<M8[μs]"),
+            Some((DType::DateTime64(TimeUnit { code: "us", scale: 1 }), false))
+        );
+        assert_eq!(DType::DateTime64(ns).name(), "datetime64[ns]");
+        assert_eq!(DType::TimeDelta64(ten_s).numpy_descr(), "<m8[10s]");
+        // Zero-width strings, unknown units and zero scales are not array types (kept byte for byte as others).
+        for descr in ["<U0", "<M8[xs]", "<M8[0s]", "<M8[ns", "|S3", "|V8"] {
+            assert_eq!(DType::from_numpy_descr(descr), None, "{descr}");
+        }
+    }
+
+    #[test]
+    fn datetimes_print_as_numpy_prints_them() {
+        let unit = |code| TimeUnit { code, scale: 1 };
+        assert_eq!(format_datetime(0, unit("D")), "1970-01-01");
+        assert_eq!(format_datetime(-1, unit("D")), "1969-12-31");
+        assert_eq!(format_datetime(19_723, unit("D")), "2024-01-01");
+        assert_eq!(format_datetime(1_704_067_200_123_456_789, unit("ns")), "2024-01-01T00:00:00.123456789");
+        assert_eq!(format_datetime(-1, unit("s")), "1969-12-31T23:59:59");
+        assert_eq!(format_datetime(54 * 12 + 4, unit("M")), "2024-05");
+        assert_eq!(format_datetime(54, unit("Y")), "2024");
+        assert_eq!(format_datetime(1, unit("W")), "1970-01-08");
+        assert_eq!(format_datetime(25, unit("h")), "1970-01-02T01");
+        assert_eq!(format_datetime(3, TimeUnit { code: "m", scale: 20 }), "1970-01-01T01:00");
+        assert_eq!(format_datetime(i64::MAX, unit("ns")), "2262-04-11T23:47:16.854775807");
+        assert_eq!(format_datetime(i64::MIN + 1, unit("D")).len(), "-25252734927764585-06-07".len());
+        assert_eq!(format_element(DType::DateTime64(unit("D")), &i64::MIN.to_le_bytes()), "NaT");
+        let text: Vec<u8> = "é\0'".chars().chain(['\0']).flat_map(|c| (c as u32).to_le_bytes()).collect();
+        assert_eq!(format_element(DType::Utf32(4), &text), "'é\\0\\''");
     }
 
     #[test]

@@ -91,8 +91,9 @@ impl Elements {
             Elements::Other { name, .. } => Err(FormatError::malformed(
                 path,
                 format!(
-                    "{name} elements cannot be sliced, previewed or converted (trove reads bool, integer, float16/32/64 \
-                         and complex64/128 arrays): the file is stored and returned byte for byte"
+                    "{name} elements cannot be previewed or converted (trove reads bool, integer, float16/32/64, \
+                         complex, datetime64, timedelta64 and unicode arrays): the file is stored and returned byte \
+                         for byte, and slices of it are cut from its bytes"
                 ),
             )),
         }
@@ -589,6 +590,21 @@ pub fn write_slice(stored: &Path, slice: &Slice, dest: &Path) -> Result<()> {
         let region = part.region();
         let bytes = read_region(&mut file, stored, &header, size, &region)?;
         out.write_all(&part.pick(&region.shape(), bytes, size)?).map_err(FormatError::io(dest))?;
+    }
+    out.flush().map_err(FormatError::io(dest))
+}
+
+/// Writes part of an array of any [`ArrayFormat`] (a Zarr slice) to `dest` as an `.npy`, a slab at a time,
+/// reading only the chunks the slice touches.
+pub fn write_selection(format: &dyn ArrayFormat, stored: &Path, slice: &Slice, dest: &Path) -> Result<()> {
+    let info = format.info(stored)?;
+    let selection = slice.resolve(&info.shape)?;
+    let out_file = File::create(dest).map_err(FormatError::io(dest))?;
+    let mut out = BufWriter::with_capacity(1 << 20, out_file);
+    out.write_all(&header_bytes(info.dtype, &selection.shape())?).map_err(FormatError::io(dest))?;
+    for part in selection.slabs_sized(info.dtype.size().max(1), info.chunks.as_deref(), SLAB_BYTES) {
+        let raw = part.apply(format.read(stored, &part.region())?)?;
+        out.write_all(&raw.bytes).map_err(FormatError::io(dest))?;
     }
     out.flush().map_err(FormatError::io(dest))
 }

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use zarrs::array::builder::ArrayBuilderDataType;
 use zarrs::array::codec::{BytesCodec, ZstdCodec};
 use zarrs::array::data_type::{
     BoolDataType, Complex64DataType, Complex128DataType, ComplexFloat32DataType, ComplexFloat64DataType,
@@ -22,6 +23,7 @@ use zarrs::array::{
     Array, ArrayBuilder, ArrayBytes, ArrayMetadataOptions, ArraySubset, DataType, Endianness, FillValue,
 };
 use zarrs::filesystem::FilesystemStore;
+use zarrs::metadata_ext::data_type::NumpyTimeUnit;
 
 use crate::array::{self, ArrayInfo, ArraySource, DType, RawArray, Region, SLAB_BYTES, elements, fmt_shape};
 use crate::{ArrayFormat, Compression, Format, FormatError, Layout, PreviewOptions, Probe, Result, WriteOptions};
@@ -116,12 +118,8 @@ impl ArrayFormat for Zarr {
         };
         prepare_folder(dest)?;
         let store = Arc::new(FilesystemStore::new(dest).map_err(|e| zarr_error(dest, "opening the folder", e))?);
-        let mut builder = ArrayBuilder::new(
-            info.shape.clone(),
-            chunks.clone(),
-            dtype.name(),
-            FillValue::from(vec![0u8; dtype.size()]),
-        );
+        let (data_type, fill) = data_type_of(dtype).map_err(|e| zarr_error(dest, "choosing the data type", e))?;
+        let mut builder = ArrayBuilder::new(info.shape.clone(), chunks.clone(), data_type, fill);
         // The spec leaves `endian` out for one-byte types.
         let endian = (dtype.size() > 1).then_some(Endianness::Little);
         builder.array_to_bytes_codec(Arc::new(BytesCodec::new(endian)));
@@ -168,16 +166,17 @@ fn open(path: &Path) -> Result<(Array<FilesystemStore>, ArrayInfo)> {
     }
     let store = Arc::new(FilesystemStore::new(path).map_err(|e| zarr_error(path, "opening", e))?);
     let array = Array::open(store, "/").map_err(|e| zarr_error(path, "opening the array", e))?;
-    let dtype = dtype_of(array.data_type()).ok_or_else(|| {
+    let metadata = serde_json::to_value(array.metadata()).map_err(|e| zarr_error(path, "reading metadata", e))?;
+    let dtype = dtype_of(array.data_type(), &metadata).ok_or_else(|| {
         FormatError::malformed(
             path,
             format!(
-                "unsupported Zarr data type {} (trove reads bool, integers, float32, float64, complex64 and complex128)",
+                "unsupported Zarr data type {} (trove reads bool, integers, floats, complex numbers, \
+                 numpy.datetime64, numpy.timedelta64 and fixed_length_utf32)",
                 array.data_type().name_v3().unwrap_or_default()
             ),
         )
     })?;
-    let metadata = serde_json::to_value(array.metadata()).map_err(|e| zarr_error(path, "reading metadata", e))?;
     let chunks = metadata
         .pointer("/chunk_grid/configuration/chunk_shape")
         .or_else(|| metadata.get("chunks"))
@@ -187,9 +186,61 @@ fn open(path: &Path) -> Result<(Array<FilesystemStore>, ArrayInfo)> {
     Ok((array, info))
 }
 
-/// The trove element type of a zarrs data type, if trove has one.
-fn dtype_of(data_type: &DataType) -> Option<DType> {
+/// The zarrs data type and fill value trove writes for an element type: numbers by their Zarr v3 names, times
+/// and fixed-width text by the extension types zarr-python 3 writes for numpy's (`numpy.datetime64`,
+/// `numpy.timedelta64`, `fixed_length_utf32`), whose fill value is NaT or the empty string.
+fn data_type_of(dtype: DType) -> std::result::Result<(ArrayBuilderDataType, FillValue), String> {
+    use std::num::{NonZeroU32, NonZeroU64};
+    let time_unit = |unit: array::TimeUnit| -> std::result::Result<(NumpyTimeUnit, NonZeroU32), String> {
+        let code = serde_json::from_value(json!(unit.code)).map_err(|e| format!("time unit {}: {e}", unit.code))?;
+        Ok((code, NonZeroU32::new(unit.scale).ok_or("a zero time scale")?))
+    };
+    let nat = || FillValue::from(i64::MIN);
+    Ok(match dtype {
+        DType::DateTime64(unit) => {
+            let (code, scale) = time_unit(unit)?;
+            (zarrs::array::data_type::numpy_datetime64(code, scale).into(), nat())
+        }
+        DType::TimeDelta64(unit) => {
+            let (code, scale) = time_unit(unit)?;
+            (zarrs::array::data_type::numpy_timedelta64(code, scale).into(), nat())
+        }
+        DType::Utf32(n) => {
+            let bytes = NonZeroU64::new(4 * u64::from(n)).ok_or("a zero-width string type")?;
+            let data_type = zarrs::array::data_type::fixed_length_utf32(bytes).map_err(|e| e.to_string())?;
+            (data_type.into(), FillValue::from(vec![0u8; dtype.size()]))
+        }
+        numeric => (numeric.name().into_owned().into(), FillValue::from(vec![0u8; numeric.size()])),
+    })
+}
+
+/// The trove element type of a zarrs data type, if trove has one. Times and fixed-width text are read from the
+/// array's metadata (their unit and width live there): a v3 `data_type` object, or a v2 numpy type string.
+fn dtype_of(data_type: &DataType, metadata: &Value) -> Option<DType> {
     let d = data_type;
+    let v3 = metadata.get("data_type");
+    let config = |key: &str| v3.and_then(|t| t.pointer(&format!("/configuration/{key}")));
+    match v3.and_then(|t| t.get("name").or(Some(t))).and_then(Value::as_str) {
+        Some(name @ ("numpy.datetime64" | "numpy.timedelta64")) => {
+            let code = config("unit")?.as_str()?;
+            let scale = config("scale_factor").and_then(Value::as_u64).unwrap_or(1);
+            let unit = array::TimeUnit::parse(&format!("[{scale}{code}]"))
+                .or_else(|| (code == "generic").then_some(array::TimeUnit { code: "generic", scale: 1 }))?;
+            return Some(if name == "numpy.datetime64" { DType::DateTime64(unit) } else { DType::TimeDelta64(unit) });
+        }
+        Some("fixed_length_utf32") => {
+            let chars = config("length_bytes")?.as_u64()? / 4;
+            return Some(DType::Utf32(u32::try_from(chars).ok().filter(|&n| n > 0)?));
+        }
+        _ => {}
+    }
+    // Zarr v2 keeps numpy's type string.
+    if let Some(descr) = metadata.get("dtype").and_then(Value::as_str)
+        && let Some((dtype @ (DType::DateTime64(_) | DType::TimeDelta64(_) | DType::Utf32(_)), _)) =
+            DType::from_numpy_descr(descr)
+    {
+        return Some(dtype);
+    }
     Some(if d.is::<BoolDataType>() {
         DType::Bool
     } else if d.is::<Int8DataType>() {

@@ -440,8 +440,6 @@ impl Store {
     /// Writes part of an array object (`trove get REF:OBJ --slice S`) to `dest` as an `.npy` file, reading only
     /// the chunks the slice touches. `dest` appears complete or not at all.
     pub fn export_slice(&self, r: &Ref, slice: &Slice, dest: &Path) -> Result<()> {
-        use trove_formats::DType;
-        let npy = trove_formats::target("npy")?;
         let part = part_path(dest);
         let result = self.read_stable(r, |info, path| {
             let format = info.format()?;
@@ -453,29 +451,7 @@ impl Store {
             if format.name() == "npy" {
                 return Ok(trove_formats::npy::write_slice(path, slice, &part)?);
             }
-            macro_rules! copy_as {
-                ($t:ty) => {{
-                    let values = trove_formats::array::read_array::<$t>(format, path, Some(slice))?;
-                    trove_formats::array::write_array(npy, &values, &part, &WriteOptions::default())?
-                }};
-            }
-            match array.info(path)?.dtype {
-                DType::Bool => copy_as!(bool),
-                DType::I8 => copy_as!(i8),
-                DType::I16 => copy_as!(i16),
-                DType::I32 => copy_as!(i32),
-                DType::I64 => copy_as!(i64),
-                DType::U8 => copy_as!(u8),
-                DType::U16 => copy_as!(u16),
-                DType::U32 => copy_as!(u32),
-                DType::U64 => copy_as!(u64),
-                DType::F16 => copy_as!(trove_formats::array::f16),
-                DType::F32 => copy_as!(f32),
-                DType::F64 => copy_as!(f64),
-                DType::C64 => copy_as!(num_complex::Complex<f32>),
-                DType::C128 => copy_as!(num_complex::Complex<f64>),
-            }
-            Ok(())
+            Ok(trove_formats::npy::write_selection(array, path, slice, &part)?)
         });
         let result = result.and_then(|()| {
             std::fs::File::open(&part).and_then(|f| f.sync_all()).map_err(Error::io(&part))?;
