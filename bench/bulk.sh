@@ -8,7 +8,7 @@
 #
 # Environment (all optional):
 #   TROVE_BIN         use this trove binary instead of building one
-#   CARGO_TARGET_DIR  where to build (default: $HOME/.cache/trove-target-bench)
+#   CARGO_TARGET_DIR  where to build (default: $HOME/.cache/trove-target)
 #   BENCH_N           datasets (default 10000)
 #   BENCH_EDITS       datasets edited and deleted each way (default 1000)
 #   BENCH_TMP         parent of the scratch folder (default /tmp)
@@ -21,14 +21,9 @@ N="${BENCH_N:-10000}"
 EDITS="${BENCH_EDITS:-1000}"
 (( N >= 4 * EDITS )) || { echo "bench: BENCH_N must be at least 4 x BENCH_EDITS" >&2; exit 1; }
 
-if [[ -n "${TROVE_BIN:-}" ]]; then
-    TROVE="$(cd "$(dirname "$TROVE_BIN")" && pwd)/$(basename "$TROVE_BIN")"
-else
-    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/trove-target-bench}"
-    cargo build --release -p trove-cli >&2
-    TROVE="$CARGO_TARGET_DIR/release/trove"
-fi
-"$TROVE" --version >&2
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+trove_binary
 
 WORK="$(mktemp -d "${BENCH_TMP:-/tmp}/trove-bulk.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT

@@ -7,7 +7,7 @@
 #
 # Environment (all optional):
 #   TROVE_BIN         use this trove binary instead of building one
-#   CARGO_TARGET_DIR  where to build (default: $HOME/.cache/trove-target-bench)
+#   CARGO_TARGET_DIR  where to build (default: $HOME/.cache/trove-target)
 #   BENCH_N           datasets (default 1000000)
 #   BENCH_RUNS        runs of each query (default 15)
 #   BENCH_TMP         parent of the scratch folder (default /tmp)
@@ -21,14 +21,9 @@ RUNS="${BENCH_RUNS:-15}"
 command -v python3 >/dev/null || { echo "bench: python3 is needed (data generation and statistics)" >&2; exit 1; }
 command -v rustc >/dev/null || { echo "bench: rustc is needed (to compile the scan baseline)" >&2; exit 1; }
 
-if [[ -n "${TROVE_BIN:-}" ]]; then
-    TROVE="$(cd "$(dirname "$TROVE_BIN")" && pwd)/$(basename "$TROVE_BIN")"
-else
-    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/trove-target-bench}"
-    cargo build --release -p trove-cli >&2
-    TROVE="$CARGO_TARGET_DIR/release/trove"
-fi
-"$TROVE" --version >&2
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+trove_binary
 
 WORK="$(mktemp -d "${BENCH_TMP:-/tmp}/trove-qbench.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
