@@ -1,0 +1,491 @@
+"""trove: a catalog and store for scientific data, from Python.
+
+The same store, catalog and filter language as the `trove` command (the native module wraps the same Rust
+library), so a script and the CLI always agree::
+
+    import trove
+    s = trove.open("~/data/lab-store")              # or trove.init(path); trove.open() finds it like the CLI
+    lab = s.project("lab")
+    ds = lab.put("runs/r17", "velocity.csv", metadata={"material": "steel", "temperature": 300}, tags={"pilot"})
+    ds.update(reviewer="ada")
+    for d in s.find("material == 'steel' and temperature >= 300"):
+        print(d.ref, d.metadata["temperature"], d.path_on_disk)
+    len(s.find(material="steel", temperature__gte=300))   # an index count
+
+Errors are one tree under `trove.Error` (`NotFound`, `FilterError`, `InvalidName`, ...), each with the CLI's
+one-line message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from trove import _trove
+from trove._errors import (
+    Conflict,
+    Error,
+    FilterError,
+    IntegrityError,
+    InvalidInput,
+    InvalidName,
+    NotFound,
+    StorageError,
+    StoreNotFound,
+)
+
+__all__ = [
+    "Conflict",
+    "Dataset",
+    "Error",
+    "FilterError",
+    "Found",
+    "IntegrityError",
+    "InvalidInput",
+    "InvalidName",
+    "NotFound",
+    "Object",
+    "Project",
+    "StorageError",
+    "Store",
+    "StoreNotFound",
+    "Tags",
+    "init",
+    "open",
+]
+
+__version__: str = _trove.__version__
+
+PathLike = str | os.PathLike[str]
+
+#: Django/Hera-style lookups of `Store.find(**lookups)`: `temperature__gte=300`.
+LOOKUPS = {"exact": None, "ne": "$ne", "lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte", "in": "$in",
+           "nin": "$nin", "exists": "$exists", "glob": "$glob"}
+
+#: Datasets fetched per round trip while iterating over a `Found`.
+BATCH = 1000
+
+
+def open(root: PathLike | None = None) -> Store:  # noqa: A001 - the module's verb, like `io.open`
+    """Opens a store: `root`, else `$TROVE_STORE`, else the nearest folder above the current one holding
+    `trove.toml`.
+
+    >>> s = trove.open("/data/lab-store")   # doctest: +SKIP
+    """
+    return Store(_trove.Store.open(None if root is None else os.fspath(Path(root).expanduser())))
+
+
+def init(root: PathLike, durable: bool = True) -> Store:
+    """Makes a new store at `root` and opens it. `durable=False` skips fsyncs (scratch stores, tests).
+
+    >>> s = trove.init("/tmp/scratch-store", durable=False)   # doctest: +SKIP
+    """
+    return Store(_trove.Store.init(os.fspath(Path(root).expanduser()), durable))
+
+
+def _edit(**parts: Any) -> str:
+    return json.dumps({k: v for k, v in parts.items() if v is not None}, allow_nan=False)
+
+
+class Store:
+    """An open store. Safe to share between threads; after `fork`, open it again in the child.
+
+    >>> s = trove.open()                       # doctest: +SKIP
+    >>> s["lab/runs/r17"].metadata             # doctest: +SKIP
+    {'material': 'steel', 'temperature': 300}
+    """
+
+    def __init__(self, native: _trove.Store) -> None:
+        self._native = native
+
+    @property
+    def root(self) -> Path:
+        """The store's folder."""
+        return Path(self._native.root())
+
+    def __repr__(self) -> str:
+        return f"trove.Store({str(self.root)!r})"
+
+    def sync(self) -> int:
+        """Applies commits other processes made since (every call does this too); returns how many."""
+        return self._native.sync()
+
+    def project(self, name: str, metadata: Mapping[str, Any] | None = None) -> Project:
+        """The project `name` (made on its first write); `metadata` is set on it now if given.
+
+        >>> lab = s.project("lab", metadata={"institute": "Materials Physics Lab"})   # doctest: +SKIP
+        """
+        if metadata:
+            self._native.project(name, json.dumps(dict(metadata), allow_nan=False))
+        return Project(self, name)
+
+    def projects(self) -> list[Project]:
+        """Every project of the store."""
+        return [Project(self, p["project"]) for p in json.loads(self._native.projects())]
+
+    def dataset(self, ref: str) -> Dataset:
+        """The dataset `PROJECT/PATH`; raises `trove.NotFound` when there is none.
+
+        >>> s.dataset("lab/runs/r17").tags   # doctest: +SKIP
+        """
+        return Dataset(self, json.loads(self._native.show(ref, False)))
+
+    def __getitem__(self, ref: str) -> Dataset:
+        return self.dataset(ref)
+
+    def __contains__(self, ref: object) -> bool:
+        if not isinstance(ref, str):
+            return False
+        try:
+            self.dataset(ref)
+        except NotFound:
+            return False
+        return True
+
+    def find(
+        self,
+        filter: str | Mapping[str, Any] | None = None,  # noqa: A002 - the word every user types
+        *,
+        project: str | None = None,
+        inherited: bool = False,
+        sort: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        **lookups: Any,
+    ) -> Found:
+        """The datasets matching a filter: the text language (`"material == 'steel' and temperature >= 300"`),
+        the MongoDB form (`{"temperature": {"$gte": 300}}`), or keyword lookups (`material="steel",
+        temperature__gte=300`; `__` reaches into nested keys; lookups: exact ne lt lte gt gte in nin exists
+        glob). All given are ANDed. The result is lazy: `len()` counts in the index, iteration streams.
+
+        >>> len(s.find(material="steel", sample__thickness_mm__in=[1, 2]))   # doctest: +SKIP
+        """
+        text: str | None = None
+        mongo: dict[str, Any] = {}
+        if isinstance(filter, str):
+            text = filter
+        elif filter is not None:
+            mongo.update(filter)
+        clauses = [mongo] if mongo else []
+        for name, value in lookups.items():
+            parts = name.split("__")
+            op = None
+            if len(parts) > 1 and parts[-1] in LOOKUPS:
+                op = LOOKUPS[parts[-1]]
+                parts = parts[:-1]
+            key = ".".join(parts)
+            clauses.append({key: value} if op is None else {key: {op: value}})
+        combined: dict[str, Any] | None = None
+        if len(clauses) == 1:
+            combined = clauses[0]
+        elif clauses:
+            combined = {"$and": clauses}
+        return Found(self, text, None if combined is None else json.dumps(combined, allow_nan=False), project,
+                     inherited, sort, limit, offset)
+
+    def remove(self, *refs: str, recursive: bool = False) -> int:
+        """Removes datasets (with everything below them when `recursive`) in one commit, all or none."""
+        return self._native.remove(list(refs), recursive)
+
+
+class Project:
+    """A project: a namespace of datasets with its own metadata, which its datasets inherit."""
+
+    def __init__(self, store: Store, name: str) -> None:
+        self.store = store
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"trove.Project({self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Project) and (other.store.root, other.name) == (self.store.root, self.name)
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The project's own metadata."""
+        for p in json.loads(self.store._native.projects()):
+            if p["project"] == self.name:
+                return dict(p.get("metadata", {}))
+        return {}
+
+    def dataset(self, path: str) -> Dataset:
+        """The dataset at `path` in this project (`trove.NotFound` when absent)."""
+        return self.store.dataset(f"{self.name}/{path}")
+
+    def __getitem__(self, path: str) -> Dataset:
+        return self.dataset(path)
+
+    def datasets(self) -> Found:
+        """Every dataset of the project, in path order."""
+        return self.store.find(project=self.name)
+
+    def put(
+        self,
+        path: str,
+        data: Any = None,
+        *,
+        name: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tags: Iterable[str] = (),
+        kind: str | None = None,
+        files: Iterable[PathLike] = (),
+    ) -> Dataset:
+        """Creates or updates the dataset `path` in one commit: the top-level keys of `metadata` are set as
+        given (others kept; keys follow the CLI's rule: no dots, no leading `@` or `$`), tags added, objects
+        added or replaced atomically.
+
+        `data` is a file or folder path (`str`/`Path`, stored as it is), `bytes` (an object named `name`,
+        default `data.bin`), a `dict` (a JSON object, default `data.json`), a numpy array (`.npy`, default
+        `data.npy`) or a pandas DataFrame / pyarrow Table (Parquet, default `data.parquet`). `files` imports
+        more files as the CLI does.
+
+        >>> lab.put("runs/r17", "velocity.csv", metadata={"temperature": 300}, tags={"pilot"})   # doctest: +SKIP
+        """
+        imports: list[tuple[str, str | None]] = [(os.fspath(f), None) for f in files]
+        with tempfile.TemporaryDirectory(prefix="trove-put-") as scratch:
+            if data is not None:
+                imports.insert(0, _import_of(data, name, Path(scratch)))
+            edit = _edit(meta_doc=dict(metadata) if metadata else None, tags_add=sorted(set(tags)) or None, kind=kind)
+            self.store._native.put(self.name, path, edit, imports)
+        return self.dataset(path)
+
+
+def _import_of(data: Any, name: str | None, scratch: Path) -> tuple[str, str | None]:
+    """What `put` imports for `data`: its own path, or a file written into `scratch` by the library that
+    owns the type (numpy's `save`, pyarrow's Parquet writer)."""
+    if isinstance(data, (str, os.PathLike)):
+        return os.fspath(data), name
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        target = scratch / (name or "data.bin")
+        target.write_bytes(bytes(data))
+        return os.fspath(target), None
+    if isinstance(data, dict):
+        target = scratch / (name or "data.json")
+        target.write_text(json.dumps(data, allow_nan=False, ensure_ascii=False), encoding="utf-8")
+        return os.fspath(target), None
+    module = type(data).__module__.split(".")[0]
+    if module == "numpy":
+        import numpy as np
+
+        target = scratch / (name or "data.npy")
+        np.save(target, data, allow_pickle=False)
+        return os.fspath(target), None
+    if module in ("pandas", "pyarrow"):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(data) if module == "pandas" else data
+        if not isinstance(table, pa.Table):
+            table = pa.table(data)
+        target = scratch / (name or "data.parquet")
+        pq.write_table(table, target, compression="zstd")
+        return os.fspath(target), None
+    raise TypeError(
+        f"trove cannot store a {type(data).__module__}.{type(data).__qualname__}: give a file or folder path, "
+        "bytes, a dict, a numpy array, a pandas DataFrame or a pyarrow Table"
+    )
+
+
+class Tags:
+    """A dataset's tags: a set view whose `add` and `discard` are commits."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self._dataset = dataset
+
+    def _current(self) -> set[str]:
+        return set(self._dataset._view["tags"])
+
+    def __contains__(self, tag: object) -> bool:
+        return tag in self._current()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._current()))
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Tags):
+            return self._current() == other._current()
+        return isinstance(other, (set, frozenset)) and self._current() == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Tags({sorted(self._current())!r})"
+
+    def add(self, *tags: str) -> None:
+        """Adds tags (one commit)."""
+        self._dataset._edit(tags_add=list(tags))
+
+    def discard(self, *tags: str) -> None:
+        """Removes tags if present (one commit)."""
+        self._dataset._edit(tags_rm=list(tags))
+
+
+class Object:
+    """A data object of a dataset: a file or folder in the store, with its format, size, checksum and summary."""
+
+    def __init__(self, store: Store, view: dict[str, Any]) -> None:
+        self._store = store
+        self._view = view
+
+    name = property(lambda self: self._view["name"], doc="The object's name (its file name).")
+    format = property(lambda self: self._view["format"], doc="`parquet`, `npy`, `zarr`, `csv`, `hdf5`, ...")
+    size = property(lambda self: self._view["size"], doc="Bytes (a folder's files added up).")
+    checksum = property(lambda self: self._view["checksum"], doc="`blake3:...` of the content.")
+    media_type = property(lambda self: self._view.get("media_type"), doc="The media type, from content first.")
+    summary = property(lambda self: self._view.get("summary"), doc="What `trove show` prints about the content.")
+
+    @property
+    def path_on_disk(self) -> Path:
+        """The absolute path of the object's file or folder (what `trove locate` prints)."""
+        return Path(self._store.root) / self._view["path"]
+
+    def __repr__(self) -> str:
+        return f"trove.Object({self.name!r}, format={self.format!r}, size={self.size})"
+
+
+class Dataset:
+    """A dataset: metadata, tags and objects at `PROJECT/PATH`. Reading attributes uses the state read when
+    the object was made; `refresh()` reads it again (every edit through this object refreshes it)."""
+
+    def __init__(self, store: Store, view: dict[str, Any]) -> None:
+        self.store = store
+        self._view = view
+
+    id = property(lambda self: self._view["id"], doc="The dataset's id (a UUID, kept across moves).")
+    project = property(lambda self: self._view["project"], doc="The project's name.")
+    path = property(lambda self: self._view["path"], doc="The path within the project (`runs/2024/r17`).")
+    kind = property(lambda self: self._view.get("kind"), doc="The kind (`measurement`, `derived`, ...) or None.")
+
+    @property
+    def ref(self) -> str:
+        """`PROJECT/PATH`, what every command takes."""
+        return f"{self.project}/{self.path}"
+
+    @property
+    def created(self) -> datetime:
+        return datetime.fromisoformat(self._view["created"])
+
+    @property
+    def updated(self) -> datetime:
+        return datetime.fromisoformat(self._view["updated"])
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The dataset's own metadata (a copy: change it with `update`, `set_meta`, `unset`)."""
+        return json.loads(json.dumps(self._view["metadata"]))
+
+    def inherited_metadata(self) -> dict[str, Any]:
+        """The metadata merged under its project's and ancestors' (`trove show --inherited`)."""
+        return dict(json.loads(self.store._native.show(self.ref, True)).get("inherited", {}))
+
+    @property
+    def tags(self) -> Tags:
+        return Tags(self)
+
+    @property
+    def objects(self) -> dict[str, Object]:
+        """Object name → `Object`."""
+        return {o["name"]: Object(self.store, o) for o in self._view.get("objects", [])}
+
+    @property
+    def path_on_disk(self) -> Path:
+        """The absolute path of the dataset's folder (what `trove locate` prints)."""
+        return Path(self.store._native.locate(self.ref))
+
+    def refresh(self) -> Dataset:
+        """Reads the dataset's state again (other processes may have changed it)."""
+        self._view = json.loads(self.store._native.show(self.ref, False))
+        return self
+
+    def _edit(self, **parts: Any) -> None:
+        self.store._native.edit([self.ref], _edit(**parts))
+        self.refresh()
+
+    def update(self, **meta: Any) -> None:
+        """Sets metadata keys (one commit): `ds.update(status="done", quality=0.93)`."""
+        self._edit(meta=list(meta.items()))
+
+    def set_meta(self, meta: Mapping[str, Any]) -> None:
+        """Sets metadata keys from a dict; dotted keys reach into nested values (`{"sample.thickness_mm": 2}`)."""
+        self._edit(meta=list(dict(meta).items()))
+
+    def unset(self, *keys: str) -> None:
+        """Removes metadata keys (dotted keys remove nested values)."""
+        self._edit(unset=list(keys))
+
+    def remove(self, recursive: bool = False) -> None:
+        """Removes the dataset and its objects (one commit)."""
+        self.store._native.remove([self.ref], recursive)
+
+    def move(self, new_ref: str) -> Dataset:
+        """Moves the dataset (its id is kept, its files move along) and returns it at its new place."""
+        self.store._native.rename(self.ref, new_ref)
+        return self.store.dataset(new_ref)
+
+    def copy(self, new_ref: str) -> Dataset:
+        """Copies the dataset to `new_ref` (a new id, its origin recorded) and returns the copy."""
+        self.store._native.copy(self.ref, new_ref, False)
+        return self.store.dataset(new_ref)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Dataset) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        return f"trove.Dataset({self.ref!r})"
+
+
+class Found:
+    """The lazy result of `Store.find`: `len()` counts in the index; iteration streams datasets in batches;
+    `refs()` lists `PROJECT/PATH`s; `first()` is the first match or None."""
+
+    def __init__(self, store: Store, text: str | None, mongo: str | None, project: str | None, inherited: bool,
+                 sort: str | None, limit: int | None, offset: int) -> None:
+        _trove.Store.check(text, mongo, sort)  # a bad filter fails here, not at the first use
+        self._store = store
+        self._args = dict(filter=text, mongo=mongo, project=project, inherited=inherited)
+        self._sort, self._limit, self._offset = sort, limit, offset
+
+    def __len__(self) -> int:
+        total = max(self._store._native.count(**self._args) - self._offset, 0)  # type: ignore[arg-type]
+        return total if self._limit is None else min(total, self._limit)
+
+    def _windows(self, native_call: Any) -> Iterator[str]:
+        done = 0
+        while self._limit is None or done < self._limit:
+            size = BATCH if self._limit is None else min(BATCH, self._limit - done)
+            batch = native_call(**self._args, sort=self._sort, offset=self._offset + done, limit=size)
+            yield from batch
+            done += len(batch)
+            if len(batch) < size:
+                return
+
+    def __iter__(self) -> Iterator[Dataset]:
+        for text in self._windows(self._store._native.find):
+            yield Dataset(self._store, json.loads(text))
+
+    def refs(self) -> list[str]:
+        """Every match as `PROJECT/PATH`, in order."""
+        return list(self._windows(self._store._native.refs))
+
+    def first(self) -> Dataset | None:
+        """The first match, or None."""
+        found = self._store._native.find(**self._args, sort=self._sort, offset=self._offset, limit=1)
+        return Dataset(self._store, json.loads(found[0])) if found else None
+
+    def __repr__(self) -> str:
+        return f"trove.Found({len(self)} datasets)"

@@ -1,0 +1,387 @@
+//! `trove._trove`: the native half of the Python package. One class, `Store`, whose methods are a line or two
+//! over the `trove` facade the CLI uses, taking and giving plain values (strings, JSON text, paths); the
+//! Python half (`python/trove/`) builds the user's API (`Dataset`, `Project`, lazy query results) on top.
+//!
+//! Every method goes through [`call`], the one boundary helper: it releases the GIL for the duration of the
+//! store operation (so other Python threads run while trove does I/O, queries or hashing) and maps the
+//! library's error kinds to the exception classes of `trove._errors`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use serde_json::{Map, Value};
+use trove::model::filter::{Filter, FilterError};
+use trove::model::value::check_integers;
+use trove::model::{DatasetPath, Ref};
+use trove::{DatasetEdit, Error, FileImport, Query, Sort, Store as Inner};
+
+/// A store opened in this process. Safe to share between threads (the facade serialises what must be
+/// serialised); a handle inherited through `fork` refuses to be used, since its catalog connection and locks
+/// belong to the parent: the child opens the store again.
+#[pyclass(frozen, module = "trove._trove")]
+struct Store {
+    inner: Arc<Inner>,
+    pid: u32,
+}
+
+/// Why a call failed: an error of the library, or a filter that does not parse.
+enum Failure {
+    Store(Error),
+    Filter(FilterError),
+    Forked,
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        Failure::Store(e)
+    }
+}
+
+impl From<FilterError> for Failure {
+    fn from(e: FilterError) -> Failure {
+        Failure::Filter(e)
+    }
+}
+
+impl From<trove::model::RefError> for Failure {
+    fn from(e: trove::model::RefError) -> Failure {
+        Failure::Store(e.into())
+    }
+}
+
+impl From<trove::model::NameError> for Failure {
+    fn from(e: trove::model::NameError) -> Failure {
+        Failure::Store(e.into())
+    }
+}
+
+type Outcome<T> = std::result::Result<T, Failure>;
+
+/// The exception class (in `trove._errors`) for a library error: the kinds a Python user catches apart.
+fn class_of(e: &Error) -> &'static str {
+    match e {
+        Error::NoStore { .. } | Error::NotAStore { .. } => "StoreNotFound",
+        Error::NotFound { .. } => "NotFound",
+        Error::Exists { .. } | Error::AlreadyAStore { .. } => "Conflict",
+        Error::Name(_) | Error::Ref(_) => "InvalidName",
+        Error::Invalid(_) | Error::Value(_) | Error::Ingest { .. } => "InvalidInput",
+        Error::Damaged { .. } => "IntegrityError",
+        Error::Io { .. } | Error::NoSpace { .. } | Error::Storage(_) => "StorageError",
+        _ => "Error",
+    }
+}
+
+/// Runs a store operation with the GIL released and maps its failure to a Python exception. Every method
+/// of [`Store`] goes through here.
+fn call<T: Send>(py: Python<'_>, f: impl FnOnce() -> Outcome<T> + Send) -> PyResult<T> {
+    let result = py.detach(f);
+    result.map_err(|failure| {
+        let (class, message, column) = match failure {
+            Failure::Store(e) => (class_of(&e), e.to_string(), None),
+            Failure::Filter(e) => ("FilterError", e.to_string(), e.column),
+            Failure::Forked => (
+                "Error",
+                "this Store was opened in another process (it came through fork): call trove.open() again in this one"
+                    .to_string(),
+                None,
+            ),
+        };
+        let raise = || -> PyResult<PyErr> {
+            let errors = py.import("trove._errors")?;
+            let exception = errors.getattr(class)?.call1((message.clone(),))?;
+            if let Some(column) = column {
+                exception.setattr("column", column)?;
+            }
+            Ok(PyErr::from_value(exception))
+        };
+        raise().unwrap_or_else(|e| e)
+    })
+}
+
+/// Parses an edit given as JSON text by the Python side: `{"kind", "meta_doc", "meta": [[key, value]...],
+/// "unset", "tags_add", "tags_rm"}`, each optional.
+fn edit_of(text: &str) -> Outcome<DatasetEdit> {
+    let invalid = |what: &str| Failure::Store(Error::Invalid(format!("bad edit from the Python layer: {what}")));
+    // serde_json would read an integer past 64 bits as a rounded float: refuse it, as every entry point does.
+    check_integers("metadata", text).map_err(Error::from)?;
+    let value: Value = serde_json::from_str(text).map_err(|e| invalid(&e.to_string()))?;
+    let strings = |key: &str| -> Outcome<Vec<String>> {
+        match value.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => {
+                items.iter().map(|v| v.as_str().map(str::to_string).ok_or_else(|| invalid(key))).collect()
+            }
+            Some(_) => Err(invalid(key)),
+        }
+    };
+    let meta = match value.get("meta") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(pairs)) => pairs
+            .iter()
+            .map(|pair| match pair.as_array().map(Vec::as_slice) {
+                Some([Value::String(key), v]) => Ok((key.clone(), v.clone())),
+                _ => Err(invalid("meta")),
+            })
+            .collect::<Outcome<_>>()?,
+        Some(_) => return Err(invalid("meta")),
+    };
+    Ok(DatasetEdit {
+        kind: value.get("kind").and_then(Value::as_str).map(str::to_string),
+        meta_doc: value.get("meta_doc").and_then(Value::as_object).cloned().unwrap_or_default(),
+        meta,
+        unset: strings("unset")?,
+        tags_add: strings("tags_add")?,
+        tags_rm: strings("tags_rm")?,
+        lineage: None,
+    })
+}
+
+/// A query from a text filter and a MongoDB-form filter (JSON text), ANDed as the CLI does.
+fn query_of(
+    filter: Option<&str>,
+    mongo: Option<&str>,
+    project: Option<String>,
+    inherited: bool,
+    sort: Option<&str>,
+    offset: u64,
+    limit: Option<u64>,
+) -> Outcome<Query> {
+    let text = filter.map(Filter::parse).transpose()?.unwrap_or(Filter::True);
+    let json = mongo.map(Filter::from_mongo_str).transpose()?.unwrap_or(Filter::True);
+    let filter = match (text, json) {
+        (Filter::True, f) | (f, Filter::True) => f,
+        (a, b) => a.and(b),
+    };
+    let mut query = Query::new(filter);
+    query.inherited = inherited;
+    query.options.project = project;
+    query.options.offset = offset;
+    query.options.limit = limit;
+    if let Some(sort) = sort {
+        query.options.sort = sort.parse::<Sort>().map_err(|e| Failure::Store(Error::Invalid(e.to_string())))?;
+    }
+    Ok(query)
+}
+
+impl Store {
+    /// The facade, unless this handle came through `fork`.
+    fn inner(&self) -> Outcome<&Inner> {
+        if std::process::id() != self.pid {
+            return Err(Failure::Forked);
+        }
+        Ok(&self.inner)
+    }
+
+    fn wrap(inner: Inner) -> Store {
+        Store { inner: Arc::new(inner), pid: std::process::id() }
+    }
+}
+
+#[pymethods]
+impl Store {
+    /// Opens the store at `root`, else at `$TROVE_STORE`, else the nearest folder at or above the current one
+    /// holding `trove.toml` (as the CLI finds it).
+    #[staticmethod]
+    #[pyo3(signature = (root=None))]
+    fn open(py: Python<'_>, root: Option<PathBuf>) -> PyResult<Store> {
+        call(py, || {
+            let root = match root.or_else(|| std::env::var_os("TROVE_STORE").map(PathBuf::from)) {
+                Some(root) => root,
+                None => {
+                    let here = std::env::current_dir().map_err(|e| Error::Io { path: ".".into(), source: e })?;
+                    Inner::discover(&here)?
+                }
+            };
+            Ok(Store::wrap(Inner::open(&root)?))
+        })
+    }
+
+    /// Makes a new store at `root`; `durable=False` skips the fsyncs (scratch stores, tests).
+    #[staticmethod]
+    fn init(py: Python<'_>, root: PathBuf, durable: bool) -> PyResult<Store> {
+        call(py, || Ok(Store::wrap(Inner::init_with(&root, durable)?)))
+    }
+
+    fn root(&self, py: Python<'_>) -> PyResult<PathBuf> {
+        call(py, || Ok(self.inner()?.root().to_path_buf()))
+    }
+
+    /// Applies other processes' commits to the catalog; how many were applied.
+    fn sync(&self, py: Python<'_>) -> PyResult<usize> {
+        call(py, || Ok(self.inner()?.refresh()?))
+    }
+
+    /// A dataset as `trove show --json` prints it, with `inherited` (the merged metadata of its project and
+    /// ancestors) when asked.
+    fn show(&self, py: Python<'_>, reference: &str, inherited: bool) -> PyResult<String> {
+        call(py, || {
+            let store = self.inner()?;
+            let state = store.dataset_for(&Ref::parse(reference)?)?;
+            let mut value = store.dataset_json(&state);
+            if inherited {
+                value["inherited"] = Value::Object(store.inherited_metadata(&state)?);
+            }
+            Ok(value.to_string())
+        })
+    }
+
+    /// Creates or updates `project/path` with an edit (JSON text, see `edit_of`) and files (source, object
+    /// name or None). One commit. Returns `{"id", "created"}` as JSON text.
+    fn put(
+        &self,
+        py: Python<'_>,
+        project: &str,
+        path: &str,
+        edit: &str,
+        files: Vec<(PathBuf, Option<String>)>,
+    ) -> PyResult<String> {
+        call(py, || {
+            let store = self.inner()?;
+            let edit = edit_of(edit)?;
+            let imports = files
+                .into_iter()
+                .map(|(source, name)| {
+                    let import = FileImport::new(source)?;
+                    Ok(match name {
+                        Some(name) => import.named(name),
+                        None => import,
+                    })
+                })
+                .collect::<trove::Result<Vec<_>>>()?;
+            let outcome = store.put(project, &DatasetPath::parse(path)?, &edit, &imports)?;
+            Ok(serde_json::json!({"id": outcome.id.to_string(), "created": outcome.created}).to_string())
+        })
+    }
+
+    /// Edits the datasets named (metadata, tags, kind) in one commit, all or none.
+    fn edit(&self, py: Python<'_>, references: Vec<String>, edit: &str) -> PyResult<u64> {
+        call(py, || {
+            let refs = references.iter().map(|r| Ref::parse(r)).collect::<Result<Vec<_>, _>>()?;
+            Ok(self.inner()?.edit_all(&refs, &edit_of(edit)?)?)
+        })
+    }
+
+    /// Creates a project, or sets metadata on one (`meta` a JSON object as text).
+    fn project(&self, py: Python<'_>, name: &str, meta: &str) -> PyResult<()> {
+        call(py, || {
+            check_integers("project metadata", meta).map_err(Error::from)?;
+            let meta: Map<String, Value> = serde_json::from_str(meta)
+                .map_err(|e| Error::Invalid(format!("project metadata is not a JSON object: {e}")))?;
+            Ok(self.inner()?.create_project(name, &meta.into_iter().collect::<Vec<_>>())?)
+        })
+    }
+
+    /// Every project, as `trove show --json PROJECT` prints it, as one JSON array.
+    fn projects(&self, py: Python<'_>) -> PyResult<String> {
+        call(py, || {
+            let store = self.inner()?;
+            let all = store.projects()?.iter().map(|p| store.project_json(p)).collect::<trove::Result<Vec<_>>>()?;
+            Ok(Value::Array(all).to_string())
+        })
+    }
+
+    /// Parses a filter without running it, so that a bad one fails where it is written.
+    #[staticmethod]
+    #[pyo3(signature = (filter=None, mongo=None, sort=None))]
+    fn check(py: Python<'_>, filter: Option<&str>, mongo: Option<&str>, sort: Option<&str>) -> PyResult<()> {
+        call(py, || query_of(filter, mongo, None, false, sort, 0, None).map(|_| ()))
+    }
+
+    /// How many datasets match (an index count, no dataset is read).
+    #[pyo3(signature = (filter=None, mongo=None, project=None, inherited=false))]
+    fn count(
+        &self,
+        py: Python<'_>,
+        filter: Option<&str>,
+        mongo: Option<&str>,
+        project: Option<String>,
+        inherited: bool,
+    ) -> PyResult<u64> {
+        call(py, || {
+            let query = query_of(filter, mongo, project, inherited, None, 0, None)?;
+            Ok(self.inner()?.count(&query)?)
+        })
+    }
+
+    /// One window of the matches, each as `trove show --json` prints it (JSON text), in order.
+    #[pyo3(signature = (filter=None, mongo=None, project=None, inherited=false, sort=None, offset=0, limit=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn find(
+        &self,
+        py: Python<'_>,
+        filter: Option<&str>,
+        mongo: Option<&str>,
+        project: Option<String>,
+        inherited: bool,
+        sort: Option<&str>,
+        offset: u64,
+        limit: Option<u64>,
+    ) -> PyResult<Vec<String>> {
+        call(py, || {
+            let store = self.inner()?;
+            let query = query_of(filter, mongo, project, inherited, sort, offset, limit)?;
+            let mut out = Vec::new();
+            store.find(&query, |state| {
+                out.push(store.dataset_json(&state).to_string());
+                Ok(true)
+            })?;
+            Ok(out)
+        })
+    }
+
+    /// One window of the matches as `PROJECT/PATH` references, in order.
+    #[pyo3(signature = (filter=None, mongo=None, project=None, inherited=false, sort=None, offset=0, limit=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn refs(
+        &self,
+        py: Python<'_>,
+        filter: Option<&str>,
+        mongo: Option<&str>,
+        project: Option<String>,
+        inherited: bool,
+        sort: Option<&str>,
+        offset: u64,
+        limit: Option<u64>,
+    ) -> PyResult<Vec<String>> {
+        call(py, || {
+            let query = query_of(filter, mongo, project, inherited, sort, offset, limit)?;
+            let mut out = Vec::new();
+            self.inner()?.find_refs(&query, |project, path| {
+                out.push(format!("{project}/{path}"));
+                Ok(true)
+            })?;
+            Ok(out)
+        })
+    }
+
+    /// Removes the datasets named (with everything below them when `recursive`), one commit, all or none.
+    fn remove(&self, py: Python<'_>, references: Vec<String>, recursive: bool) -> PyResult<u64> {
+        call(py, || {
+            let refs = references.iter().map(|r| Ref::parse(r)).collect::<Result<Vec<_>, _>>()?;
+            Ok(self.inner()?.remove_all(&refs, recursive)?)
+        })
+    }
+
+    /// Moves a dataset (and what is below it) to a new reference, keeping ids.
+    fn rename(&self, py: Python<'_>, from: &str, to: &str) -> PyResult<u64> {
+        call(py, || Ok(self.inner()?.rename(&Ref::parse(from)?, &Ref::parse(to)?)?))
+    }
+
+    /// Copies a dataset to a new reference (a new id, its origin recorded).
+    fn copy(&self, py: Python<'_>, from: &str, to: &str, recursive: bool) -> PyResult<u64> {
+        call(py, || Ok(self.inner()?.copy(&Ref::parse(from)?, &Ref::parse(to)?, recursive)?))
+    }
+
+    /// The absolute path of a dataset's folder or an object's file (`trove locate`).
+    fn locate(&self, py: Python<'_>, reference: &str) -> PyResult<String> {
+        call(py, || Ok(self.inner()?.locate(&Ref::parse(reference)?)?))
+    }
+}
+
+#[pymodule]
+fn _trove(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Store>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

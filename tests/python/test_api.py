@@ -1,0 +1,213 @@
+"""The Python package (`import trove`) against real stores, and against the CLI on the same store.
+
+Run by tests/python/run.sh (which builds the extension into the test venv with `maturin develop`); the CLI is
+$TROVE_BIN.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import trove
+
+TROVE_BIN = os.environ.get("TROVE_BIN", os.path.expanduser("~/.cache/trove-target/debug/trove"))
+
+
+def cli(store: trove.Store, *args: str) -> str:
+    proc = subprocess.run([TROVE_BIN, "--store", str(store.root), *args], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.fixture
+def s(tmp_path: Path) -> trove.Store:
+    return trove.init(tmp_path / "store", durable=False)
+
+
+def test_put_show_edit_and_the_cli_agrees(s: trove.Store, tmp_path: Path) -> None:
+    src = tmp_path / "velocity.csv"
+    src.write_text("t,v\n0,1.5\n1,2.5\n")
+    lab = s.project("lab", metadata={"institute": "Materials Physics Lab"})
+    ds = lab.put("runs/2024/r17", src, metadata={"material": "steel", "temperature": 300, "seed": 2**64 - 1,
+                                                  "sample": {"thickness_mm": 2}, "note": "a\u0000b"},
+                 tags={"calibrated"}, kind="measurement")
+    assert ds.ref == "lab/runs/2024/r17" and ds.kind == "measurement"
+    assert ds.metadata["seed"] == 2**64 - 1 and ds.metadata["note"] == "a\u0000b"
+    assert "calibrated" in ds.tags and set(ds.tags) == {"calibrated"}
+    assert ds.objects["velocity.csv"].format == "csv"
+    assert ds.objects["velocity.csv"].path_on_disk.read_text() == src.read_text()
+    assert ds.path_on_disk == Path(cli(s, "locate", ds.ref).strip())
+    assert ds.created <= ds.updated
+
+    ds.update(reviewer="ada", quality=0.93)
+    ds.set_meta({"sample.thickness_mm": 3})
+    ds.unset("quality")
+    ds.tags.add("reviewed")
+    ds.tags.discard("calibrated")
+    shown = json.loads(cli(s, "show", ds.ref, "--json"))
+    assert shown["metadata"] == ds.metadata == {"material": "steel", "temperature": 300, "seed": 2**64 - 1,
+                                                 "sample": {"thickness_mm": 3}, "note": "a\u0000b", "reviewer": "ada"}
+    assert shown["tags"] == ["reviewed"] and shown["id"] == ds.id
+    assert ds.inherited_metadata()["institute"] == "Materials Physics Lab"
+    assert lab.metadata == {"institute": "Materials Physics Lab"} and s.projects() == [lab]
+
+    # What the CLI writes, Python sees (the handle catches up by itself).
+    cli(s, "meta", "set", ds.ref, "status=done")
+    assert s[ds.ref].metadata["status"] == "done" and ds.refresh().metadata["status"] == "done"
+
+
+def test_data_kinds_unicode_names_and_identical_contents(s: trove.Store, tmp_path: Path) -> None:
+    lab = s.project("lab")
+    name = "é" * 127  # 254 bytes: the longest name of 2-byte characters
+    a = lab.put(f"runs/{name}", b"same bytes", name="x#1.bin")
+    b = lab.put("runs/twin", b"same bytes", name="x#1.bin")
+    assert a.objects["x#1.bin"].checksum == b.objects["x#1.bin"].checksum
+    assert a.objects["x#1.bin"].path_on_disk.read_bytes() == b"same bytes"
+    d = lab.put("runs/doc", {"α": [1, 2], "deep": {"x": {"y": None}}})
+    assert json.loads(d.objects["data.json"].path_on_disk.read_text()) == {"α": [1, 2], "deep": {"x": {"y": None}}}
+    arr = np.arange(12, dtype=">i4").reshape(3, 4)
+    n = lab.put("runs/arr", arr, name="a.npy")
+    assert n.objects["a.npy"].summary["shape"] == [3, 4]
+    back = np.load(n.objects["a.npy"].path_on_disk)
+    assert back.dtype == arr.dtype and (back == arr).all()
+    df = pd.DataFrame({"i": pd.array([1, None, 3], dtype="Int64"), "s": ["α", "b", None],
+                       "c": pd.Categorical(["x", "y", "x"]), "t": pd.date_range("2024-01-01", periods=3, tz="UTC")})
+    t = lab.put("runs/table", df, name="t.parquet")
+    assert t.objects["t.parquet"].format == "parquet" and t.objects["t.parquet"].summary["rows"] == 3
+    pd.testing.assert_frame_equal(pd.read_parquet(t.objects["t.parquet"].path_on_disk), df)
+    empty = lab.put("runs/empty", b"", name="empty.bin")
+    assert empty.objects["empty.bin"].size == 0
+    folder = tmp_path / "frames"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "f.txt").write_text("frame")
+    f = lab.put("runs/folder", folder)
+    assert f.objects["frames"].format == "folder"
+    with pytest.raises(TypeError, match="cannot store a builtins.set"):
+        lab.put("runs/bad", {1, 2})
+    assert "lab/runs/bad" not in s
+
+
+def test_find_in_three_forms_lazily(s: trove.Store) -> None:
+    lab = s.project("lab")
+    for i in range(25):
+        lab.put(f"runs/r{i:02d}", metadata={"i": i, "material": "steel" if i % 2 else "glass",
+                                             "sample": {"thickness_mm": i % 3}}, tags={f"batch-{i % 5}"})
+    text = s.find("material == 'steel' and i >= 10")
+    mongo = s.find({"material": "steel", "i": {"$gte": 10}})
+    kwargs = s.find(material="steel", i__gte=10)
+    assert len(text) == len(mongo) == len(kwargs) == 7
+    assert text.refs() == mongo.refs() == kwargs.refs() == [f"lab/runs/r{i:02d}" for i in range(11, 25, 2)]
+    assert len(s.find(sample__thickness_mm__in=[1, 2], i__lt=6)) == 4
+    assert len(s.find(material__ne="steel", i__exists=True)) == 13
+    assert len(s.find(material__glob="st*")) == 12
+    assert len(s.find("@tag == 'batch-3'")) == 5
+    top = s.find(sort="-i", limit=3)
+    assert [d.metadata["i"] for d in top] == [24, 23, 22] and len(top) == 3
+    assert [d.metadata["i"] for d in s.find(sort="i", offset=20)] == [20, 21, 22, 23, 24]
+    assert s.find("i == 1000").first() is None
+    many = list(s.find())  # more than one batch with a smaller batch size
+    trove.BATCH, old = 4, trove.BATCH
+    try:
+        assert [d.ref for d in s.find()] == [d.ref for d in many] and len(many) == 25
+    finally:
+        trove.BATCH = old
+    cli_refs = cli(s, "find", "--ids", "material == 'steel' and i >= 10").split()
+    assert cli_refs == text.refs()
+
+
+def test_errors_are_one_tree_with_the_cli_messages(s: trove.Store, tmp_path: Path) -> None:
+    with pytest.raises(trove.NotFound) as e:
+        s["lab/nope"]
+    assert isinstance(e.value, KeyError) and str(e.value) == "dataset lab/nope not found"
+    with pytest.raises(trove.FilterError) as f:
+        s.find("temperature >= ")
+    assert f.value.column == 16 and "expected a value" in str(f.value)
+    with pytest.raises(trove.FilterError):
+        s.find({"$bogus": 1})
+    with pytest.raises(trove.InvalidName):
+        s.project("lab").put("runs/a:b", b"x")
+    with pytest.raises(trove.InvalidInput, match="64 bits"):
+        s.project("lab").put("runs/big", metadata={"seed": 2**64})
+    with pytest.raises(trove.InvalidInput):
+        s.project("lab").put("runs/dots", metadata={"a.b": 1})
+    with pytest.raises(trove.StoreNotFound):
+        trove.open(tmp_path / "nowhere")
+    with pytest.raises(trove.Conflict):
+        trove.init(s.root)
+    # Nothing of the failed writes was committed.
+    assert len(s.find()) == 0 and cli(s, "find", "--count").strip() == "0"
+
+
+def test_move_copy_remove(s: trove.Store) -> None:
+    lab = s.project("lab")
+    a = lab.put("runs/a", b"1", name="one.bin", metadata={"k": 1})
+    moved = a.move("lab/archive/a")
+    assert moved.id == a.id and moved.objects["one.bin"].path_on_disk.read_bytes() == b"1"
+    copy = moved.copy("lab/scratch/a")
+    assert copy.id != moved.id and copy.metadata == {"k": 1}
+    copy.remove()
+    assert "lab/scratch/a" not in s and "lab/archive/a" in s
+    assert s.remove("lab/archive/a") == 1 and len(s.find()) == 0
+
+
+def test_threads_share_one_store(s: trove.Store) -> None:
+    lab = s.project("lab")
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for i in range(20):
+                lab.put(f"t{t}/r{i}", metadata={"t": t, "i": i})
+                len(s.find(t=t))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors
+    assert len(s.find()) == 160 and cli(s, "find", "--count").strip() == "160"
+
+
+def _child_writes(root: str, n: int, worker: int) -> None:
+    store = trove.open(root)
+    for i in range(n):
+        store.project("lab").put(f"p{worker}/r{i}", metadata={"worker": worker, "i": i})
+
+
+def test_processes_write_one_store_and_a_forked_handle_says_to_reopen(s: trove.Store) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_child_writes, args=(str(s.root), 15, w)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert all(p.exitcode == 0 for p in procs)
+    assert len(s.find()) == 60
+
+    fork = multiprocessing.get_context("fork")
+    queue = fork.Queue()
+
+    def use_inherited() -> None:
+        try:
+            len(s.find())
+            queue.put("worked")
+        except trove.Error as e:
+            queue.put(str(e))
+
+    p = fork.Process(target=use_inherited)
+    p.start()
+    p.join(60)
+    said = queue.get(timeout=10)
+    assert "call trove.open() again" in said, said
