@@ -211,3 +211,43 @@ def test_processes_write_one_store_and_a_forked_handle_says_to_reopen(s: trove.S
     p.join(60)
     said = queue.get(timeout=10)
     assert "call trove.open() again" in said, said
+
+
+def test_objects_load_as_natural_values(s: trove.Store, tmp_path: Path) -> None:
+    lab = s.project("lab")
+    csv = tmp_path / "runs.csv"
+    csv.write_text("t,site,v\n" + "".join(f"{i},{'AB'[i % 2]},{i * 0.5}\n" for i in range(100)))
+    ds = lab.put("runs/r1", csv)
+    table = ds.objects["runs.csv"]
+    full = table.load()
+    assert list(full.columns) == ["t", "site", "v"] and len(full) == 100
+    part = table.load(columns=["v", "t"], rows=range(10, 13))
+    assert part.to_dict("list") == {"v": [5.0, 5.5, 6.0], "t": [10, 11, 12]}
+    assert table.load(as_="pyarrow").num_rows == 100
+    with pytest.raises(trove.InvalidInput):
+        table.load(columns=["nope"])
+
+    df = pd.DataFrame({"i": np.arange(1000, dtype="int64"), "x": np.linspace(0, 1, 1000, dtype="float32")})
+    pq = lab.put("runs/r2", df, name="t.parquet").objects["t.parquet"]
+    pd.testing.assert_frame_equal(pq.load(), df)
+    assert pq.load(rows=slice(998, None))["i"].tolist() == [998, 999]
+
+    cube = np.arange(2 * 3 * 4, dtype="<f8").reshape(2, 3, 4)
+    for name, a in [("c.npy", cube), ("f.npy", np.asfortranarray(cube)), ("b.npy", cube.astype(">f8")),
+                    ("t.npy", np.array(["2024-01-01", "NaT"], dtype="M8[s]")), ("z.npy", np.array(2.5)),
+                    ("e.npy", np.zeros((0, 3), dtype="u2"))]:
+        obj = lab.put("runs/arrays", a, name=name).objects[name]
+        got = obj.load()
+        assert got.dtype == a.dtype and got.shape == a.shape and got.tobytes() == np.ascontiguousarray(a).tobytes()
+    c = s["lab/runs/arrays"].objects["c.npy"]
+    assert (c[0:1, :, 3] == cube[0:1, :, 3]).all() and (c[..., ::-2] == cube[..., ::-2]).all()
+    assert c[1, 2, 3] == cube[1, 2, 3]
+    with pytest.raises(TypeError):
+        c["x"]
+
+    assert lab.put("runs/j", {"α": 1}).objects["data.json"].load() == {"α": 1}
+    assert lab.put("runs/b", b"\x00\x01", name="raw.bin").objects["raw.bin"].load() == b"\x00\x01"
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    assert lab.put("runs/f", folder).objects["frames"].load() == s["lab/runs/f"].objects["frames"].path_on_disk

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 use serde_json::{Map, Value};
+use trove::formats::FormatError;
 use trove::model::filter::{Filter, FilterError};
 use trove::model::value::check_integers;
 use trove::model::{DatasetPath, Ref};
@@ -66,6 +67,10 @@ fn class_of(e: &Error) -> &'static str {
         Error::Exists { .. } | Error::AlreadyAStore { .. } => "Conflict",
         Error::Name(_) | Error::Ref(_) => "InvalidName",
         Error::Invalid(_) | Error::Value(_) | Error::Ingest { .. } => "InvalidInput",
+        // A request the data cannot meet (an unknown column, a slice out of bounds) or a file that is not what
+        // its format promises.
+        Error::Format(FormatError::Invalid(_) | FormatError::Malformed { .. }) => "InvalidInput",
+        Error::Format(FormatError::Io { .. }) => "StorageError",
         Error::Damaged { .. } => "IntegrityError",
         Error::Io { .. } | Error::NoSpace { .. } | Error::Storage(_) => "StorageError",
         _ => "Error",
@@ -371,6 +376,37 @@ impl Store {
     /// Copies a dataset to a new reference (a new id, its origin recorded).
     fn copy(&self, py: Python<'_>, from: &str, to: &str, recursive: bool) -> PyResult<u64> {
         call(py, || Ok(self.inner()?.copy(&Ref::parse(from)?, &Ref::parse(to)?, recursive)?))
+    }
+
+    /// A table object (Parquet, CSV, Arrow) as a `pyarrow.RecordBatchReader` streaming from the stored file:
+    /// only `columns` (all when None), only rows `[row_start, row_end)`; only the row groups needed are read.
+    #[pyo3(signature = (reference, columns=None, row_start=None, row_end=None))]
+    fn read_table<'py>(
+        &self,
+        py: Python<'py>,
+        reference: &str,
+        columns: Option<Vec<String>>,
+        row_start: Option<u64>,
+        row_end: Option<u64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let reader = call(py, || {
+            let rows = match (row_start, row_end) {
+                (None, None) => None,
+                (start, end) => Some(start.unwrap_or(0)..end.unwrap_or(u64::MAX)),
+            };
+            let select = trove::TableSelect { columns, rows };
+            Ok(self.inner()?.read_table(&Ref::parse(reference)?, &select)?)
+        })?;
+        pyo3_arrow::PyRecordBatchReader::new(reader).into_pyarrow(py)
+    }
+
+    /// Writes part of an array object (a numpy-style slice, `...` for all of it) to `dest` as an `.npy`,
+    /// reading only the chunks it needs.
+    fn export_slice(&self, py: Python<'_>, reference: &str, slice: &str, dest: PathBuf) -> PyResult<()> {
+        call(py, || {
+            let slice = trove::Slice::parse(slice).map_err(Error::from)?;
+            Ok(self.inner()?.export_slice(&Ref::parse(reference)?, &slice, &dest)?)
+        })
     }
 
     /// The absolute path of a dataset's folder or an object's file (`trove locate`).

@@ -332,12 +332,39 @@ class Tags:
         self._dataset._edit(tags_rm=list(tags))
 
 
-class Object:
-    """A data object of a dataset: a file or folder in the store, with its format, size, checksum and summary."""
+#: Formats `Object.load` reads as tables and as arrays.
+TABLES = ("parquet", "csv", "tsv", "arrow")
+ARRAYS = ("npy", "zarr")
 
-    def __init__(self, store: Store, view: dict[str, Any]) -> None:
+
+def _slice_text(index: Any) -> str:
+    """numpy indexing (`obj[0:5, :, 3]`, `obj[::-1]`, `obj[...]`) as the slice text trove parses."""
+    items = index if isinstance(index, tuple) else (index,)
+
+    def one(item: Any) -> str:
+        if item is Ellipsis:
+            return "..."
+        if isinstance(item, slice):
+            parts = ["" if v is None else str(int(v)) for v in (item.start, item.stop)]
+            return ":".join(parts) + ("" if item.step is None else f":{int(item.step)}")
+        if isinstance(item, int) and not isinstance(item, bool):
+            return str(item)
+        raise TypeError(f"an array object is indexed by integers, slices and ..., not {item!r}")
+
+    return ", ".join(one(i) for i in items) or "..."
+
+
+class Object:
+    """A data object of a dataset: a file or folder in the store, with its format, size, checksum and summary.
+
+    >>> temps = ds.objects["t.parquet"].load(columns=["t", "temperature"], rows=range(0, 1000))   # doctest: +SKIP
+    >>> part = ds.objects["field.zarr"][0:5, :, 3]      # reads only the chunks it needs   # doctest: +SKIP
+    """
+
+    def __init__(self, store: Store, view: dict[str, Any], dataset_ref: str) -> None:
         self._store = store
         self._view = view
+        self.ref = f"{dataset_ref}:{view['name']}"
 
     name = property(lambda self: self._view["name"], doc="The object's name (its file name).")
     format = property(lambda self: self._view["format"], doc="`parquet`, `npy`, `zarr`, `csv`, `hdf5`, ...")
@@ -350,6 +377,54 @@ class Object:
     def path_on_disk(self) -> Path:
         """The absolute path of the object's file or folder (what `trove locate` prints)."""
         return Path(self._store.root) / self._view["path"]
+
+    def load(self, *, columns: list[str] | None = None, rows: range | slice | None = None,
+             slice: str | None = None, as_: str = "pandas") -> Any:  # noqa: A002 - numpy's word
+        """The object as the natural Python value: a pandas DataFrame for a table (`as_="pyarrow"` for a
+        pyarrow Table, `"polars"` for a polars DataFrame; `columns=` and `rows=` read only what they need), a
+        numpy array for an array (`slice="0:5, :, 3"` reads only the chunks needed), parsed JSON for a JSON
+        file, the `Path` of a folder, and `bytes` for any other file."""
+        fmt = self.format
+        if fmt in TABLES:
+            start = stop = None
+            if rows is not None:
+                if rows.step not in (None, 1):
+                    raise ValueError("rows= takes a contiguous range (step 1)")
+                start, stop = rows.start, rows.stop
+            reader = self._store._native.read_table(self.ref, columns, start, stop)
+            table = reader.read_all()
+            if as_ == "pyarrow":
+                return table
+            if as_ == "polars":
+                import polars
+
+                return polars.from_arrow(table)
+            if as_ != "pandas":
+                raise ValueError(f"as_ is 'pandas', 'pyarrow' or 'polars', not {as_!r}")
+            return table.to_pandas()
+        if columns is not None or rows is not None:
+            raise ValueError(f"columns= and rows= are for tables; {self.ref} is {fmt}")
+        if fmt in ARRAYS:
+            import numpy as np
+
+            with tempfile.TemporaryDirectory(prefix="trove-load-") as scratch:
+                target = Path(scratch) / "part.npy"
+                self._store._native.export_slice(self.ref, slice or "...", os.fspath(target))
+                return np.load(target, allow_pickle=False)
+        if slice is not None:
+            raise ValueError(f"slice= is for arrays; {self.ref} is {fmt}")
+        path = self.path_on_disk
+        if path.is_dir():
+            return path
+        if fmt == "json":
+            return json.loads(path.read_text(encoding="utf-8"))
+        return path.read_bytes()
+
+    def __getitem__(self, index: Any) -> Any:
+        """Part of an array object, numpy style: `obj[0:5, :, 3]`."""
+        if self.format not in ARRAYS:
+            raise TypeError(f"{self.ref} is {self.format}, not an array")
+        return self.load(slice=_slice_text(index))
 
     def __repr__(self) -> str:
         return f"trove.Object({self.name!r}, format={self.format!r}, size={self.size})"
@@ -397,7 +472,7 @@ class Dataset:
     @property
     def objects(self) -> dict[str, Object]:
         """Object name → `Object`."""
-        return {o["name"]: Object(self.store, o) for o in self._view.get("objects", [])}
+        return {o["name"]: Object(self.store, o, self.ref) for o in self._view.get("objects", [])}
 
     @property
     def path_on_disk(self) -> Path:
