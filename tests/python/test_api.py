@@ -251,3 +251,30 @@ def test_objects_load_as_natural_values(s: trove.Store, tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "a.txt").write_text("a")
     assert lab.put("runs/f", folder).objects["frames"].load() == s["lab/runs/f"].objects["frames"].path_on_disk
+
+
+def test_ingest_sql_and_schema(s: trove.Store, tmp_path: Path) -> None:
+    src = tmp_path / "v.txt"
+    src.write_text("v")
+    created, updated = s.ingest(
+        {"path": f"lab/runs/r{i:04d}", "kind": "measurement", "metadata": {"i": i, "material": ["steel", "glass"][i % 2]},
+         "tags": [f"batch-{i % 3}"], "files": {"v.txt": str(src)} if i == 0 else {}}
+        for i in range(2500)
+    )
+    assert (created, updated) == (2500, 0)
+    assert s.ingest([{"path": "lab/runs/r0000", "metadata": {"i": -1}}]) == (0, 1)
+    assert s["lab/runs/r0000"].objects["v.txt"].load() == b"v"
+    with pytest.raises(trove.InvalidInput, match="64 bits"):
+        s.ingest([{"path": "lab/runs/huge", "metadata": {"i": 2**70}}])
+    with pytest.raises(trove.Error, match="line 2"):
+        s.ingest([{"path": "lab/runs/ok"}, {"path": "lab/runs/bad", "nope": 1}])
+    assert "lab/runs/ok" not in s  # every line is checked before anything is written
+    counts = s.sql("SELECT tag, count(*) AS n FROM tags GROUP BY tag ORDER BY tag")
+    assert counts.to_dict("list") == {"tag": ["batch-0", "batch-1", "batch-2"], "n": [834, 833, 833]}
+    with pytest.raises(trove.Error):
+        s.sql("DELETE FROM datasets")
+    schema = {k["key"]: k for k in s.schema()}
+    assert schema["i"]["count"] == 2500 and schema["i"]["min"] == -1 and schema["i"]["max"] == 2499
+    assert schema["material"]["types"] == {"string": 2500}
+    cli_schema = [json.loads(line) for line in cli(s, "schema", "--json").splitlines()]
+    assert cli_schema == s.schema()

@@ -197,19 +197,7 @@ pub fn schema(store: &Store, project: Option<String>, json: bool, out: &mut Out)
     let time_text = |t: i64| time::rfc3339(t);
     if json {
         for u in &usage {
-            let types: serde_json::Map<String, Value> =
-                u.types.iter().map(|(t, n)| (t.to_string(), (*n).into())).collect();
-            let mut v = serde_json::json!({"key": u.key, "count": u.count(), "types": types});
-            if let Some((lo, hi)) = &u.numbers {
-                v["min"] = lo.clone();
-                v["max"] = hi.clone();
-            }
-            if let Some((lo, hi)) = u.time_range {
-                v["times"] = u.times.into();
-                v["earliest"] = time_text(lo).into();
-                v["latest"] = time_text(hi).into();
-            }
-            out.json(&v)?;
+            out.json(&trove::key_usage_json(u))?;
         }
         return Ok(());
     }

@@ -51,6 +51,12 @@ impl From<trove::model::RefError> for Failure {
     }
 }
 
+impl From<trove::CatalogError> for Failure {
+    fn from(e: trove::CatalogError) -> Failure {
+        Failure::Store(e.into())
+    }
+}
+
 impl From<trove::model::NameError> for Failure {
     fn from(e: trove::model::NameError) -> Failure {
         Failure::Store(e.into())
@@ -406,6 +412,38 @@ impl Store {
         call(py, || {
             let slice = trove::Slice::parse(slice).map_err(Error::from)?;
             Ok(self.inner()?.export_slice(&Ref::parse(reference)?, &slice, &dest)?)
+        })
+    }
+
+    /// Creates or updates datasets from JSON Lines in the `trove ingest` shape (every line checked before
+    /// anything is written; one commit per batch). Returns `(created, updated)`.
+    fn ingest(&self, py: Python<'_>, lines: &str) -> PyResult<(u64, u64)> {
+        call(py, || {
+            check_integers("ingest", lines).map_err(Error::from)?;
+            let report = self.inner()?.ingest(lines.as_bytes(), "records", trove::INGEST_BATCH, &mut |_, _| {})?;
+            Ok((report.created, report.updated))
+        })
+    }
+
+    /// Read-only SQL over the documented views (`trove sql`): `{"columns": [...], "rows": [[...]]}` as JSON.
+    fn sql(&self, py: Python<'_>, query: &str) -> PyResult<String> {
+        call(py, || {
+            let console = self.inner()?.sql_console()?;
+            let mut rows = Vec::new();
+            let columns = console.query(query, |_, row| {
+                rows.push(Value::Array(row));
+                Ok(true)
+            })?;
+            Ok(serde_json::json!({"columns": columns, "rows": rows}).to_string())
+        })
+    }
+
+    /// The metadata keys in use (`trove schema --json`), as one JSON array.
+    #[pyo3(signature = (project=None))]
+    fn schema(&self, py: Python<'_>, project: Option<&str>) -> PyResult<String> {
+        call(py, || {
+            let usage = self.inner()?.schema(project)?;
+            Ok(Value::Array(usage.iter().map(trove::key_usage_json).collect()).to_string())
         })
     }
 

@@ -39,7 +39,7 @@ pub use error::{Error, Result};
 pub use history::{CHECKPOINT_NOTE, Change, HistoryChange, HistoryEntry, LostTo};
 pub use lineage::{InputNode, LineageTree, Presence, code_checksum};
 pub use objects::{FileImport, ObjectInfo, ZARR_THRESHOLD_BYTES};
-pub use query::Query;
+pub use query::{Query, key_usage_json};
 pub use repair::{QUARANTINE, Quarantined, RepairReport};
 pub use scan::{
     CopiedDataset, CreatedDataset, MovedDataset, RemovedDataset, ScanPhase, ScanProgress, ScanReport, SkippedEntry,

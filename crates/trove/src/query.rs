@@ -9,6 +9,24 @@ use crate::error::Result;
 use crate::store::{CATALOG_FILE, Store};
 use crate::view::deep_merge;
 
+/// One key of [`Store::schema`] as `trove schema --json` prints it (and the Python package returns it):
+/// `{"key", "count", "types": {type: count}, "min", "max", "times", "earliest", "latest"}`, the last five
+/// where the key has numbers or timestamps.
+pub fn key_usage_json(usage: &KeyUsage) -> Value {
+    let types: Map<String, Value> = usage.types.iter().map(|(t, n)| (t.to_string(), (*n).into())).collect();
+    let mut v = serde_json::json!({"key": usage.key, "count": usage.count(), "types": types});
+    if let Some((lo, hi)) = &usage.numbers {
+        v["min"] = lo.clone();
+        v["max"] = hi.clone();
+    }
+    if let Some((lo, hi)) = usage.time_range {
+        v["times"] = usage.times.into();
+        v["earliest"] = trove_model::time::rfc3339(lo).into();
+        v["latest"] = trove_model::time::rfc3339(hi).into();
+    }
+    v
+}
+
 /// A search: the filter, where to look, the order and window of the results.
 ///
 /// ```

@@ -192,6 +192,31 @@ class Store:
         """Removes datasets (with everything below them when `recursive`) in one commit, all or none."""
         return self._native.remove(list(refs), recursive)
 
+    def ingest(self, records: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
+        """Creates or updates many datasets from dicts in the `trove ingest` shape (`{"path": "lab/runs/1",
+        "kind": ..., "metadata": {...}, "tags": [...], "files": {"NAME": "local/file"}}`): every record is
+        checked before anything is written, one commit per batch. Returns `(created, updated)`.
+
+        >>> s.ingest({"path": f"lab/runs/{i}", "metadata": {"i": i}} for i in range(10_000))   # doctest: +SKIP
+        """
+        lines = "\n".join(json.dumps(dict(r), allow_nan=False, ensure_ascii=False) for r in records)
+        return self._native.ingest(lines)
+
+    def sql(self, query: str) -> Any:
+        """Read-only SQL over the documented views (`datasets tags objects metadata projects`, as `trove sql`),
+        as a pandas DataFrame.
+
+        >>> s.sql("SELECT tag, count(*) AS n FROM tags GROUP BY tag")   # doctest: +SKIP
+        """
+        import pandas as pd
+
+        result = json.loads(self._native.sql(query))
+        return pd.DataFrame(result["rows"], columns=result["columns"])
+
+    def schema(self, project: str | None = None) -> list[dict[str, Any]]:
+        """The metadata keys in use, with their types, counts and ranges (`trove schema --json`)."""
+        return list(json.loads(self._native.schema(project)))
+
 
 class Project:
     """A project: a namespace of datasets with its own metadata, which its datasets inherit."""
