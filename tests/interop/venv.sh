@@ -21,7 +21,7 @@ trove_venv() {
     local log="$TROVE_VENV.log"
     local modules="import numpy, pandas, pyarrow, pyarrow.parquet, zarr, pytest, h5py, h5netcdf, astropy.io.fits, PIL.Image"
     # Cheap check for reuse (finds the packages without importing them).
-    local present="import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ('numpy', 'pandas', 'pyarrow', 'zarr', 'pytest', 'h5py', 'h5netcdf', 'astropy', 'PIL', 'maturin')))"
+    local present="import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ('numpy', 'pandas', 'pyarrow', 'zarr', 'pytest', 'h5py', 'h5netcdf', 'astropy', 'PIL', 'maturin', 'mypy')))"
 
     if ! command -v "$python" >/dev/null 2>&1; then
         TROVE_VENV_ERROR="$python is not installed"

@@ -401,7 +401,7 @@ class Object:
     @property
     def path_on_disk(self) -> Path:
         """The absolute path of the object's file or folder (what `trove locate` prints)."""
-        return Path(self._store.root) / self._view["path"]
+        return Path(self._store.root) / str(self._view["path"])
 
     def load(self, *, columns: list[str] | None = None, rows: range | slice | None = None,
              slice: str | None = None, as_: str = "pandas") -> Any:  # noqa: A002 - numpy's word
@@ -484,7 +484,8 @@ class Dataset:
     @property
     def metadata(self) -> dict[str, Any]:
         """The dataset's own metadata (a copy: change it with `update`, `set_meta`, `unset`)."""
-        return json.loads(json.dumps(self._view["metadata"]))
+        copied: dict[str, Any] = json.loads(json.dumps(self._view["metadata"]))
+        return copied
 
     def inherited_metadata(self) -> dict[str, Any]:
         """The metadata merged under its project's and ancestors' (`trove show --inherited`)."""
@@ -557,11 +558,11 @@ class Found:
                  sort: str | None, limit: int | None, offset: int) -> None:
         _trove.Store.check(text, mongo, sort)  # a bad filter fails here, not at the first use
         self._store = store
-        self._args = dict(filter=text, mongo=mongo, project=project, inherited=inherited)
+        self._args: dict[str, Any] = dict(filter=text, mongo=mongo, project=project, inherited=inherited)
         self._sort, self._limit, self._offset = sort, limit, offset
 
     def __len__(self) -> int:
-        total = max(self._store._native.count(**self._args) - self._offset, 0)  # type: ignore[arg-type]
+        total = max(self._store._native.count(**self._args) - self._offset, 0)
         return total if self._limit is None else min(total, self._limit)
 
     def _windows(self, native_call: Any) -> Iterator[str]:
