@@ -315,8 +315,9 @@ impl Store {
         })
     }
 
-    /// One window of the matches, each as `trove show --json` prints it (JSON text), in order.
-    #[pyo3(signature = (filter=None, mongo=None, project=None, inherited=false, sort=None, offset=0, limit=None))]
+    /// One window of the matches, in order: each as `trove show --json` prints it (JSON text), or only its
+    /// `PROJECT/PATH` when `refs` (no dataset is read then).
+    #[pyo3(signature = (filter=None, mongo=None, project=None, inherited=false, sort=None, offset=0, limit=None, refs=false))]
     #[allow(clippy::too_many_arguments)]
     fn find(
         &self,
@@ -328,40 +329,23 @@ impl Store {
         sort: Option<&str>,
         offset: u64,
         limit: Option<u64>,
+        refs: bool,
     ) -> PyResult<Vec<String>> {
         call(py, || {
             let store = self.inner()?;
             let query = query_of(filter, mongo, project, inherited, sort, offset, limit)?;
             let mut out = Vec::new();
-            store.find(&query, |state| {
-                out.push(store.dataset_json(&state).to_string());
-                Ok(true)
-            })?;
-            Ok(out)
-        })
-    }
-
-    /// One window of the matches as `PROJECT/PATH` references, in order.
-    #[pyo3(signature = (filter=None, mongo=None, project=None, inherited=false, sort=None, offset=0, limit=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn refs(
-        &self,
-        py: Python<'_>,
-        filter: Option<&str>,
-        mongo: Option<&str>,
-        project: Option<String>,
-        inherited: bool,
-        sort: Option<&str>,
-        offset: u64,
-        limit: Option<u64>,
-    ) -> PyResult<Vec<String>> {
-        call(py, || {
-            let query = query_of(filter, mongo, project, inherited, sort, offset, limit)?;
-            let mut out = Vec::new();
-            self.inner()?.find_refs(&query, |project, path| {
-                out.push(format!("{project}/{path}"));
-                Ok(true)
-            })?;
+            if refs {
+                store.find_refs(&query, |project, path| {
+                    out.push(format!("{project}/{path}"));
+                    Ok(true)
+                })?;
+            } else {
+                store.find(&query, |state| {
+                    out.push(store.dataset_json(&state).to_string());
+                    Ok(true)
+                })?;
+            }
             Ok(out)
         })
     }

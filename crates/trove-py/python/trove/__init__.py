@@ -565,23 +565,24 @@ class Found:
         total = max(self._store._native.count(**self._args) - self._offset, 0)
         return total if self._limit is None else min(total, self._limit)
 
-    def _windows(self, native_call: Any) -> Iterator[str]:
+    def _windows(self, refs: bool) -> Iterator[str]:
         done = 0
         while self._limit is None or done < self._limit:
             size = BATCH if self._limit is None else min(BATCH, self._limit - done)
-            batch = native_call(**self._args, sort=self._sort, offset=self._offset + done, limit=size)
+            batch = self._store._native.find(**self._args, sort=self._sort, offset=self._offset + done, limit=size,
+                                             refs=refs)
             yield from batch
             done += len(batch)
             if len(batch) < size:
                 return
 
     def __iter__(self) -> Iterator[Dataset]:
-        for text in self._windows(self._store._native.find):
+        for text in self._windows(refs=False):
             yield Dataset(self._store, json.loads(text))
 
     def refs(self) -> list[str]:
-        """Every match as `PROJECT/PATH`, in order."""
-        return list(self._windows(self._store._native.refs))
+        """Every match as `PROJECT/PATH`, in order (no dataset is read)."""
+        return list(self._windows(refs=True))
 
     def first(self) -> Dataset | None:
         """The first match, or None."""

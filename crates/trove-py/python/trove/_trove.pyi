@@ -31,16 +31,7 @@ class Store:
         sort: str | None = None,
         offset: int = 0,
         limit: int | None = None,
-    ) -> list[str]: ...
-    def refs(
-        self,
-        filter: str | None = None,
-        mongo: str | None = None,
-        project: str | None = None,
-        inherited: bool = False,
-        sort: str | None = None,
-        offset: int = 0,
-        limit: int | None = None,
+        refs: bool = False,
     ) -> list[str]: ...
     def remove(self, references: list[str], recursive: bool) -> int: ...
     def rename(self, source: str, dest: str) -> int: ...
