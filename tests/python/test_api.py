@@ -278,3 +278,18 @@ def test_ingest_sql_and_schema(s: trove.Store, tmp_path: Path) -> None:
     assert schema["material"]["types"] == {"string": 2500}
     cli_schema = [json.loads(line) for line in cli(s, "schema", "--json").splitlines()]
     assert cli_schema == s.schema()
+
+
+def test_children_and_history(s: trove.Store) -> None:
+    lab = s.project("lab")
+    top = lab.put("runs", metadata={"level": 0})
+    for ref in ["runs/a", "runs/2024/b", "runs/2024/c", "runs/a/deeper", "other/x"]:
+        lab.put(ref)
+    assert [d.ref for d in top.children()] == ["lab/runs/2024/b", "lab/runs/2024/c", "lab/runs/a"]
+    assert s["lab/runs/a/deeper"].children() == []
+    top.update(level=1)
+    top.tags.add("t")
+    history = top.history()
+    assert [h["op"] for h in history][:1] == ["put"] and len(history) == 3
+    cli_log = [json.loads(line) for line in cli(s, "log", top.ref, "--json").splitlines()]
+    assert cli_log == history

@@ -431,6 +431,38 @@ impl Store {
         })
     }
 
+    /// The commits that changed a dataset, oldest first, as `trove log REF --json` prints them (one JSON array).
+    fn history(&self, py: Python<'_>, reference: &str) -> PyResult<String> {
+        call(py, || {
+            let entries = self.inner()?.history(&Ref::parse(reference)?)?;
+            serde_json::to_string(&entries).map_err(|e| Failure::Store(Error::Invalid(e.to_string())))
+        })
+    }
+
+    /// The datasets directly below `PROJECT/PATH` (through implicit folders too), as references, in path order.
+    fn children(&self, py: Python<'_>, reference: &str) -> PyResult<Vec<String>> {
+        call(py, || {
+            let r = Ref::parse(reference)?;
+            let path = r.path.as_ref();
+            let mut out = Vec::new();
+            let mut folders: Vec<String> = path.map(|p| p.to_string()).into_iter().collect();
+            let store = self.inner()?;
+            // An implicit folder (a prefix of deeper datasets) is walked through to the datasets below it.
+            while let Some(folder) = folders.pop() {
+                let below = DatasetPath::parse(&folder)?;
+                for child in store.children(&r.project, Some(&below))? {
+                    if child.dataset.is_some() {
+                        out.push(format!("{}/{}", r.project, child.path));
+                    } else if child.has_children {
+                        folders.push(child.path);
+                    }
+                }
+            }
+            out.sort();
+            Ok(out)
+        })
+    }
+
     /// The absolute path of a dataset's folder or an object's file (`trove locate`).
     fn locate(&self, py: Python<'_>, reference: &str) -> PyResult<String> {
         call(py, || Ok(self.inner()?.locate(&Ref::parse(reference)?)?))

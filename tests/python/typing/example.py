@@ -45,3 +45,9 @@ def tour(root: Path) -> None:
     except trove.FilterError as e:
         print(e.column)
     print(projects, is_tagged, meta, inherited, where, size, value, n, refs, first, created, updated, keys, removed)
+
+
+def more(ds: trove.Dataset) -> None:
+    kids: list[trove.Dataset] = ds.children()
+    log: list[dict[str, object]] = ds.history()
+    print(kids, log)

@@ -505,6 +505,16 @@ class Dataset:
         """The absolute path of the dataset's folder (what `trove locate` prints)."""
         return Path(self.store._native.locate(self.ref))
 
+    def children(self) -> list[Dataset]:
+        """The nearest datasets below this one (through folders that are not datasets), in path order."""
+        return [self.store.dataset(ref) for ref in self.store._native.children(self.ref)]
+
+    def history(self) -> list[dict[str, Any]]:
+        """The commits that changed the dataset, oldest first, as `trove log REF --json` prints them: `time`,
+        `op`, `writer`, `host`, `user`, and what changed."""
+        entries: list[dict[str, Any]] = json.loads(self.store._native.history(self.ref))
+        return entries
+
     def refresh(self) -> Dataset:
         """Reads the dataset's state again (other processes may have changed it)."""
         self._view = json.loads(self.store._native.show(self.ref, False))
