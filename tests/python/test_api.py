@@ -139,6 +139,9 @@ def test_errors_are_one_tree_with_the_cli_messages(s: trove.Store, tmp_path: Pat
         s.project("lab").put("runs/big", metadata={"seed": 2**64})
     with pytest.raises(trove.InvalidInput):
         s.project("lab").put("runs/dots", metadata={"a.b": 1})
+    with pytest.raises(trove.StorageError) as missing:
+        s.project("lab").put("runs/missing", tmp_path / "no such file.csv")
+    assert "no such file.csv" in str(missing.value) and not isinstance(missing.value, trove.NotFound)
     with pytest.raises(trove.StoreNotFound):
         trove.open(tmp_path / "nowhere")
     with pytest.raises(trove.Conflict):

@@ -46,10 +46,7 @@ fn filter_of(args: &FindArgs) -> Result<Filter> {
         }
         Some(s) => Filter::from_mongo_str(s)?,
     };
-    Ok(match (text, json) {
-        (Filter::True, f) | (f, Filter::True) => f,
-        (a, b) => a.and(b),
-    })
+    Ok(text.and(json))
 }
 
 pub fn find(store: &Store, args: FindArgs, out: &mut Out) -> Result<()> {

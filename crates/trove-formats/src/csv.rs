@@ -123,6 +123,11 @@ pub(crate) fn inner_extension(path: &Path) -> Option<String> {
     Some(outer)
 }
 
+/// Whether a file's first bytes are those of a gzip, zstd or bzip2 stream.
+pub(crate) fn is_compressed(head: &[u8]) -> bool {
+    !matches!(Packing::of(head), Packing::Plain)
+}
+
 /// A file's bytes, decompressed when its magic number says gzip, zstd or bzip2.
 pub(crate) fn open_decompressed(path: &Path) -> std::io::Result<Box<dyn BufRead + Send>> {
     let mut magic = Vec::new();

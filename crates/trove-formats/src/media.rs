@@ -24,9 +24,7 @@ pub fn sniff(path: &Path, head: &[u8]) -> (&'static str, &'static str) {
         return found;
     }
     // A compressed single file (`image.fits.gz`, `run.nc.zst`) keeps the word of what it holds.
-    let compressed =
-        head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) || head.starts_with(b"BZh");
-    if compressed
+    if crate::csv::is_compressed(head)
         && let Some(inner) = crate::csv::inner_extension(path)
         && path.extension().is_some_and(|e| {
             crate::csv::COMPRESSED_SUFFIXES.contains(&e.to_string_lossy().to_ascii_lowercase().as_str())

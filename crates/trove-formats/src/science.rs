@@ -206,7 +206,7 @@ fn netcdf(path: &Path, head: &[u8]) -> Parsed {
     };
     let file = match file {
         Ok(file) => file,
-        Err(e) if head.starts_with(HDF5_MAGIC) || is_compressed(head) => {
+        Err(e) if head.starts_with(HDF5_MAGIC) || crate::csv::is_compressed(head) => {
             let mut summary = hdf5(path, head).map_err(|h| format!("{e}; as HDF5: {h}"))?;
             summary["netcdf"] = json!("netCDF-4 (HDF5)");
             return Ok(summary);
@@ -523,14 +523,10 @@ fn numbers(
     Some(values)
 }
 
-fn is_compressed(head: &[u8]) -> bool {
-    head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) || head.starts_with(b"BZh")
-}
-
 /// A compressed file's bytes, inflated (up to [`MAX_INFLATED_BYTES`]); `None` for a file that is not
 /// compressed, which the readers open (and map) themselves.
 fn inflated(path: &Path, head: &[u8]) -> std::result::Result<Option<Vec<u8>>, String> {
-    if !is_compressed(head) {
+    if !crate::csv::is_compressed(head) {
         return Ok(None);
     }
     let mut bytes = Vec::new();

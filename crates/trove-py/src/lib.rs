@@ -160,11 +160,7 @@ fn query_of(
 ) -> Outcome<Query> {
     let text = filter.map(Filter::parse).transpose()?.unwrap_or(Filter::True);
     let json = mongo.map(Filter::from_mongo_str).transpose()?.unwrap_or(Filter::True);
-    let filter = match (text, json) {
-        (Filter::True, f) | (f, Filter::True) => f,
-        (a, b) => a.and(b),
-    };
-    let mut query = Query::new(filter);
+    let mut query = Query::new(text.and(json));
     query.inherited = inherited;
     query.options.project = project;
     query.options.offset = offset;
