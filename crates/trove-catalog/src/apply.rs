@@ -25,14 +25,16 @@ struct Current {
     state: String,
 }
 
-pub(crate) fn apply(conn: &Connection, segment: Segment) -> Result<()> {
+/// Merges a segment's records, the first of which is record `first` of the segment as published (see
+/// `WriteTx::apply_part`).
+pub(crate) fn apply(conn: &Connection, segment: Segment, first: u32) -> Result<()> {
     let header = &segment.header;
     // Merge the segment's records per dataset first (no I/O), then look every touched id up at once.
     let mut incoming: HashMap<Uuid, DatasetState> = HashMap::new();
     let mut order: Vec<Uuid> = Vec::new();
     let mut projects: HashMap<String, ProjectState> = HashMap::new();
     for (i, record) in segment.records.into_iter().enumerate() {
-        let stamp = || Stamp::new(header.ts, header.writer.clone(), i as u32);
+        let stamp = || Stamp::new(header.ts, header.writer.clone(), first + i as u32);
         let state = match record {
             Record::Dataset(change) => DatasetState::from_change(change, &stamp()),
             Record::DatasetState(state) => state,

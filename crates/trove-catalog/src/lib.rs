@@ -135,10 +135,37 @@ impl Catalog {
         Reader::new(&self.conn)
     }
 
-    /// Starts a write transaction, waiting (up to [`BUSY_TIMEOUT`]) for any other writer to finish.
+    /// Starts a write transaction, waiting (up to [`BUSY_TIMEOUT`]) for any other writer to finish. Inside a
+    /// held transaction (see [`Catalog::hold`]) it is a savepoint of that one instead: its commit merges into
+    /// the held transaction, and dropping it undoes only its own changes.
     pub fn write(&mut self) -> Result<WriteTx<'_>> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = if self.conn.is_autocommit() {
+            Scope::Transaction(self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+        } else {
+            Scope::Savepoint(self.conn.savepoint()?)
+        };
         Ok(WriteTx { tx })
+    }
+
+    /// Opens a write transaction that stays open across calls until [`Catalog::release`]: the catalog's
+    /// write lock is held all the while (other writers wait), and every [`Catalog::write`] meanwhile nests in
+    /// it. What it changes is seen through this connection at once and by other connections only once
+    /// released with `commit`.
+    pub fn hold(&mut self) -> Result<()> {
+        if !self.conn.is_autocommit() {
+            return Err(CatalogError::Refused("a held catalog transaction is open already".into()));
+        }
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+
+    /// Ends the transaction [`Catalog::hold`] opened: commits it, or rolls every change of it back.
+    pub fn release(&mut self, commit: bool) -> Result<()> {
+        if self.conn.is_autocommit() {
+            return Ok(());
+        }
+        self.conn.execute_batch(if commit { "COMMIT" } else { "ROLLBACK" })?;
+        Ok(())
     }
 
     /// True when the catalog has merged no segment yet.
@@ -231,7 +258,23 @@ pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
 
 /// A write transaction: apply segments, then [`WriteTx::commit`]. Dropping it rolls back.
 pub struct WriteTx<'c> {
-    tx: rusqlite::Transaction<'c>,
+    tx: Scope<'c>,
+}
+
+/// A transaction of its own, or a savepoint nested in a held one (see [`Catalog::hold`]).
+enum Scope<'c> {
+    Transaction(rusqlite::Transaction<'c>),
+    Savepoint(rusqlite::Savepoint<'c>),
+}
+
+impl std::ops::Deref for Scope<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        match self {
+            Scope::Transaction(tx) => tx,
+            Scope::Savepoint(sp) => sp,
+        }
+    }
 }
 
 impl WriteTx<'_> {
@@ -248,6 +291,13 @@ impl WriteTx<'_> {
     /// Merges a segment whose name is not known yet (it is being published meanwhile); the caller marks
     /// the name applied once it is.
     pub fn apply_unnamed(&mut self, segment: trove_model::Segment) -> Result<()> {
+        self.apply_part(segment, 0)
+    }
+
+    /// Merges records that will be published as part of a larger segment, starting at record `first` of it
+    /// (under its header): applying a segment's records in parts this way leaves the catalog as applying the
+    /// whole segment at once does, since every record is stamped by its place in the segment.
+    pub fn apply_part(&mut self, segment: trove_model::Segment, first: u32) -> Result<()> {
         self.mark_applied(segment.header.covers.iter().map(String::as_str))?;
         let mut max_ts = self.read().max_ts()?.max(segment.header.ts);
         for record in &segment.records {
@@ -255,7 +305,7 @@ impl WriteTx<'_> {
                 max_ts = max_ts.max(s.max_stamp().ts);
             }
         }
-        apply::apply(&self.tx, segment)?;
+        apply::apply(&self.tx, segment, first)?;
         self.tx.execute("INSERT OR REPLACE INTO info(key, value) VALUES ('max_ts', ?1)", [max_ts.to_string()])?;
         Ok(())
     }
@@ -289,6 +339,10 @@ impl WriteTx<'_> {
     }
 
     pub fn commit(self) -> Result<()> {
-        Ok(self.tx.commit()?)
+        match self.tx {
+            Scope::Transaction(tx) => tx.commit()?,
+            Scope::Savepoint(sp) => sp.commit()?,
+        }
+        Ok(())
     }
 }

@@ -395,6 +395,17 @@ impl Store {
         })
     }
 
+    /// Begins a batch in this thread: every write until `end_batch` becomes one commit (see `Store.batch`).
+    fn begin_batch(&self, py: Python<'_>) -> PyResult<()> {
+        call(py, || Ok(self.inner()?.begin_batch()?))
+    }
+
+    /// Ends this thread's batch: publishes everything it gathered as one commit, or (`commit=False`) drops it.
+    /// Returns how many records were committed.
+    fn end_batch(&self, py: Python<'_>, commit: bool) -> PyResult<usize> {
+        call(py, || Ok(self.inner()?.end_batch(commit)?.records))
+    }
+
     /// Creates or updates datasets from JSON Lines in the `trove ingest` shape (every line checked before
     /// anything is written; one commit per batch). Returns `(created, updated)`.
     fn ingest(&self, py: Python<'_>, lines: &str) -> PyResult<(u64, u64)> {

@@ -15,6 +15,7 @@
 //! assert_eq!(ds.meta["temperature"], 300);
 //! ```
 
+mod batch;
 mod check;
 mod compute;
 mod error;
@@ -33,6 +34,7 @@ mod view;
 mod watch;
 mod write;
 
+pub use batch::BatchReport;
 pub use check::{CheckReport, DEFAULT_GC_GRACE, Finding, FindingKind, GcReport};
 pub use compute::{ComputeOptions, ComputeOutput, Computed, DEFAULT_PROJECT, DERIVED_KIND, Loose, Outcome};
 pub use error::{Error, Result};

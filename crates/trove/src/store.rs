@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use trove_catalog::{Catalog, Reader, WriteTx};
 use trove_model::{DatasetState, FileMove, ProjectChange, ProjectState, Record, Segment, SegmentHeader, SegmentKind};
@@ -56,16 +56,16 @@ pub struct Store {
     pub(crate) storage: Arc<Storage>,
     pub(crate) log: Log,
     pub(crate) config: StoreConfig,
-    catalog: Mutex<Catalog>,
+    pub(crate) catalog: Mutex<Catalog>,
     writer: Writer,
     clock: Mutex<Clock>,
     /// Where a damaged catalog was moved before it was rebuilt from the log, if that happened.
     set_aside: Mutex<Option<PathBuf>>,
     /// Log segments that cannot be read, by name, with what is wrong: skipped by every catch-up until
     /// `repair` quarantines them, so that one damaged file does not stop the whole store.
-    damaged_segments: Mutex<std::collections::BTreeMap<String, String>>,
+    pub(crate) damaged_segments: Mutex<std::collections::BTreeMap<String, String>>,
     /// Why this process writes to the log alone, if it does.
-    log_only: Option<String>,
+    pub(crate) log_only: Option<String>,
     /// The store's filesystem, when SQLite's locking cannot be trusted on it.
     shared_fs: Option<trove_storage::FsKind>,
     /// Set once `sync` or `compact` opened the catalog for writing on such a filesystem (under a lease).
@@ -75,6 +75,12 @@ pub struct Store {
     on_wait: Option<WaitNotice>,
     /// Lineage keys this process is computing (see `compute.rs`).
     pub(crate) in_flight: crate::compute::InFlight,
+    /// The thread holding a batch of this store, if one does (see `batch.rs`); other threads wait on
+    /// `batch_ended` before they use the catalog.
+    pub(crate) batch: Mutex<Option<crate::batch::BatchOwner>>,
+    pub(crate) batch_ended: Condvar,
+    /// What the open batch has gathered.
+    pub(crate) pending: Mutex<Option<crate::batch::Pending>>,
 }
 
 /// What a write will commit: its records, the files copied before the commit, the files moved into place
@@ -117,7 +123,7 @@ pub struct CompactReport {
     pub datasets: usize,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -209,6 +215,9 @@ impl Store {
             writer,
             on_wait: options.on_wait.clone(),
             in_flight: Default::default(),
+            batch: Mutex::new(None),
+            batch_ended: Condvar::new(),
+            pending: Mutex::new(None),
         };
         store.refresh().map_err(|e| e.full_disk(&store.root))?;
         Ok(store)
@@ -279,7 +288,7 @@ impl Store {
         match op() {
             Err(Error::Catalog(trove_catalog::CatalogError::Sqlite(e))) if is_damage(&e) && self.log_only.is_none() => {
                 let path = self.root.join(CATALOG_FILE);
-                let mut catalog = lock(&self.catalog);
+                let mut catalog = self.catalog();
                 // Closing the damaged catalog first: SQLite must not write to a file that is being moved.
                 *catalog = Catalog::open_in_memory()?;
                 let aside = set_catalog_aside(&path)?;
@@ -320,9 +329,26 @@ impl Store {
         &self.writer
     }
 
+    /// The batch gate, once no other thread than `me` holds a batch (waiting until then).
+    pub(crate) fn batch_gate(&self, me: std::thread::ThreadId) -> MutexGuard<'_, Option<crate::batch::BatchOwner>> {
+        let gate = lock(&self.batch);
+        self.batch_ended
+            .wait_while(gate, |owner| owner.as_ref().is_some_and(|o| o.thread != me))
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The catalog connection, once no other thread holds a batch: a batch's held transaction lives on this
+    /// connection, and only the batch's own thread may use it meanwhile.
+    pub(crate) fn catalog(&self) -> MutexGuard<'_, Catalog> {
+        let gate = self.batch_gate(std::thread::current().id());
+        let catalog = lock(&self.catalog);
+        drop(gate);
+        catalog
+    }
+
     /// Runs read-only queries against the (caught-up) catalog.
     pub fn read<T>(&self, f: impl FnOnce(&Reader<'_>) -> Result<T>) -> Result<T> {
-        let catalog = lock(&self.catalog);
+        let catalog = self.catalog();
         f(&catalog.read())
     }
 
@@ -333,19 +359,20 @@ impl Store {
     }
 
     fn refresh_once(&self) -> Result<usize> {
-        if self.reads_stale_catalog() {
+        if self.reads_stale_catalog() || self.in_batch() {
             // Log-only: the catalog is read as it is; `trove sync` where the catalog can be written catches up.
+            // In a batch: the held transaction keeps other writers out, and sees the store as the batch began.
             return Ok(0);
         }
         let names = self.log.list()?;
         {
-            let catalog = lock(&self.catalog);
+            let catalog = self.catalog();
             let applied = catalog.read().applied()?;
             if applied.len() == names.len() && names.iter().all(|n| applied.contains(n)) {
                 return Ok(0);
             }
         }
-        let mut catalog = lock(&self.catalog);
+        let mut catalog = self.catalog();
         let mut tx = catalog.write()?;
         let n = catch_up(&self.log, &self.storage, &mut tx, &self.damaged_segments)?;
         tx.commit()?;
@@ -362,9 +389,10 @@ impl Store {
     /// `trove sync --full`: empties the catalog and rebuilds it from the log, in one transaction (readers see
     /// the old catalog until the new one is complete).
     pub fn sync_full(&self) -> Result<SyncReport> {
+        self.outside_batch("rebuild the catalog")?;
         let _lease = self.writable_catalog("rebuild the catalog")?;
         self.rebuilding_damaged_catalog(|| {
-            let mut catalog = lock(&self.catalog);
+            let mut catalog = self.catalog();
             let mut tx = catalog.write()?;
             tx.clear()?;
             let segments_applied = catch_up(&self.log, &self.storage, &mut tx, &self.damaged_segments)?;
@@ -372,6 +400,14 @@ impl Store {
             tx.commit()?;
             Ok(SyncReport { segments_applied, datasets })
         })
+    }
+
+    /// Refuses `what` inside a batch, whose records are not in the log yet.
+    fn outside_batch(&self, what: &str) -> Result<()> {
+        if self.in_batch() {
+            return Err(Error::Invalid(format!("cannot {what} inside a batch: end the batch first")));
+        }
+        Ok(())
     }
 
     /// Runs one write: see the module documentation for the steps. `op` names the operation in the log.
@@ -387,6 +423,15 @@ impl Store {
         staged: &[String],
         f: impl FnOnce(&Reader<'_>, &mut Plan) -> Result<T>,
     ) -> Result<T> {
+        if self.in_batch() {
+            let result = self.transact_batched(staged, f);
+            if result.is_err() {
+                for key in staged {
+                    let _ = self.storage.delete(key);
+                }
+            }
+            return result.map_err(|e| e.full_disk(&self.root));
+        }
         let mut published = false;
         let result = self.transact_inner(op, &mut published, f);
         if result.is_err() && !published {
@@ -406,7 +451,7 @@ impl Store {
         if self.reads_stale_catalog() {
             return self.transact_log_only(op, published, f);
         }
-        let mut catalog = lock(&self.catalog);
+        let mut catalog = self.catalog();
         let mut tx = catalog.write()?;
         catch_up(&self.log, &self.storage, &mut tx, &self.damaged_segments)?;
         let mut plan = Plan::default();
@@ -467,7 +512,7 @@ impl Store {
         published: &mut bool,
         f: impl FnOnce(&Reader<'_>, &mut Plan) -> Result<T>,
     ) -> Result<T> {
-        let catalog = lock(&self.catalog);
+        let catalog = self.catalog();
         let read = catalog.read();
         let mut plan = Plan::default();
         let out = f(&read, &mut plan)?;
@@ -526,7 +571,7 @@ impl Store {
 
     /// Moves a commit's files into their readable places (`FileMove`s). Returns whether every move was made;
     /// one that fails leaves its file in staging, where the commit's next application finds it.
-    fn move_into_place(&self, moves: &[FileMove]) -> bool {
+    pub(crate) fn move_into_place(&self, moves: &[FileMove]) -> bool {
         let mut all = true;
         for m in moves {
             all &= self.storage.rename(&m.from, &m.to).is_ok();
@@ -537,14 +582,14 @@ impl Store {
     }
 
     /// Deletes the files a merged commit made obsolete. One that cannot be deleted now is an orphan for `gc`.
-    fn clean_up(&self, keys: &[String]) {
+    pub(crate) fn clean_up(&self, keys: &[String]) {
         for key in keys {
             let _ = self.storage.delete(key);
             crate::fault::point("between-deletes");
         }
     }
 
-    fn remove_copies(&self, copies: &[(String, String)]) {
+    pub(crate) fn remove_copies(&self, copies: &[(String, String)]) {
         for (_, to) in copies {
             let _ = self.storage.delete(to);
         }
@@ -563,7 +608,7 @@ impl Store {
                 if !self.catalog_writable.load(Ordering::SeqCst) {
                     let path = self.root.join(CATALOG_FILE);
                     let catalog = Catalog::open_journaled(&path, trove_catalog::Journal::Rollback)?;
-                    *lock(&self.catalog) = catalog;
+                    *self.catalog() = catalog;
                     self.catalog_writable.store(true, Ordering::SeqCst);
                 }
                 Ok(Some(lease))
@@ -600,7 +645,7 @@ impl Store {
     }
 
     /// A segment header from this writer, stamped by a clock tick past `floor`.
-    fn header(&self, kind: SegmentKind, floor: i64, op: &str, records: usize) -> SegmentHeader {
+    pub(crate) fn header(&self, kind: SegmentKind, floor: i64, op: &str, records: usize) -> SegmentHeader {
         SegmentHeader {
             trove: kind,
             version: LOG_VERSION,
@@ -619,7 +664,7 @@ impl Store {
 
     /// Copies data files to their new (not yet visible) places before a commit; on failure, removes the
     /// copies already made.
-    fn copy_files(&self, copies: &[(String, String)]) -> Result<()> {
+    pub(crate) fn copy_files(&self, copies: &[(String, String)]) -> Result<()> {
         for (i, (from, to)) in copies.iter().enumerate() {
             if let Err(e) = self.storage.copy(from, to) {
                 for (_, done) in &copies[..i] {
@@ -631,7 +676,7 @@ impl Store {
         Ok(())
     }
 
-    fn maybe_compact(&self) -> Result<()> {
+    pub(crate) fn maybe_compact(&self) -> Result<()> {
         let names = self.log.list()?;
         let commits = names.iter().filter(|n| segment_kind(n) == Some(SegmentKind::Commit)).count();
         let checkpoints = names.len() - commits;
@@ -647,6 +692,7 @@ impl Store {
     /// Merges log segments into one checkpoint and removes them. With `full`, earlier checkpoints are
     /// merged too (one segment remains); otherwise only commits are (cost proportional to recent work).
     pub fn compact(&self, full: bool) -> Result<CompactReport> {
+        self.outside_batch("compact the log")?;
         let _catalog = self.writable_catalog("compact the log")?;
         // Two compactions at once would both merge the same commits: harmless, but wasted work.
         let _lease = self.lease("compact")?;
@@ -654,7 +700,7 @@ impl Store {
     }
 
     fn compact_leased(&self, full: bool) -> Result<CompactReport> {
-        let mut catalog = lock(&self.catalog);
+        let mut catalog = self.catalog();
         let mut tx = catalog.write()?;
         catch_up(&self.log, &self.storage, &mut tx, &self.damaged_segments)?;
         let names = self.log.list()?;
@@ -839,7 +885,7 @@ fn merge_project(map: &mut HashMap<String, ProjectState>, state: ProjectState) {
 /// Applies every segment the catalog has not merged yet. Checkpoints go first, so the commits they cover
 /// are skipped rather than read. A segment that vanishes mid-way was compacted by another process: the
 /// listing is taken again.
-fn catch_up(
+pub(crate) fn catch_up(
     log: &Log,
     storage: &Storage,
     tx: &mut WriteTx<'_>,

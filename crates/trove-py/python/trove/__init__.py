@@ -18,6 +18,7 @@ one-line message.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -114,6 +115,25 @@ class Store:
     def sync(self) -> int:
         """Applies commits other processes made since (every call does this too); returns how many."""
         return self._native.sync()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[Store]:
+        """Groups every write this thread makes inside the block into one commit (one log segment, one fsync):
+        all of it is written when the block ends, or none of it if the block raises. Reads inside the block
+        see its writes; other threads and processes see them once it ends. A batch keeps other writers of the
+        store waiting, so keep it to the loop that needs it. Batches nest (an inner one joins the outer).
+
+        >>> with s.batch():                                          # doctest: +SKIP
+        ...     for run in runs:
+        ...         s[run].update(status="done")
+        """
+        self._native.begin_batch()
+        try:
+            yield self
+        except BaseException:
+            self._native.end_batch(False)
+            raise
+        self._native.end_batch(True)
 
     def project(self, name: str, metadata: Mapping[str, Any] | None = None) -> Project:
         """The project `name` (made on its first write); `metadata` is set on it now if given.
