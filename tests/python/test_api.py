@@ -186,19 +186,34 @@ def test_threads_share_one_store(s: trove.Store) -> None:
 def _child_writes(root: str, n: int, worker: int) -> None:
     store = trove.open(root)
     for i in range(n):
-        store.project("lab").put(f"p{worker}/r{i}", metadata={"worker": worker, "i": i})
+        store.project("lab").put(f"p{worker}/r{i}", metadata={"worker": worker, "i": i, "shared": worker})
+        assert len(store.find(worker=worker)) == i + 1  # a process reads its own writes
+        store.project("lab").put("shared", metadata={f"w{worker}_{i}": i, "last": worker})
+    with store.batch():
+        for i in range(n):
+            store[f"lab/p{worker}/r{i}"].update(done=True)
 
 
-def test_processes_write_one_store_and_a_forked_handle_says_to_reopen(s: trove.Store) -> None:
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_child_writes, args=(str(s.root), 15, w)) for w in range(4)]
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_eight_processes_write_one_store_and_the_catalog_equals_a_rebuild(s: trove.Store, method: str) -> None:
+    ctx = multiprocessing.get_context(method)
+    procs = [ctx.Process(target=_child_writes, args=(str(s.root), 12, w)) for w in range(8)]
     for p in procs:
         p.start()
     for p in procs:
-        p.join(120)
-    assert all(p.exitcode == 0 for p in procs)
-    assert len(s.find()) == 60
+        p.join(300)
+    assert [p.exitcode for p in procs] == [0] * 8
+    # This handle was open all along: it sees the other processes' commits without being reopened.
+    assert len(s.find(done=True)) == 96
+    shared = s["lab/shared"].metadata
+    assert all(shared[f"w{w}_{i}"] == i for w in range(8) for i in range(12)), "an update was lost"
+    before = cli(s, "find", "--json", "--sort", "path")
+    cli(s, "sync", "--full")
+    assert cli(s, "find", "--json", "--sort", "path") == before
+    cli(s, "check")
 
+
+def test_a_forked_handle_says_to_reopen(s: trove.Store) -> None:
     fork = multiprocessing.get_context("fork")
     queue = fork.Queue()
 

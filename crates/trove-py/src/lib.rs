@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 use serde_json::{Map, Value};
 use trove::formats::FormatError;
 use trove::model::filter::{Filter, FilterError};
+use trove::model::lineage::{Input, Lineage};
 use trove::model::value::check_integers;
 use trove::model::{DatasetPath, Ref};
 use trove::{DatasetEdit, Error, FileImport, Query, Sort, Store as Inner};
@@ -146,6 +147,20 @@ fn edit_of(text: &str) -> Outcome<DatasetEdit> {
         tags_rm: strings("tags_rm")?,
         lineage: None,
     })
+}
+
+/// The leaves of a JSON object as `(dotted key, value)`: nested objects are walked into, anything else
+/// (lists too) is a leaf. An empty object is a leaf of its own, so that it is not lost.
+fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, Value)>) {
+    match value {
+        Value::Object(map) if !map.is_empty() || prefix.is_empty() => {
+            for (key, v) in map {
+                let dotted = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                flatten(&dotted, v, out);
+            }
+        }
+        leaf => out.push((prefix.to_string(), leaf.clone())),
+    }
 }
 
 /// A query from a text filter and a MongoDB-form filter (JSON text), ANDed as the CLI does.
@@ -346,6 +361,55 @@ impl Store {
         })
     }
 
+    /// The matches as one table, for `Found.to_pandas()`: `{"columns": [...], "rows": [[...]...]}` as JSON
+    /// text, one row per dataset: id, project, path, kind, tags, created, updated, then every metadata leaf
+    /// as a dotted column (in order of first appearance; absent leaves are null; lists stay whole).
+    #[pyo3(signature = (filter=None, mongo=None, project=None, inherited=false, sort=None, offset=0, limit=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn find_table(
+        &self,
+        py: Python<'_>,
+        filter: Option<&str>,
+        mongo: Option<&str>,
+        project: Option<String>,
+        inherited: bool,
+        sort: Option<&str>,
+        offset: u64,
+        limit: Option<u64>,
+    ) -> PyResult<String> {
+        call(py, || {
+            let store = self.inner()?;
+            let query = query_of(filter, mongo, project, inherited, sort, offset, limit)?;
+            let fixed = ["id", "project", "path", "kind", "tags", "created", "updated"];
+            let mut columns: Vec<String> = fixed.iter().map(|c| c.to_string()).collect();
+            let mut column_of: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+            let mut rows: Vec<Vec<Value>> = Vec::new();
+            store.find(&query, |state| {
+                let view = store.dataset_json(&state);
+                let mut row: Vec<Value> = fixed.iter().map(|c| view.get(*c).cloned().unwrap_or(Value::Null)).collect();
+                let mut leaves = Vec::new();
+                flatten("", &Value::Object(state.meta.clone()), &mut leaves);
+                for (key, value) in leaves {
+                    let next = columns.len();
+                    let at = *column_of.entry(key.clone()).or_insert(next);
+                    if at == next {
+                        columns.push(key);
+                    }
+                    if row.len() <= at {
+                        row.resize(at + 1, Value::Null);
+                    }
+                    row[at] = value;
+                }
+                rows.push(row);
+                Ok(true)
+            })?;
+            for row in &mut rows {
+                row.resize(columns.len(), Value::Null);
+            }
+            Ok(serde_json::json!({"columns": columns, "rows": rows}).to_string())
+        })
+    }
+
     /// Removes the datasets named (with everything below them when `recursive`), one commit, all or none.
     fn remove(&self, py: Python<'_>, references: Vec<String>, recursive: bool) -> PyResult<u64> {
         call(py, || {
@@ -404,6 +468,83 @@ impl Store {
     /// Returns how many records were committed.
     fn end_batch(&self, py: Python<'_>, commit: bool) -> PyResult<usize> {
         call(py, || Ok(self.inner()?.end_batch(commit)?.records))
+    }
+
+    /// Loads the data derived with a lineage, or computes it once and stores it (`Store::get_or_compute`).
+    /// `compute(folder)` writes the result's files into `folder` and returns its metadata as JSON text (or
+    /// None). Inputs are references (`PROJECT/PATH[:OBJECT]`, by content) and `blake3:` checksums; `code` is
+    /// `(name, checksum)` pairs. Returns `{"reference", "key", "outcome"}` as JSON text. An exception raised by
+    /// `compute` is raised again as it was, after nothing was stored.
+    #[pyo3(signature = (name, version, config, input_refs, input_checksums, code, project, compute))]
+    #[allow(clippy::too_many_arguments)]
+    fn get_or_compute(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        version: &str,
+        config: &str,
+        input_refs: Vec<String>,
+        input_checksums: Vec<String>,
+        code: Vec<(String, String)>,
+        project: &str,
+        compute: Py<PyAny>,
+    ) -> PyResult<String> {
+        let raised: std::sync::Mutex<Option<PyErr>> = std::sync::Mutex::new(None);
+        let result = call(py, || {
+            let store = self.inner()?;
+            check_integers("config", config).map_err(Error::from)?;
+            let config: Map<String, Value> = serde_json::from_str(config)
+                .map_err(|e| Error::Invalid(format!("the config is not a JSON object: {e}")))?;
+            let mut lineage = Lineage::new(name, version);
+            lineage.config = config.into_iter().collect();
+            for r in &input_refs {
+                lineage.inputs.push(store.lineage_input(&Ref::parse(r)?)?);
+            }
+            lineage.inputs.extend(input_checksums.iter().map(Input::object));
+            for (file, checksum) in code {
+                lineage = lineage.with_code(file, checksum);
+            }
+            let options = trove::ComputeOptions { project: project.to_string(), ..Default::default() };
+            let run = |out: &mut trove::ComputeOutput| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+                let dir = out.dir().to_path_buf();
+                let meta = Python::attach(|py| -> PyResult<Option<String>> { compute.call1(py, (dir,))?.extract(py) });
+                match meta {
+                    Ok(None) => Ok(()),
+                    Ok(Some(text)) => {
+                        check_integers("metadata", &text)?;
+                        let meta: Map<String, Value> = serde_json::from_str(&text)?;
+                        for (key, value) in meta {
+                            out.set_meta(key, value);
+                        }
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let message = Python::attach(|py| e.value(py).repr().map(|r| r.to_string()))
+                            .unwrap_or_else(|_| "a Python exception".into());
+                        *raised.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+                        Err(message.into())
+                    }
+                }
+            };
+            let computed = store.get_or_compute_with(&lineage, &options, run)?;
+            let outcome = match computed.outcome {
+                trove::Outcome::Found => "found",
+                trove::Outcome::Computed => "computed",
+                trove::Outcome::Loose(_) => "loose",
+            };
+            Ok(serde_json::json!({"reference": computed.reference.to_string(), "key": computed.key, "outcome": outcome})
+                .to_string())
+        });
+        match raised.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
+            Some(original) if result.is_err() => Err(original),
+            _ => result,
+        }
+    }
+
+    /// The `blake3:` checksum trove gives these bytes (what an object of them would carry).
+    #[staticmethod]
+    fn checksum(py: Python<'_>, data: &[u8]) -> String {
+        py.detach(|| format!("blake3:{}", blake3::hash(data).to_hex()))
     }
 
     /// Creates or updates datasets from JSON Lines in the `trove ingest` shape (every line checked before

@@ -51,3 +51,18 @@ def more(ds: trove.Dataset) -> None:
     kids: list[trove.Dataset] = ds.children()
     log: list[dict[str, object]] = ds.history()
     print(kids, log)
+
+
+def derived(s: trove.Store, ds: trove.Dataset) -> None:
+    with s.batch():
+        ds.update(status="batched")
+    lineage: dict[str, object] | None = ds.lineage
+    frame: object = s.find(status="batched").to_pandas()
+    value: object = s.get_or_compute("double", "1", lambda: {"x": 2}, config={"n": 2}, inputs=[ds])
+
+    @trove.cached(store=s, version="2")
+    def double(n: int) -> dict[str, int]:
+        return {"x": 2 * n}
+
+    again: object = double(3)
+    print(lineage, frame, value, again)

@@ -22,10 +22,10 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar, overload
 
 from trove import _trove
 from trove._errors import (
@@ -56,6 +56,7 @@ __all__ = [
     "Store",
     "StoreNotFound",
     "Tags",
+    "cached",
     "init",
     "open",
 ]
@@ -232,6 +233,46 @@ class Store:
 
         result = json.loads(self._native.sql(query))
         return pd.DataFrame(result["rows"], columns=result["columns"])
+
+    def get_or_compute(
+        self,
+        name: str,
+        version: str,
+        fn: Callable[[], Any],
+        *,
+        config: Mapping[str, Any] | None = None,
+        inputs: Iterable[Any] = (),
+        project: str = "derived",
+        code: Mapping[str, str] | None = None,
+    ) -> Any:
+        """The value derived by `name`/`version` from `config` and `inputs`: loaded from the store if it was
+        computed before (by any process), else `fn()` runs once (other threads and processes asking meanwhile
+        wait for it) and what it returns is stored with its lineage, then loaded back. A DataFrame or pyarrow
+        Table is stored as Parquet, a numpy array as npy, a dict of JSON values as metadata, `bytes` as a
+        file; a tuple, or a dict whose values are all of those data kinds, as several objects. `inputs` are
+        trove `Object`s and `Dataset`s (by content) or numpy arrays, pandas objects and bytes (hashed). `code`
+        maps names to source text that enters the key. If `fn` raises, nothing is stored and the exception
+        propagates.
+
+        >>> s.get_or_compute("smooth", "1", lambda: smooth(raw, 5), config={"window": 5}, inputs=[raw_obj])   # doctest: +SKIP
+        """
+        refs: list[str] = []
+        checksums: list[str] = []
+        for item in inputs:
+            if isinstance(item, (Object, Dataset)):
+                refs.append(item.ref)
+            else:
+                checksums.append(_content_checksum(item))
+        code_pairs = [(file, _trove.Store.checksum(text.encode("utf-8"))) for file, text in sorted((code or {}).items())]
+
+        def compute(folder: str) -> str | None:
+            meta = _write_result(fn(), Path(folder))
+            return json.dumps(meta, allow_nan=False, ensure_ascii=False)
+
+        outcome = json.loads(self._native.get_or_compute(
+            name, version, json.dumps(dict(config or {}), allow_nan=False, ensure_ascii=False, sort_keys=True),
+            refs, checksums, code_pairs, project, compute))
+        return _load_result(self.dataset(outcome["reference"]))
 
     def schema(self, project: str | None = None) -> list[dict[str, Any]]:
         """The metadata keys in use, with their types, counts and ranges (`trove schema --json`)."""
@@ -512,6 +553,12 @@ class Dataset:
         return dict(json.loads(self.store._native.show(self.ref, True)).get("inherited", {}))
 
     @property
+    def lineage(self) -> dict[str, Any] | None:
+        """For derived data: what it was computed from (`name version config inputs code key`), else None."""
+        lineage = self._view.get("lineage")
+        return None if lineage is None else dict(lineage)
+
+    @property
     def tags(self) -> Tags:
         return Tags(self)
 
@@ -614,6 +661,21 @@ class Found:
         """Every match as `PROJECT/PATH`, in order (no dataset is read)."""
         return list(self._windows(refs=True))
 
+    def to_pandas(self) -> Any:
+        """The matches as a pandas DataFrame, one row per dataset: `id project path kind tags created updated`,
+        then the metadata flattened to dotted columns (`sample.thickness_mm`), absent values as None.
+
+        >>> s.find(material="steel").to_pandas().groupby("temperature").size()   # doctest: +SKIP
+        """
+        import pandas as pd
+
+        table = json.loads(self._store._native.find_table(**self._args, sort=self._sort, offset=self._offset,
+                                                          limit=self._limit))
+        frame = pd.DataFrame(table["rows"], columns=table["columns"])
+        for column in ("created", "updated"):
+            frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+        return frame
+
     def first(self) -> Dataset | None:
         """The first match, or None."""
         found = self._store._native.find(**self._args, sort=self._sort, offset=self._offset, limit=1)
@@ -621,3 +683,181 @@ class Found:
 
     def __repr__(self) -> str:
         return f"trove.Found({len(self)} datasets)"
+
+
+#: The metadata key under which a Python result records its shape, so that it loads back as it was returned.
+RESULT_KEY = "python_result"
+
+
+def _data_kind(value: Any) -> str | None:
+    """`"table"`, `"array"` or `"bytes"` for a value stored as an object; None for anything else."""
+    module = type(value).__module__.split(".")[0]
+    if module in ("pandas", "polars") and hasattr(value, "columns"):
+        return "table"
+    if module == "pyarrow" and type(value).__name__ in ("Table", "RecordBatch"):
+        return "table"
+    if module == "numpy" and hasattr(value, "dtype"):
+        return "array"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "bytes"
+    return None
+
+
+def _write_object(value: Any, folder: Path, stem: str) -> str:
+    """Writes one data value into a computation's folder as `<stem>.<ext>`; returns the object name."""
+    kind = _data_kind(value)
+    if kind == "table":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        module = type(value).__module__.split(".")[0]
+        table = pa.Table.from_pandas(value) if module == "pandas" else value.to_arrow() if module == "polars" \
+            else pa.Table.from_batches([value]) if isinstance(value, pa.RecordBatch) else value
+        name = f"{stem}.parquet"
+        pq.write_table(table, folder / name, compression="zstd")
+        return name
+    if kind == "array":
+        import numpy as np
+
+        name = f"{stem}.npy"
+        np.save(folder / name, value, allow_pickle=False)
+        return name
+    if kind == "bytes":
+        name = f"{stem}.bin"
+        (folder / name).write_bytes(bytes(value))
+        return name
+    raise TypeError(f"trove cannot store a {type(value).__module__}.{type(value).__qualname__} as data")
+
+
+def _write_result(value: Any, folder: Path) -> dict[str, Any]:
+    """Stores a computation's return value in its output folder; returns the result's metadata."""
+    if isinstance(value, tuple):
+        names = [_write_object(v, folder, f"item{i}") for i, v in enumerate(value)]
+        return {RESULT_KEY: {"form": "tuple", "objects": names}}
+    if isinstance(value, dict) and value and all(_data_kind(v) is not None for v in value.values()):
+        names = [_write_object(v, folder, str(k)) for k, v in value.items()]
+        return {RESULT_KEY: {"form": "dict", "keys": [str(k) for k in value], "objects": names}}
+    if isinstance(value, dict):
+        if RESULT_KEY in value:
+            raise ValueError(f"a result stored as metadata cannot use the key {RESULT_KEY!r}")
+        return {**value, RESULT_KEY: {"form": "metadata"}}
+    return {RESULT_KEY: {"form": "value", "objects": [_write_object(value, folder, "result")]}}
+
+
+def _load_result(dataset: Dataset) -> Any:
+    """A stored result, loaded back in the shape the computation returned it."""
+    meta = dataset.metadata
+    shape = meta.pop(RESULT_KEY, None)
+    if not isinstance(shape, dict):
+        return dataset  # derived data made outside Python (`trove compute`): the dataset itself
+    objects = dataset.objects
+    loaded = [objects[name].load() for name in shape.get("objects", [])]
+    form = shape.get("form")
+    if form == "metadata":
+        return meta
+    if form == "tuple":
+        return tuple(loaded)
+    if form == "dict":
+        return dict(zip(shape["keys"], loaded, strict=True))
+    return loaded[0]
+
+
+def _content_checksum(value: Any) -> str:
+    """The checksum a value enters a lineage with: its bytes, with what gives them meaning (dtype, shape,
+    columns) hashed in."""
+    module = type(value).__module__.split(".")[0]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return _trove.Store.checksum(bytes(value))
+    if module == "numpy" and hasattr(value, "dtype"):
+        import numpy as np
+
+        array = np.ascontiguousarray(value)
+        header = json.dumps({"dtype": array.dtype.str, "shape": list(array.shape)}).encode()
+        return _trove.Store.checksum(header + b"\0" + array.tobytes())
+    if module == "pandas":
+        import pandas as pd
+
+        frame = value.to_frame() if isinstance(value, pd.Series) else value
+        described = json.dumps({"columns": [str(c) for c in frame.columns], "dtypes": [str(d) for d in frame.dtypes]})
+        rows = pd.util.hash_pandas_object(frame, index=True).to_numpy()
+        return _trove.Store.checksum(described.encode() + b"\0" + rows.tobytes())
+    raise TypeError(f"a {type(value).__module__}.{type(value).__qualname__} cannot be an input: give trove "
+                    "Objects or Datasets, numpy arrays, pandas objects or bytes")
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@overload
+def cached(fn: Callable[P, R], /) -> Callable[P, R]: ...
+
+
+@overload
+def cached(
+    fn: None = None,
+    *,
+    name: str | None = None,
+    version: str = "1",
+    store: Store | PathLike | None = None,
+    hash_code: bool = True,
+    project: str = "derived",
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def cached(
+    fn: Callable[P, R] | None = None,
+    *,
+    name: str | None = None,
+    version: str = "1",
+    store: Store | PathLike | None = None,
+    hash_code: bool = True,
+    project: str = "derived",
+) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
+    """Makes a function's results derived data: its arguments become the lineage's config (canonical JSON),
+    arguments that are trove Objects/Datasets or numpy/pandas values become inputs named by content, its
+    source code is hashed in (`hash_code=False` to leave it out), and its return value is stored and loaded
+    back on the next call with the same lineage (by any process). One call computes; others asking at once
+    wait for it.
+
+    >>> @trove.cached(version="2")                              # doctest: +SKIP
+    ... def spectrum(run: trove.Dataset, window: int = 5) -> pd.DataFrame:
+    ...     return compute_spectrum(run.objects["signal.npy"].load(), window)
+    """
+
+    def decorate(function: Callable[P, R]) -> Callable[P, R]:
+        import functools
+        import inspect
+
+        signature = inspect.signature(function)
+        step = name or function.__name__
+        source: dict[str, str] = {}
+        if hash_code:
+            try:
+                source[f"{function.__module__}.{function.__qualname__}"] = inspect.getsource(function)
+            except (OSError, TypeError) as e:
+                raise TypeError(f"cannot read the source of {function.__qualname__} to hash it ({e}): pass "
+                                "hash_code=False, and change version= when the code changes") from e
+
+        @functools.wraps(function)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            config: dict[str, Any] = {}
+            inputs: list[Any] = []
+            for arg, value in bound.arguments.items():
+                # An input enters the key by content; the config says which argument it was.
+                if isinstance(value, (Object, Dataset)) or _data_kind(value) is not None \
+                        or type(value).__module__.split(".")[0] == "pandas":
+                    config[arg] = {"input": len(inputs)}
+                    inputs.append(value)
+                else:
+                    config[arg] = value
+            target = store if isinstance(store, Store) else open(store)
+            loaded: R = target.get_or_compute(step, version, lambda: function(*args, **kwargs), config=config,
+                                         inputs=inputs, project=project, code=source)
+            return loaded
+
+        return wrapper
+
+    return decorate if fn is None else decorate(fn)

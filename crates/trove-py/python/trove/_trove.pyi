@@ -1,6 +1,7 @@
 """Type stubs of the native module; the public API is in `trove/__init__.py`."""
 
 from os import PathLike
+from collections.abc import Callable
 from typing import Any
 
 __version__: str
@@ -43,6 +44,29 @@ class Store:
         self, reference: str, columns: list[str] | None = None, row_start: int | None = None, row_end: int | None = None
     ) -> Any: ...
     def export_slice(self, reference: str, slice: str, dest: str) -> None: ...
+    def find_table(
+        self,
+        filter: str | None = None,
+        mongo: str | None = None,
+        project: str | None = None,
+        inherited: bool = False,
+        sort: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> str: ...
+    def get_or_compute(
+        self,
+        name: str,
+        version: str,
+        config: str,
+        input_refs: list[str],
+        input_checksums: list[str],
+        code: list[tuple[str, str]],
+        project: str,
+        compute: Callable[[str], str | None],
+    ) -> str: ...
+    @staticmethod
+    def checksum(data: bytes) -> str: ...
     def begin_batch(self) -> None: ...
     def end_batch(self, commit: bool) -> int: ...
     def ingest(self, lines: str) -> tuple[int, int]: ...
