@@ -311,3 +311,38 @@ def test_children_and_history(s: trove.Store) -> None:
     assert [h["op"] for h in history][:1] == ["put"] and len(history) == 3
     cli_log = [json.loads(line) for line in cli(s, "log", top.ref, "--json").splitlines()]
     assert cli_log == history
+
+
+def test_tables_and_arrays_round_trip_dtypes_that_break_naive_code(s: trove.Store) -> None:
+    import pyarrow as pa
+
+    lab = s.project("lab")
+    frame = pd.DataFrame({
+        "nullable": pd.array([1, None, 2**62], dtype="Int64"),
+        "cat": pd.Categorical(["ä", "b", "ä"]),
+        "when": pd.date_range("2024-03-31 01:00", periods=3, freq="h", tz="Europe/Berlin"),
+        "text": ["ünï", "", "a\u0000b"],
+        "flag": [True, False, True],
+        "f32": np.array([1.5, np.nan, -0.0], dtype=np.float32),
+    })
+    loaded = lab.put("t/frame", frame, name="f.parquet").objects["f.parquet"].load()
+    pd.testing.assert_frame_equal(loaded, frame)
+    # A pyarrow RecordBatchReader is streamed; any object with __arrow_c_stream__ goes through the C interface.
+    table = pa.table({"i": pa.array(range(10), pa.int64())})
+    reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=3))
+    assert lab.put("t/reader", reader, name="r.parquet").objects["r.parquet"].load(as_="pyarrow").equals(table)
+
+    class Stream:
+        def __arrow_c_stream__(self, requested_schema: object = None) -> object:
+            return table.__arrow_c_stream__(requested_schema)
+
+    assert lab.put("t/stream", Stream(), name="s.parquet").objects["s.parquet"].load()["i"].tolist() == list(range(10))
+    empty = pd.DataFrame({"a": pd.Series([], dtype="int64")})
+    pd.testing.assert_frame_equal(lab.put("t/empty", empty, name="e.parquet").objects["e.parquet"].load(), empty)
+    # Values are written in the store's staging area and moved in: nothing is left there, and two datasets
+    # with identical contents each get their own file.
+    lab.put("t/twin", frame, name="f.parquet")
+    assert s["lab/t/twin"].objects["f.parquet"].checksum == s["lab/t/frame"].objects["f.parquet"].checksum
+    staging = s.root / ".trove" / "staging"
+    assert not staging.exists() or not list(staging.iterdir())
+    cli(s, "check")

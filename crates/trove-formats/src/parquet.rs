@@ -154,13 +154,14 @@ impl TableFormat for Parquet {
             builder = builder.with_row_groups(groups).with_row_selection(selection);
         }
         let reader = builder.build().map_err(|e| unreadable(path, e))?;
-        match order {
-            None => Ok(Box::new(reader)),
+        let reader: Box<dyn RecordBatchReader + Send> = match order {
+            None => Box::new(reader),
             Some(order) => {
                 let schema = reader.schema();
-                Ok(Box::new(Window::new(reader, &schema, Some(order), 0, None)?))
+                Box::new(Window::new(reader, &schema, Some(order), 0, None)?)
             }
-        }
+        };
+        Ok(Box::new(KeepMetadata::new(reader, schema.metadata())))
     }
 
     /// Streams batches into a new Parquet file, holding at most one row group in memory.
@@ -171,6 +172,36 @@ impl TableFormat for Parquet {
             let _ = std::fs::remove_file(dest);
         }
         written
+    }
+}
+
+/// The batches of a Parquet reader under a schema carrying the file's key-value metadata, which the reader's
+/// own schema drops: pandas keeps what Arrow types cannot say there (nullable integers, the index), and a
+/// table read back without it comes out changed (`Int64` with nulls as `float64`).
+struct KeepMetadata {
+    inner: Box<dyn RecordBatchReader + Send>,
+    schema: arrow::datatypes::SchemaRef,
+}
+
+impl KeepMetadata {
+    fn new(inner: Box<dyn RecordBatchReader + Send>, metadata: &std::collections::HashMap<String, String>) -> Self {
+        let schema = inner.schema();
+        let schema = std::sync::Arc::new(schema.as_ref().clone().with_metadata(metadata.clone()));
+        KeepMetadata { inner, schema }
+    }
+}
+
+impl Iterator for KeepMetadata {
+    type Item = std::result::Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next().map(|batch| batch.and_then(|b| b.with_schema(self.schema.clone())))
+    }
+}
+
+impl RecordBatchReader for KeepMetadata {
+    fn schema(&self) -> arrow::datatypes::SchemaRef {
+        self.schema.clone()
     }
 }
 

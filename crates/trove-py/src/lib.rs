@@ -250,6 +250,7 @@ impl Store {
 
     /// Creates or updates `project/path` with an edit (JSON text, see `edit_of`) and files (source, object
     /// name or None). One commit. Returns `{"id", "created"}` as JSON text.
+    #[pyo3(signature = (project, path, edit, files, adopt=false))]
     fn put(
         &self,
         py: Python<'_>,
@@ -257,6 +258,7 @@ impl Store {
         path: &str,
         edit: &str,
         files: Vec<(PathBuf, Option<String>)>,
+        adopt: bool,
     ) -> PyResult<String> {
         call(py, || {
             let store = self.inner()?;
@@ -264,7 +266,8 @@ impl Store {
             let imports = files
                 .into_iter()
                 .map(|(source, name)| {
-                    let import = FileImport::new(source)?;
+                    let mut import = FileImport::new(source)?;
+                    import.adopt = adopt;
                     Ok(match name {
                         Some(name) => import.named(name),
                         None => import,
@@ -274,6 +277,11 @@ impl Store {
             let outcome = store.put(project, &DatasetPath::parse(path)?, &edit, &imports)?;
             Ok(serde_json::json!({"id": outcome.id.to_string(), "created": outcome.created}).to_string())
         })
+    }
+
+    /// A fresh folder in the store's staging area, for files that `put(..., adopt=True)` moves in.
+    fn scratch_folder(&self, py: Python<'_>) -> PyResult<PathBuf> {
+        call(py, || Ok(self.inner()?.scratch_folder()?))
     }
 
     /// Edits the datasets named (metadata, tags, kind) in one commit, all or none.

@@ -39,6 +39,10 @@ pub struct FileImport {
     /// Share the file's blocks copy-on-write instead of copying them, where the filesystem can (the source
     /// must be on the store's filesystem); otherwise copy.
     pub reflink: bool,
+    /// The source is a file this process wrote into the store's scratch area ([`Store::scratch_folder`])
+    /// for this write: it is moved into staging instead of copied, so that hashing it is the only pass over
+    /// its bytes. A source elsewhere, or one being converted, is copied as usual.
+    pub adopt: bool,
 }
 
 impl FileImport {
@@ -198,7 +202,9 @@ impl Store {
             Error::Invalid(format!("{}: not usable as an object name: {e} (choose one with --name)", source.display()))
         })?;
         let key = self.staging_key();
-        let result = if converting {
+        let result = if f.adopt && !converting && self.adoptable(source) {
+            self.stage_adopted(from, source, &head, &key)
+        } else if converting {
             self.stage_converted(from, source, &f.read, to, &key, &f.options)
         } else {
             self.stage_as_is(from, source, &head, &key, f.reflink)
@@ -215,6 +221,44 @@ impl Store {
                 Err(e)
             }
         }
+    }
+
+    /// A fresh, empty folder in the staging area for a front end to write a write's files into before it
+    /// imports them with [`FileImport::adopt`]. Named like every staging key, so that `gc` leaves it alone
+    /// while this process lives; the caller removes it afterwards.
+    pub fn scratch_folder(&self) -> Result<PathBuf> {
+        let path = self.staging_path(&self.staging_key())?;
+        std::fs::create_dir_all(&path).map_err(Error::io(&path))?;
+        Ok(path)
+    }
+
+    /// Whether `source` is a regular file inside this store's staging area, which an import may move.
+    fn adoptable(&self, source: &Path) -> bool {
+        let Ok(staging) = self.staging_path(crate::store::STAGING) else { return false };
+        let inside = |p: &Path| std::fs::canonicalize(p).ok();
+        match (inside(source), inside(&staging)) {
+            (Some(file), Some(area)) => file.starts_with(&area) && file.is_file(),
+            _ => false,
+        }
+    }
+
+    /// Moves a file written in the scratch area to a staging key and hashes it there.
+    fn stage_adopted(
+        &self,
+        format: &'static dyn Format,
+        source: &Path,
+        head: &[u8],
+        key: &str,
+    ) -> Result<ObjectManifest> {
+        // Described where it was written, under its own name (a generic file's kind is told by its name too).
+        let (size, hash) = trove_storage::storage::hash_file(source).map_err(Error::io(source))?;
+        if self.storage.durable() {
+            std::fs::File::open(source).and_then(|f| f.sync_all()).map_err(Error::io(source))?;
+        }
+        let manifest = file_manifest(format, source, head, size, hex(hash))?;
+        let dest = self.staging_path(key)?;
+        std::fs::rename(source, &dest).map_err(Error::io(source))?;
+        Ok(manifest)
     }
 
     /// Copies a file or folder into staging unchanged, hashing it in the same pass.

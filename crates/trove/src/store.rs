@@ -453,7 +453,7 @@ impl Store {
         }
         let mut catalog = self.catalog();
         let mut tx = catalog.write()?;
-        catch_up(&self.log, &self.storage, &mut tx, &self.damaged_segments)?;
+        let commits_seen = catch_up_counted(&self.log, &self.storage, &mut tx, &self.damaged_segments)?.1;
         let mut plan = Plan::default();
         let out = f(&tx.read(), &mut plan)?;
         if plan.records.is_empty() {
@@ -498,7 +498,7 @@ impl Store {
         if indexed.is_ok() && moved {
             self.clean_up(&plan.cleanup);
             // Compaction is upkeep: the write stands whether or not it runs.
-            let _ = self.maybe_compact();
+            let _ = self.maybe_compact_given(Some(commits_seen));
         }
         Ok(out)
     }
@@ -677,6 +677,16 @@ impl Store {
     }
 
     pub(crate) fn maybe_compact(&self) -> Result<()> {
+        self.maybe_compact_given(None)
+    }
+
+    /// [`Store::maybe_compact`], given how many commits the log held at the write's catch-up, when that is
+    /// known: the log is listed again only once it may need compacting (a listing costs as much as the rest
+    /// of a small write when the log holds hundreds of commits).
+    fn maybe_compact_given(&self, commits_seen: Option<usize>) -> Result<()> {
+        if commits_seen.is_some_and(|seen| seen + 1 <= self.config.log.compact_after) {
+            return Ok(());
+        }
         let names = self.log.list()?;
         let commits = names.iter().filter(|n| segment_kind(n) == Some(SegmentKind::Commit)).count();
         let checkpoints = names.len() - commits;
@@ -891,9 +901,21 @@ pub(crate) fn catch_up(
     tx: &mut WriteTx<'_>,
     damaged: &Mutex<std::collections::BTreeMap<String, String>>,
 ) -> Result<usize> {
+    Ok(catch_up_counted(log, storage, tx, damaged)?.0)
+}
+
+/// [`catch_up`], also returning how many commit segments the log held when it was last listed.
+fn catch_up_counted(
+    log: &Log,
+    storage: &Storage,
+    tx: &mut WriteTx<'_>,
+    damaged: &Mutex<std::collections::BTreeMap<String, String>>,
+) -> Result<(usize, usize)> {
     let mut total = 0;
+    let mut commits = 0;
     'again: for _ in 0..8 {
         let names = log.list()?;
+        commits = names.iter().filter(|n| segment_kind(n) == Some(SegmentKind::Commit)).count();
         let listed: HashSet<&str> = names.iter().map(String::as_str).collect();
         let mut applied = tx.read().applied()?;
         let gone: Vec<String> = applied.iter().filter(|a| !listed.contains(a.as_str())).cloned().collect();
@@ -926,9 +948,9 @@ pub(crate) fn catch_up(
                 Err(e) => return Err(e.into()),
             }
         }
-        return Ok(total);
+        return Ok((total, commits));
     }
-    Ok(total)
+    Ok((total, commits))
 }
 
 /// Finishes the file moves of a commit whose writer died before making them: a move is made when its source

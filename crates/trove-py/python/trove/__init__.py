@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
@@ -337,11 +338,20 @@ class Project:
         >>> lab.put("runs/r17", "velocity.csv", metadata={"temperature": 300}, tags={"pilot"})   # doctest: +SKIP
         """
         imports: list[tuple[str, str | None]] = [(os.fspath(f), None) for f in files]
-        with tempfile.TemporaryDirectory(prefix="trove-put-") as scratch:
+        edit = _edit(meta_doc=dict(metadata) if metadata else None, tags_add=sorted(set(tags)) or None, kind=kind)
+        if data is None or isinstance(data, (str, os.PathLike)):
             if data is not None:
-                imports.insert(0, _import_of(data, name, Path(scratch)))
-            edit = _edit(meta_doc=dict(metadata) if metadata else None, tags_add=sorted(set(tags)) or None, kind=kind)
+                imports.insert(0, (os.fspath(data), name))
             self.store._native.put(self.name, path, edit, imports)
+            return self.dataset(path)
+        # Values are written once, by the library that owns their type, into the store's own staging area,
+        # from where the put moves the file in (hashing it is the only other pass over its bytes).
+        scratch = Path(self.store._native.scratch_folder())
+        try:
+            imports.insert(0, _import_of(data, name, scratch))
+            self.store._native.put(self.name, path, edit, imports, adopt=True)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
         return self.dataset(path)
 
 
@@ -365,14 +375,20 @@ def _import_of(data: Any, name: str | None, scratch: Path) -> tuple[str, str | N
         target = scratch / (name or "data.npy")
         np.save(target, data, allow_pickle=False)
         return os.fspath(target), None
-    if module in ("pandas", "pyarrow"):
+    if module in ("pandas", "pyarrow", "polars") or hasattr(data, "__arrow_c_stream__"):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pandas(data) if module == "pandas" else data
-        if not isinstance(table, pa.Table):
-            table = pa.table(data)
         target = scratch / (name or "data.parquet")
+        if isinstance(data, pa.RecordBatchReader):
+            # Streamed batch by batch: a reader may hold more than memory.
+            with pq.ParquetWriter(target, data.schema, compression="zstd") as writer:
+                for batch in data:
+                    writer.write_batch(batch)
+            return os.fspath(target), None
+        # A pandas DataFrame through pyarrow's converter; anything else (a Table, a RecordBatch, a polars
+        # DataFrame, any object with `__arrow_c_stream__`) through the Arrow C interface.
+        table = pa.Table.from_pandas(data) if module == "pandas" else pa.table(data)
         pq.write_table(table, target, compression="zstd")
         return os.fspath(target), None
     raise TypeError(
@@ -493,6 +509,9 @@ class Object:
         if fmt in ARRAYS:
             import numpy as np
 
+            if fmt == "npy" and slice is None:
+                # The stored file is the array as it was put: numpy reads it directly.
+                return np.load(self.path_on_disk, allow_pickle=False)
             with tempfile.TemporaryDirectory(prefix="trove-load-") as scratch:
                 target = Path(scratch) / "part.npy"
                 self._store._native.export_slice(self.ref, slice or "...", os.fspath(target))
