@@ -684,7 +684,7 @@ impl Store {
     /// known: the log is listed again only once it may need compacting (a listing costs as much as the rest
     /// of a small write when the log holds hundreds of commits).
     fn maybe_compact_given(&self, commits_seen: Option<usize>) -> Result<()> {
-        if commits_seen.is_some_and(|seen| seen + 1 <= self.config.log.compact_after) {
+        if commits_seen.is_some_and(|seen| seen < self.config.log.compact_after) {
             return Ok(());
         }
         let names = self.log.list()?;
