@@ -148,6 +148,27 @@ def test_errors_are_one_tree_with_the_cli_messages(s: trove.Store, tmp_path: Pat
         trove.init(s.root)
     # Nothing of the failed writes was committed.
     assert len(s.find()) == 0 and cli(s, "find", "--count").strip() == "0"
+    # The library's error kinds, each with what a Python caller does about it (never a CLI flag).
+    s.project("lab").put("tree/a")
+    s.project("lab").put("tree/a/b")
+    with pytest.raises(trove.InvalidInput, match=r"removing it removes them too \(pass recursive=True"):
+        s["lab/tree/a"].remove()
+    s["lab/tree/a"].remove(recursive=True)
+    with pytest.raises(trove.StoreNotFound, match="TROVE_STORE") as nowhere:
+        old, env = os.getcwd(), os.environ.pop("TROVE_STORE", None)
+        os.chdir("/")
+        try:
+            trove.open()
+        finally:
+            os.chdir(old)
+            if env is not None:
+                os.environ["TROVE_STORE"] = env
+    assert "--store" not in str(nowhere.value)
+    with pytest.raises(trove.Conflict, match="no batch is open"):
+        s._native.end_batch(True)
+    with pytest.raises(trove.InvalidInput, match="not an array"):
+        s.project("lab").put("j", {"a": 1}).objects["data.json"]._store._native.export_slice("lab/j:data.json", "0",
+                                                                                            str(tmp_path / "x.npy"))
 
 
 def test_move_copy_remove(s: trove.Store) -> None:

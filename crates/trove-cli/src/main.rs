@@ -426,6 +426,17 @@ pub enum TagCommand {
     },
 }
 
+/// What the command line adds to a library error: the command or flag that gets past it.
+fn hint(e: &trove::Error) -> Option<&'static str> {
+    match e {
+        trove::Error::NoStore { .. } => Some("run `trove init`, or pass --store / set TROVE_STORE"),
+        trove::Error::NeedsRecursive(_) => Some("use `rm -r` or `cp -r` to include every dataset in it"),
+        trove::Error::ObjectName { .. } => Some("choose an object name with --name"),
+        trove::Error::LogOnly { .. } => Some("run it without --log-only, where the catalog can be written"),
+        _ => None,
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match commands::run(cli) {
@@ -446,6 +457,9 @@ fn main() -> ExitCode {
                     eprintln!("  caused by: {text}");
                     said.push_str(&text);
                 }
+            }
+            if let Some(hint) = e.chain().find_map(|c| c.downcast_ref::<trove::Error>()).and_then(hint) {
+                eprintln!("  hint: {hint}");
             }
             // A failed `compute` passes its command's exit code on.
             let command_code =

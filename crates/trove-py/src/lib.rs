@@ -72,8 +72,11 @@ fn class_of(e: &Error) -> &'static str {
         Error::NoStore { .. } | Error::NotAStore { .. } => "StoreNotFound",
         Error::NotFound { .. } => "NotFound",
         Error::Exists { .. } | Error::AlreadyAStore { .. } => "Conflict",
-        Error::Name(_) | Error::Ref(_) => "InvalidName",
-        Error::Invalid(_) | Error::Value(_) | Error::Ingest { .. } => "InvalidInput",
+        Error::Name(_) | Error::Ref(_) | Error::ObjectName { .. } => "InvalidName",
+        Error::Invalid(_) | Error::Value(_) | Error::Ingest { .. } | Error::Mismatch(_) | Error::NeedsRecursive(_) => {
+            "InvalidInput"
+        }
+        Error::Refused(_) | Error::LogOnly { .. } => "Conflict",
         // A request the data cannot meet (an unknown column, a slice out of bounds) or a file that is not what
         // its format promises.
         Error::Format(FormatError::Invalid(_) | FormatError::Malformed { .. }) => "InvalidInput",
@@ -84,13 +87,24 @@ fn class_of(e: &Error) -> &'static str {
     }
 }
 
+/// A library error's message, with what a Python caller does to get past it where that is a keyword.
+fn with_hint(e: &Error) -> String {
+    let hint = match e {
+        Error::NoStore { .. } => " (pass the store's folder to trove.open(), or set TROVE_STORE)",
+        Error::NeedsRecursive(_) => " (pass recursive=True to include them)",
+        Error::ObjectName { .. } => " (choose one with name=)",
+        _ => "",
+    };
+    format!("{e}{hint}")
+}
+
 /// Runs a store operation with the GIL released and maps its failure to a Python exception. Every method
 /// of [`Store`] goes through here.
 fn call<T: Send>(py: Python<'_>, f: impl FnOnce() -> Outcome<T> + Send) -> PyResult<T> {
     let result = py.detach(f);
     result.map_err(|failure| {
         let (class, message, column) = match failure {
-            Failure::Store(e) => (class_of(&e), e.to_string(), None),
+            Failure::Store(e) => (class_of(&e), with_hint(&e), None),
             Failure::Filter(e) => ("FilterError", e.to_string(), e.column),
             Failure::Forked => (
                 "Error",
@@ -208,7 +222,8 @@ impl Store {
     #[pyo3(signature = (root=None))]
     fn open(py: Python<'_>, root: Option<PathBuf>) -> PyResult<Store> {
         call(py, || {
-            let root = match root.or_else(|| std::env::var_os("TROVE_STORE").map(PathBuf::from)) {
+            let from_env = std::env::var_os("TROVE_STORE").filter(|v| !v.is_empty()).map(PathBuf::from);
+            let root = match root.or(from_env) {
                 Some(root) => root,
                 None => {
                     let here = std::env::current_dir().map_err(|e| Error::Io { path: ".".into(), source: e })?;

@@ -61,9 +61,7 @@ impl Store {
     /// Waits while another thread of this store holds a batch.
     pub fn begin_batch(&self) -> Result<()> {
         if let Some(reason) = &self.log_only {
-            return Err(Error::Invalid(format!(
-                "a batch needs a catalog this process can write, and this one writes to the log alone ({reason})"
-            )));
+            return Err(Error::LogOnly { what: "begin a batch".into(), reason: reason.clone() });
         }
         let me = std::thread::current().id();
         let mut gate = self.batch_gate(me);
@@ -109,7 +107,7 @@ impl Store {
         let mut gate = lock(&self.batch);
         let owner = match gate.as_mut() {
             Some(owner) if owner.thread == me => owner,
-            _ => return Err(Error::Invalid("no batch is open in this thread".into())),
+            _ => return Err(Error::Refused("no batch is open in this thread".into())),
         };
         if owner.depth > 1 {
             owner.depth -= 1;
@@ -134,7 +132,7 @@ impl Store {
             self.batch_ended.notify_all();
             drop(gate);
             return if inner_failed && commit {
-                Err(Error::Invalid("an inner batch ended without committing: nothing of the batch was written".into()))
+                Err(Error::Refused("an inner batch ended without committing: nothing of the batch was written".into()))
             } else {
                 Ok(BatchReport::default())
             };
@@ -223,7 +221,7 @@ impl Store {
         }
         crate::placement::check(&self.storage, &tx.read(), &plan, true)?;
         let mut guard = lock(&self.pending);
-        let pending = guard.as_mut().ok_or_else(|| Error::Invalid("the batch ended meanwhile".into()))?;
+        let pending = guard.as_mut().ok_or_else(|| Error::Refused("the batch ended meanwhile".into()))?;
         let places: Vec<&String> = plan
             .moves
             .iter()
@@ -232,7 +230,7 @@ impl Store {
             .chain(&plan.cleanup)
             .collect();
         if let Some(twice) = places.iter().find(|p| pending.places.contains(p.as_str())) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Refused(format!(
                 "{twice} was already written or removed earlier in this batch: a batch changes each file once \
                  (end the batch, then change it again)"
             )));

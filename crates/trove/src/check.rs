@@ -209,7 +209,7 @@ impl Store {
 
     fn local_root(&self) -> Result<&Path> {
         self.storage.local_root().ok_or_else(|| {
-            Error::Invalid(format!("check and gc walk local folders; {} is not one", self.storage.url()))
+            Error::Unsupported(format!("check and gc walk local folders; {} is not one", self.storage.url()))
         })
     }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 /// Anything a store operation can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("no trove store found in {} or any parent folder (run `trove init`, or pass --store / set TROVE_STORE)", start.display())]
+    #[error("no trove store found in {} or any parent folder", start.display())]
     NoStore { start: PathBuf },
     #[error("{} is not a trove store (no trove.toml)", path.display())]
     NotAStore { path: PathBuf },
@@ -15,8 +15,30 @@ pub enum Error {
     NotFound { what: String },
     #[error("{what} already exists")]
     Exists { what: String },
+    /// Input that is not valid: a value, a name, a request that cannot mean anything.
     #[error("{0}")]
     Invalid(String),
+    /// The reference names another kind of thing than the operation takes (a project where it takes a
+    /// dataset, a dataset where it takes an object, a table where it takes an array).
+    #[error("{0}")]
+    Mismatch(String),
+    /// What is named has datasets in or below it, which the operation would take too: the caller must ask
+    /// for that (the CLI's `-r`, Python's `recursive=True`).
+    #[error("{0}")]
+    NeedsRecursive(String),
+    /// The operation needs what this store does not have (a local disk).
+    #[error("{0}")]
+    Unsupported(String),
+    /// Refused in this handle's present state (inside a batch, or with no batch open), or because the store
+    /// kept changing under the operation: it may succeed later.
+    #[error("{0}")]
+    Refused(String),
+    /// This process writes to the log alone, and `what` needs the catalog written.
+    #[error("cannot {what} in log-only mode ({reason})")]
+    LogOnly { what: String, reason: String },
+    /// A file whose name cannot be an object's name, imported without another name.
+    #[error("{}: not usable as an object name: {message}", path.display())]
+    ObjectName { path: PathBuf, message: String },
     #[error(transparent)]
     Name(#[from] trove_model::NameError),
     #[error(transparent)]

@@ -14,7 +14,7 @@ impl Store {
         let object = r
             .object
             .clone()
-            .ok_or_else(|| Error::Invalid(format!("{r} names a dataset, not an object (PROJECT/PATH:OBJECT)")))?;
+            .ok_or_else(|| Error::Mismatch(format!("{r} names a dataset, not an object (PROJECT/PATH:OBJECT)")))?;
         let state = self.dataset_for(r)?;
         if !state.objects.contains_key(&object) {
             return Err(Error::NotFound { what: format!("object {r}") });
@@ -28,8 +28,8 @@ impl Store {
     pub fn read_object(&self, r: &Ref, out: &mut dyn Write) -> Result<u64> {
         let (state, object, key) = self.object_of(r)?;
         if state.objects[&object].is_folder() {
-            return Err(Error::Invalid(format!(
-                "{r} is stored as a folder ({}): export it to a folder with -o DIR, or convert it with --as",
+            return Err(Error::Mismatch(format!(
+                "{r} is stored as a folder ({}): it can be exported to a folder, or converted to a one-file format",
                 state.objects[&object].format
             )));
         }

@@ -195,7 +195,7 @@ impl Store {
     /// stamp order (the order that decides which change wins).
     pub fn history(&self, r: &Ref) -> Result<Vec<HistoryEntry>> {
         let path = r.path.as_ref().ok_or_else(|| {
-            Error::Invalid(format!("{r} names a project: `trove log` shows the history of a dataset (PROJECT/PATH)"))
+            Error::Mismatch(format!("{r} names a project: history is kept for datasets (PROJECT/PATH)"))
         })?;
         self.refresh()?;
         let ids: Vec<Uuid> = self.read(|read| {
@@ -264,7 +264,7 @@ impl Store {
             segments.retain(|(name, _)| !covered.contains(name));
             return Ok(segments);
         }
-        Err(Error::Invalid(
+        Err(Error::Refused(
             "the log kept changing while it was read (segments compacted away each time): try again".to_string(),
         ))
     }

@@ -130,7 +130,7 @@ impl Store {
         let r = r.without_object();
         let state = self.dataset_for(&r)?;
         let lineage = stored_lineage(&state)?
-            .ok_or_else(|| Error::Invalid(format!("{r} has no lineage: it was not made by `trove compute`")))?;
+            .ok_or_else(|| Error::Mismatch(format!("{r} has no lineage: it is not derived data")))?;
         self.refresh()?;
         self.tree_of(lineage, Presence::Present { at: r.to_string() }, 0)
     }

@@ -103,7 +103,7 @@ impl ObjectInfo {
 
     fn local(&self) -> Result<&Path> {
         self.path.as_deref().ok_or_else(|| {
-            Error::Invalid(format!("object {}: reading inside objects needs a store on a local disk", self.name))
+            Error::Unsupported(format!("object {}: reading inside objects needs a store on a local disk", self.name))
         })
     }
 }
@@ -155,7 +155,7 @@ impl Store {
     pub(crate) fn staging_path(&self, key: &str) -> Result<PathBuf> {
         self.storage
             .local_path(key)
-            .ok_or_else(|| Error::Invalid("converting data needs a store on a local disk".to_string()))
+            .ok_or_else(|| Error::Unsupported("converting data needs a store on a local disk".to_string()))
     }
 
     /// Streams files and folders into the staging area, converting where asked, hashing on the way.
@@ -198,9 +198,7 @@ impl Store {
             None if converting => converted_name(source, to).unwrap_or_default(),
             None => source.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string(),
         };
-        validate_name(&name).map_err(|e| {
-            Error::Invalid(format!("{}: not usable as an object name: {e} (choose one with --name)", source.display()))
-        })?;
+        validate_name(&name).map_err(|e| Error::ObjectName { path: source.clone(), message: e.to_string() })?;
         let key = self.staging_key();
         let result = if f.adopt && !converting && self.adoptable(source) {
             self.stage_adopted(from, source, &head, &key)
@@ -439,7 +437,7 @@ impl Store {
         let name = r
             .object
             .clone()
-            .ok_or_else(|| Error::Invalid(format!("{r} names a dataset, not an object (PROJECT/PATH:OBJECT)")))?;
+            .ok_or_else(|| Error::Mismatch(format!("{r} names a dataset, not an object (PROJECT/PATH:OBJECT)")))?;
         let state = self.dataset_for(r)?;
         let manifest =
             state.objects.get(&name).cloned().ok_or_else(|| Error::NotFound { what: format!("object {r}") })?;
@@ -488,7 +486,7 @@ impl Store {
         let result = self.read_stable(r, |info, path| {
             let format = info.format()?;
             let array = format.as_array().ok_or_else(|| {
-                Error::Invalid(format!("{r} is {}, not an array: --slice needs an npy or zarr object", format.name()))
+                Error::Mismatch(format!("{r} is {}, not an array: slicing needs an npy or zarr object", format.name()))
             })?;
             remove_any(&part);
             // An npy slice is cut from the file's bytes: same dtype and byte order, any fixed-size numpy type.

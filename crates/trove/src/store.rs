@@ -405,7 +405,7 @@ impl Store {
     /// Refuses `what` inside a batch, whose records are not in the log yet.
     fn outside_batch(&self, what: &str) -> Result<()> {
         if self.in_batch() {
-            return Err(Error::Invalid(format!("cannot {what} inside a batch: end the batch first")));
+            return Err(Error::Refused(format!("cannot {what} inside a batch: end the batch first")));
         }
         Ok(())
     }
@@ -613,9 +613,7 @@ impl Store {
                 }
                 Ok(Some(lease))
             }
-            (Some(reason), None) => Err(Error::Invalid(format!(
-                "cannot {what} in log-only mode ({reason}): run it without --log-only, where the catalog can be written"
-            ))),
+            (Some(reason), None) => Err(Error::LogOnly { what: what.to_string(), reason: reason.clone() }),
         }
     }
 

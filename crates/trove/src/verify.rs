@@ -297,7 +297,7 @@ impl Store {
             .ok_or_else(|| Error::NotFound { what: format!("object {}/{}:{name}", at.project(), at.path()) })?;
         let key = object_key(at.project(), at.path(), name);
         let path = self.storage.local_path(&key).ok_or_else(|| {
-            Error::Invalid(format!("verify reads objects from a local disk; {} is not one", self.storage.url()))
+            Error::Unsupported(format!("verify reads objects from a local disk; {} is not one", self.storage.url()))
         })?;
         Ok(ObjectJob {
             reference: format!("{}/{}:{name}", at.project(), at.path()),

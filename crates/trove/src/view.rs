@@ -46,7 +46,7 @@ impl Store {
 
     /// The dataset a reference names, or a clear "not found".
     pub fn dataset_for(&self, r: &Ref) -> Result<DatasetState> {
-        let path = r.path.as_ref().ok_or_else(|| Error::Invalid(format!("{r} names a project, not a dataset")))?;
+        let path = r.path.as_ref().ok_or_else(|| Error::Mismatch(format!("{r} names a project, not a dataset")))?;
         self.dataset(&r.project, path)?
             .ok_or_else(|| Error::NotFound { what: format!("dataset {}", r.without_object()) })
     }

@@ -319,7 +319,7 @@ impl Store {
         }
         let Some(path) = &r.path else {
             if edit.kind.is_some() || !edit.tags_add.is_empty() || !edit.tags_rm.is_empty() {
-                return Err(Error::Invalid(format!("{r} is a project: projects have metadata, not kinds or tags")));
+                return Err(Error::Mismatch(format!("{r} is a project: projects have metadata, not kinds or tags")));
             }
             return self.edit_project(&r.project, edit, false);
         };
@@ -344,7 +344,7 @@ impl Store {
             let mut seen = std::collections::HashSet::new();
             for r in refs {
                 let (Some(path), None) = (&r.path, &r.object) else {
-                    return Err(Error::Invalid(format!("{r}: editing many at once takes datasets (PROJECT/PATH)")));
+                    return Err(Error::Mismatch(format!("{r}: editing many at once takes datasets (PROJECT/PATH)")));
                 };
                 let state = read
                     .dataset_at(&r.project, path.as_str())?
@@ -518,12 +518,16 @@ impl Store {
     /// The datasets a move or copy takes: the source dataset (if it is one) and everything below it.
     fn subtree(read: &Reader<'_>, from: &Ref, recursive: bool) -> Result<(DatasetPath, Vec<DatasetState>)> {
         if from.object.is_some() {
-            return Err(Error::Invalid(format!("{from}: mv and cp take datasets (PROJECT/PATH), not objects")));
+            return Err(Error::Mismatch(format!(
+                "{from}: moving and copying take datasets (PROJECT/PATH), not objects"
+            )));
         }
         let mut states = Vec::new();
         let path = match resolve(read, from)? {
             Target::Project(_) => {
-                return Err(Error::Invalid(format!("{from} is a project: mv and cp take datasets (PROJECT/PATH)")));
+                return Err(Error::Mismatch(format!(
+                    "{from} is a project: moving and copying take datasets (PROJECT/PATH)"
+                )));
             }
             Target::Dataset(state) => {
                 states.push(state);
@@ -531,7 +535,9 @@ impl Store {
             }
             Target::Folder { path, .. } => {
                 if !recursive {
-                    return Err(Error::Invalid(format!("{from} is a folder of datasets: use `cp -r`")));
+                    return Err(Error::NeedsRecursive(format!(
+                        "{from} is a folder of datasets: copying it copies every dataset in it"
+                    )));
                 }
                 Some(path)
             }
@@ -689,7 +695,9 @@ fn plan_removal(
     let (own, prefix) = match resolve(read, r)? {
         Target::Project(_) => {
             if !recursive {
-                return Err(Error::Invalid(format!("{r} is a project: use `rm -r {r}` to remove every dataset in it")));
+                return Err(Error::NeedsRecursive(format!(
+                    "{r} is a project: removing it removes every dataset in it"
+                )));
             }
             (None, String::new())
         }
@@ -699,7 +707,9 @@ fn plan_removal(
         }
         Target::Folder { path, .. } => {
             if !recursive {
-                return Err(Error::Invalid(format!("{r} is a folder of datasets: use `rm -r {r}`")));
+                return Err(Error::NeedsRecursive(format!(
+                    "{r} is a folder of datasets: removing it removes every dataset in it"
+                )));
             }
             (None, path.as_str().to_string())
         }
@@ -710,8 +720,8 @@ fn plan_removal(
         Ok(())
     })?;
     if !recursive && victims.len() > 1 {
-        return Err(Error::Invalid(format!(
-            "{r} has {} datasets below it: use `rm -r {r}` to remove them too",
+        return Err(Error::NeedsRecursive(format!(
+            "{r} has {} datasets below it: removing it removes them too",
             victims.len() - 1
         )));
     }
