@@ -201,11 +201,13 @@ fn query_of(
 }
 
 impl Store {
-    /// The facade, unless this handle came through `fork`.
+    /// The facade, unless this handle came through `fork`, with other processes' commits merged (cheap when
+    /// there are none: the store's log watch says so without listing the log).
     fn inner(&self) -> Outcome<&Inner> {
         if std::process::id() != self.pid {
             return Err(Failure::Forked);
         }
+        self.inner.refresh()?;
         Ok(&self.inner)
     }
 

@@ -7,6 +7,7 @@ pub mod config;
 pub mod filesystem;
 pub mod leases;
 pub mod log;
+pub mod log_watch;
 pub mod process;
 pub mod storage;
 pub mod upgrade;

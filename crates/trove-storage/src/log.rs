@@ -160,6 +160,12 @@ impl Log {
             .collect())
     }
 
+    /// A watch that tells when the log gained segments (see [`crate::log_watch`]); `None` unless the log is
+    /// a local folder the system can watch.
+    pub fn watch(&self) -> Option<crate::log_watch::LogWatch> {
+        crate::log_watch::LogWatch::new(&self.storage.local_path(LOG_PREFIX)?)
+    }
+
     /// Reads and parses one segment.
     pub fn read(&self, name: &str) -> Result<Segment, LogError> {
         let bytes = self.storage.get(&Log::key(name))?;

@@ -185,6 +185,8 @@ impl Store {
         })();
         if indexed.is_err() {
             let _ = catalog.release(false);
+        } else if moved {
+            self.note_published(&name);
         }
         let cleanup = if indexed.is_ok() && moved { cleanup } else { Vec::new() };
         Ok((BatchReport { records: records.len(), commit: Some(name) }, cleanup))

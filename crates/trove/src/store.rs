@@ -81,6 +81,9 @@ pub struct Store {
     pub(crate) batch_ended: Condvar,
     /// What the open batch has gathered.
     pub(crate) pending: Mutex<Option<crate::batch::Pending>>,
+    /// Tells when the log gained segments this process has not merged, so that a catch-up need not list it
+    /// (`None`: every catch-up lists).
+    log_watch: Option<Mutex<trove_storage::log_watch::LogWatch>>,
 }
 
 /// What a write will commit: its records, the files copied before the commit, the files moved into place
@@ -198,8 +201,10 @@ impl Store {
             None => open_catalog(&root).map_err(|e| e.full_disk(&root))?,
             Some(_) => (open_catalog_read_only(&root)?, None),
         };
+        let log = Log::new(storage.clone());
+        let log_watch = if log_only.is_none() { log.watch().map(Mutex::new) } else { None };
         let store = Store {
-            log: Log::new(storage.clone()),
+            log,
             root,
             storage,
             config,
@@ -218,6 +223,7 @@ impl Store {
             batch: Mutex::new(None),
             batch_ended: Condvar::new(),
             pending: Mutex::new(None),
+            log_watch,
         };
         store.refresh().map_err(|e| e.full_disk(&store.root))?;
         Ok(store)
@@ -294,6 +300,7 @@ impl Store {
                 let aside = set_catalog_aside(&path)?;
                 *catalog = Catalog::open(&path)?;
                 drop(catalog);
+                self.with_watch(|w| w.unsettle());
                 *lock(&self.set_aside) = Some(aside);
                 op()
             }
@@ -364,19 +371,45 @@ impl Store {
             // In a batch: the held transaction keeps other writers out, and sees the store as the batch began.
             return Ok(0);
         }
+        if self.log_settled() {
+            return Ok(0);
+        }
         let names = self.log.list()?;
         {
             let catalog = self.catalog();
             let applied = catalog.read().applied()?;
             if applied.len() == names.len() && names.iter().all(|n| applied.contains(n)) {
+                self.with_watch(|w| w.caught_up(&names));
                 return Ok(0);
             }
         }
         let mut catalog = self.catalog();
         let mut tx = catalog.write()?;
-        let n = catch_up(&self.log, &self.storage, &mut tx, &self.damaged_segments)?;
+        let caught = catch_up_counted(&self.log, &self.storage, &mut tx, &self.damaged_segments)?;
         tx.commit()?;
-        Ok(n)
+        self.note_caught_up(&caught);
+        Ok(caught.applied)
+    }
+
+    /// Whether the log watch knows that every segment in the log is merged into the catalog.
+    fn log_settled(&self) -> bool {
+        self.log_watch.as_ref().is_some_and(|w| lock(w).settled())
+    }
+
+    fn with_watch(&self, f: impl FnOnce(&mut trove_storage::log_watch::LogWatch)) {
+        if let Some(watch) = &self.log_watch {
+            f(&mut lock(watch));
+        }
+    }
+
+    /// Tells the log watch what a catch-up whose transaction committed did.
+    fn note_caught_up(&self, caught: &CaughtUp) {
+        self.with_watch(|w| if caught.complete { w.caught_up(&caught.names) } else { w.unsettle() });
+    }
+
+    /// Tells the log watch that this process published `name` and merged it into the committed catalog.
+    pub(crate) fn note_published(&self, name: &str) {
+        self.with_watch(|w| w.published(name));
     }
 
     /// `trove sync`: catch up with the log.
@@ -453,11 +486,18 @@ impl Store {
         }
         let mut catalog = self.catalog();
         let mut tx = catalog.write()?;
-        let commits_seen = catch_up_counted(&self.log, &self.storage, &mut tx, &self.damaged_segments)?.1;
+        let caught = if self.log_settled() {
+            None
+        } else {
+            Some(catch_up_counted(&self.log, &self.storage, &mut tx, &self.damaged_segments)?)
+        };
         let mut plan = Plan::default();
         let out = f(&tx.read(), &mut plan)?;
         if plan.records.is_empty() {
             tx.commit()?;
+            if let Some(caught) = &caught {
+                self.note_caught_up(caught);
+            }
             return Ok(out);
         }
         crate::placement::check(&self.storage, &tx.read(), &plan, true)?;
@@ -496,9 +536,21 @@ impl Store {
         });
         drop(catalog);
         if indexed.is_ok() && moved {
+            if let Some(caught) = &caught {
+                self.note_caught_up(caught);
+            }
+            self.note_published(&name);
+        } else {
+            self.with_watch(|w| w.unsettle());
+        }
+        if indexed.is_ok() && moved {
             self.clean_up(&plan.cleanup);
+            let commits_seen = match &caught {
+                Some(caught) => Some(caught.commits),
+                None => self.log_watch.as_ref().map(|w| lock(w).commits()),
+            };
             // Compaction is upkeep: the write stands whether or not it runs.
-            let _ = self.maybe_compact_given(Some(commits_seen));
+            let _ = self.maybe_compact_given(commits_seen);
         }
         Ok(out)
     }
@@ -899,21 +951,33 @@ pub(crate) fn catch_up(
     tx: &mut WriteTx<'_>,
     damaged: &Mutex<std::collections::BTreeMap<String, String>>,
 ) -> Result<usize> {
-    Ok(catch_up_counted(log, storage, tx, damaged)?.0)
+    Ok(catch_up_counted(log, storage, tx, damaged)?.applied)
 }
 
-/// [`catch_up`], also returning how many commit segments the log held when it was last listed.
+/// What a catch-up did and saw.
+struct CaughtUp {
+    /// Segments merged.
+    applied: usize,
+    /// Commit segments in the log as last listed.
+    commits: usize,
+    /// The segments listed.
+    names: Vec<String>,
+    /// Whether every segment listed is merged now (or damaged, and skipped until `repair`).
+    complete: bool,
+}
+
+/// [`catch_up`], saying what it saw.
 fn catch_up_counted(
     log: &Log,
     storage: &Storage,
     tx: &mut WriteTx<'_>,
     damaged: &Mutex<std::collections::BTreeMap<String, String>>,
-) -> Result<(usize, usize)> {
+) -> Result<CaughtUp> {
     let mut total = 0;
-    let mut commits = 0;
+    let mut complete = true;
+    let mut names = Vec::new();
     'again: for _ in 0..8 {
-        let names = log.list()?;
-        commits = names.iter().filter(|n| segment_kind(n) == Some(SegmentKind::Commit)).count();
+        names = log.list()?;
         let listed: HashSet<&str> = names.iter().map(String::as_str).collect();
         let mut applied = tx.read().applied()?;
         let gone: Vec<String> = applied.iter().filter(|a| !listed.contains(a.as_str())).cloned().collect();
@@ -932,6 +996,7 @@ fn catch_up_counted(
                         // Left unapplied: the next catch-up tries the moves again (and `gc` leaves their
                         // files in staging alone).
                         tx.forget_applied([name.as_str()])?;
+                        complete = false;
                     }
                     applied.insert(name.clone());
                     applied.extend(covers);
@@ -946,9 +1011,12 @@ fn catch_up_counted(
                 Err(e) => return Err(e.into()),
             }
         }
-        return Ok((total, commits));
+        let commits = names.iter().filter(|n| segment_kind(n) == Some(SegmentKind::Commit)).count();
+        return Ok(CaughtUp { applied: total, commits, names, complete });
     }
-    Ok((total, commits))
+    // The log kept changing under the listing: the next catch-up lists it again.
+    let commits = names.iter().filter(|n| segment_kind(n) == Some(SegmentKind::Commit)).count();
+    Ok(CaughtUp { applied: total, commits, names, complete: false })
 }
 
 /// Finishes the file moves of a commit whose writer died before making them: a move is made when its source
