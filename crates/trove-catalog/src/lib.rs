@@ -88,6 +88,42 @@ impl Catalog {
         Ok(Some(Catalog { conn }))
     }
 
+    /// Another connection to an existing catalog, for reads only (`query_only`), with a smaller page cache
+    /// than a writer's. `None` when the file is missing or of another schema version.
+    pub fn open_reader(path: &Path) -> Result<Option<Catalog>> {
+        use rusqlite::OpenFlags;
+        if !path.exists() {
+            return Ok(None);
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        register_functions(&conn)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        conn.pragma_update(None, "query_only", true)?;
+        conn.pragma_update(None, "cache_size", -65536)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        if schema_version(&conn)?.as_deref() != Some(&schema::SCHEMA_VERSION.to_string()) {
+            return Ok(None);
+        }
+        Ok(Some(Catalog { conn }))
+    }
+
+    /// Runs `f` over one snapshot of the catalog: a read transaction, so that a read made of many queries
+    /// sees no write land half-way through it.
+    pub fn snapshot<T, E: From<CatalogError>>(&self, f: impl FnOnce(&Reader<'_>) -> Result<T, E>) -> Result<T, E> {
+        let outer = !self.conn.is_autocommit();
+        if !outer {
+            self.conn.execute_batch("BEGIN DEFERRED").map_err(CatalogError::from)?;
+        }
+        let out = f(&self.read());
+        if !outer {
+            // A read transaction has nothing to keep: ending it cannot lose anything.
+            let _ = self.conn.execute_batch("COMMIT");
+        }
+        out
+    }
+
     /// A catalog in memory (for tests).
     pub fn open_in_memory() -> Result<Catalog> {
         Catalog::setup(Connection::open_in_memory()?, Journal::Wal)

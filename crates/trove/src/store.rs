@@ -20,6 +20,9 @@ use trove_storage::{Clock, Log, LogError, Storage, StoreConfig, Writer};
 
 use crate::error::{Error, Result};
 
+/// Read connections kept open for reuse (more are opened while more threads read at once).
+const MAX_IDLE_READERS: usize = 4;
+
 /// The file that marks a store root.
 pub const CONFIG_FILE: &str = "trove.toml";
 /// Where data files wait, hashed, until the commit that names them.
@@ -84,6 +87,9 @@ pub struct Store {
     /// Tells when the log gained segments this process has not merged, so that a catch-up need not list it
     /// (`None`: every catch-up lists).
     log_watch: Option<Mutex<trove_storage::log_watch::LogWatch>>,
+    /// Connections for reads, taken by one reading thread at a time, so that a long read holds up neither
+    /// this handle's writers nor its other readers.
+    readers: Mutex<Vec<Catalog>>,
 }
 
 /// What a write will commit: its records, the files copied before the commit, the files moved into place
@@ -224,6 +230,7 @@ impl Store {
             batch_ended: Condvar::new(),
             pending: Mutex::new(None),
             log_watch,
+            readers: Mutex::new(Vec::new()),
         };
         store.refresh().map_err(|e| e.full_disk(&store.root))?;
         Ok(store)
@@ -301,6 +308,7 @@ impl Store {
                 *catalog = Catalog::open(&path)?;
                 drop(catalog);
                 self.with_watch(|w| w.unsettle());
+                lock(&self.readers).clear();
                 *lock(&self.set_aside) = Some(aside);
                 op()
             }
@@ -354,9 +362,32 @@ impl Store {
     }
 
     /// Runs read-only queries against the (caught-up) catalog.
+    ///
+    /// The read runs on a connection of its own, over one snapshot, so writes of other threads go on
+    /// meanwhile. Inside a batch, the batch's thread reads through the batch's transaction (its own writes
+    /// included); a log-only handle reads its one catalog connection.
     pub fn read<T>(&self, f: impl FnOnce(&Reader<'_>) -> Result<T>) -> Result<T> {
-        let catalog = self.catalog();
-        f(&catalog.read())
+        if self.log_only.is_some() || self.in_batch() {
+            let catalog = self.catalog();
+            return f(&catalog.read());
+        }
+        let pooled = lock(&self.readers).pop();
+        let reader = match pooled {
+            Some(reader) => reader,
+            None => match Catalog::open_reader(&self.root.join(CATALOG_FILE))? {
+                Some(reader) => reader,
+                None => {
+                    let catalog = self.catalog();
+                    return catalog.snapshot(f);
+                }
+            },
+        };
+        let out = reader.snapshot(f);
+        let mut pool = lock(&self.readers);
+        if pool.len() < MAX_IDLE_READERS {
+            pool.push(reader);
+        }
+        out
     }
 
     /// Applies any commits other writers published since the catalog last looked. Cheap when there are

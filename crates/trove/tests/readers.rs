@@ -30,3 +30,54 @@ fn a_stale_handle_exports_the_replaced_object_instead_of_failing() {
     assert!(matches!(e, trove::Error::Damaged { .. }), "{e}");
     assert!(!bad.exists());
 }
+
+/// A long streamed `find` in one thread and writes in another run at once: reads have connections of their
+/// own, and each read sees one snapshot (the find lists exactly the datasets there were when it began).
+#[test]
+fn a_long_find_and_writes_run_at_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::init_with(dir.path(), false).unwrap());
+    for i in 0..50 {
+        let edit = DatasetEdit { meta: vec![("i".into(), serde_json::json!(i))], ..Default::default() };
+        store.put("p", &DatasetPath::parse(&format!("before/{i}")).unwrap(), &edit, &[]).unwrap();
+    }
+    let finding = Arc::new(AtomicBool::new(false));
+    let writes_done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (store, finding, writes_done) = (store.clone(), finding.clone(), writes_done.clone());
+        std::thread::spawn(move || {
+            let mut seen = 0;
+            let mut overlapped = false;
+            store
+                .find(&trove::Query::new(trove::model::filter::Filter::True), |_| {
+                    finding.store(true, Ordering::SeqCst);
+                    seen += 1;
+                    // Hold the find open until the writer is done (or long enough to show it is blocked).
+                    for _ in 0..200 {
+                        if writes_done.load(Ordering::SeqCst) {
+                            overlapped = true;
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    Ok(true)
+                })
+                .unwrap();
+            (seen, overlapped)
+        })
+    };
+    while !finding.load(Ordering::SeqCst) {
+        std::thread::yield_now();
+    }
+    for i in 0..5 {
+        store.put("p", &DatasetPath::parse(&format!("during/{i}")).unwrap(), &DatasetEdit::default(), &[]).unwrap();
+    }
+    writes_done.store(true, Ordering::SeqCst);
+    let (seen, overlapped) = reader.join().unwrap();
+    assert!(overlapped, "the writes waited for the find to end");
+    assert_eq!(seen, 50, "the find saw writes made after it began");
+    assert_eq!(store.count(&trove::Query::new(trove::model::filter::Filter::True)).unwrap(), 55);
+}
