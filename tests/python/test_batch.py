@@ -116,14 +116,53 @@ with s.batch():
     cli(s, "check")
 
 
-def test_other_threads_wait_for_a_batch(s: trove.Store) -> None:
+def test_other_threads_see_a_batch_whole_or_not_at_all(s: trove.Store) -> None:
     seen: list[int] = []
     with s.batch():
         for i in range(100):
             s[f"lab/runs/{i}"].update(status="batched")
+        # A reader in another thread does not wait: it sees the store as it was before the batch.
         reader = threading.Thread(target=lambda: seen.append(len(s.find(status="batched"))))
         reader.start()
-        reader.join(timeout=0.2)
-        assert reader.is_alive(), "a reader in another thread must wait for the batch"
-    reader.join()
-    assert seen == [100]
+        reader.join()
+        # A writer in another thread waits for the batch to end.
+        writer = threading.Thread(target=lambda: s["lab/runs/0"].update(status="after"))
+        writer.start()
+        writer.join(timeout=0.2)
+        assert writer.is_alive(), "a writer in another thread must wait for the batch"
+    writer.join()
+    assert seen == [0]
+    assert len(s.find(status="batched")) == 99 and s["lab/runs/0"].metadata["status"] == "after"
+
+
+INTERRUPTED = """
+import os, signal, sys, threading, time, trove
+root = sys.argv[1]
+s = trove.init(root, durable=False)
+
+def interrupt_after_the_first_commit() -> None:
+    watcher = trove.open(root)
+    while len(watcher.find()) == 0:
+        time.sleep(0.005)
+    os.kill(os.getpid(), signal.SIGINT)
+
+threading.Thread(target=interrupt_after_the_first_commit, daemon=True).start()
+try:
+    s.ingest({"path": f"lab/r{i}", "metadata": {"i": i}} for i in range(300_000))
+    print("finished")
+except KeyboardInterrupt:
+    print("interrupted", len(s.find()))
+"""
+
+
+def test_ctrl_c_stops_a_long_ingest_between_commits(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    proc = subprocess.run([sys.executable, "-c", INTERRUPTED, str(root)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    word, *count = proc.stdout.split()
+    assert word == "interrupted", proc.stdout
+    n = int(count[0])
+    assert 0 < n < 300_000 and n % 10_000 == 0, n  # whole batches, never part of one
+    store = trove.open(root)
+    assert cli(store, "find", "--count").strip() == str(n)
+    cli(store, "check")

@@ -380,6 +380,7 @@ fn ingest(store: &Store, file: &Path, batch: usize, out: &mut Out) -> Result<()>
     let report = store.ingest(reader, &name, batch, &mut |done, total| {
         bar.set_length(total);
         bar.set_position(done);
+        true
     });
     bar.finish_and_clear();
     let report = report?;

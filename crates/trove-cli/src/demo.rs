@@ -102,7 +102,7 @@ pub fn run(dir: &Path, out: &mut Out) -> Result<()> {
             lines.push('\n');
         }
     }
-    let report = store.ingest(lines.as_bytes(), "demo", trove::INGEST_BATCH, &mut |_, _| {})?;
+    let report = store.ingest(lines.as_bytes(), "demo", trove::INGEST_BATCH, &mut |_, _| true)?;
 
     // A few datasets with real files: a stress-strain table and notes for three runs, a config for one sweep.
     for (k, run) in ["lab/runs/2024/r121", "lab/runs/2024/r122", "lab/runs/2024/r123"].iter().enumerate() {

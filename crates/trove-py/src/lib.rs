@@ -98,6 +98,42 @@ fn with_hint(e: &Error) -> String {
     format!("{e}{hint}")
 }
 
+/// A long operation's way to notice Ctrl-C: with the GIL released, Python's signal handlers cannot run, so
+/// the operation takes the GIL back for a moment every so often and runs them; the exception one raises
+/// (`KeyboardInterrupt`) stops the operation and is raised once it has returned.
+#[derive(Default)]
+struct Interrupt {
+    raised: std::sync::Mutex<Option<PyErr>>,
+    calls: std::sync::atomic::AtomicU64,
+}
+
+impl Interrupt {
+    /// Whether to stop, checked for real on every `every`th call.
+    fn requested(&self, every: u64) -> bool {
+        if !self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(every) {
+            return false;
+        }
+        match Python::attach(|py| py.check_signals()) {
+            Ok(()) => false,
+            Err(e) => {
+                *self.raised.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+                true
+            }
+        }
+    }
+
+    /// The call's result, unless a signal handler raised meanwhile: then that exception.
+    fn outcome<T>(self, result: PyResult<T>) -> PyResult<T> {
+        match self.raised.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
+            Some(raised) => Err(raised),
+            None => result,
+        }
+    }
+}
+
+/// Rows between two looks for Ctrl-C in a streamed query.
+const ROWS_BETWEEN_SIGNAL_CHECKS: u64 = 2048;
+
 /// Runs a store operation with the GIL released and maps its failure to a Python exception. Every method
 /// of [`Store`] goes through here.
 fn call<T: Send>(py: Python<'_>, f: impl FnOnce() -> Outcome<T> + Send) -> PyResult<T> {
@@ -367,23 +403,25 @@ impl Store {
         limit: Option<u64>,
         refs: bool,
     ) -> PyResult<Vec<String>> {
-        call(py, || {
+        let interrupt = Interrupt::default();
+        let result = call(py, || {
             let store = self.inner()?;
             let query = query_of(filter, mongo, project, inherited, sort, offset, limit)?;
             let mut out = Vec::new();
             if refs {
                 store.find_refs(&query, |project, path| {
                     out.push(format!("{project}/{path}"));
-                    Ok(true)
+                    Ok(!interrupt.requested(ROWS_BETWEEN_SIGNAL_CHECKS))
                 })?;
             } else {
                 store.find(&query, |state| {
                     out.push(store.dataset_json(&state).to_string());
-                    Ok(true)
+                    Ok(!interrupt.requested(ROWS_BETWEEN_SIGNAL_CHECKS))
                 })?;
             }
             Ok(out)
-        })
+        });
+        interrupt.outcome(result)
     }
 
     /// The matches as one table, for `Found.to_pandas()`: `{"columns": [...], "rows": [[...]...]}` as JSON
@@ -402,7 +440,8 @@ impl Store {
         offset: u64,
         limit: Option<u64>,
     ) -> PyResult<String> {
-        call(py, || {
+        let interrupt = Interrupt::default();
+        let result = call(py, || {
             let store = self.inner()?;
             let query = query_of(filter, mongo, project, inherited, sort, offset, limit)?;
             let fixed = ["id", "project", "path", "kind", "tags", "created", "updated"];
@@ -426,13 +465,14 @@ impl Store {
                     row[at] = value;
                 }
                 rows.push(row);
-                Ok(true)
+                Ok(!interrupt.requested(ROWS_BETWEEN_SIGNAL_CHECKS))
             })?;
             for row in &mut rows {
                 row.resize(columns.len(), Value::Null);
             }
             Ok(serde_json::json!({"columns": columns, "rows": rows}).to_string())
-        })
+        });
+        interrupt.outcome(result)
     }
 
     /// Removes the datasets named (with everything below them when `recursive`), one commit, all or none.
@@ -575,11 +615,14 @@ impl Store {
     /// Creates or updates datasets from JSON Lines in the `trove ingest` shape (every line checked before
     /// anything is written; one commit per batch). Returns `(created, updated)`.
     fn ingest(&self, py: Python<'_>, lines: &str) -> PyResult<(u64, u64)> {
-        call(py, || {
+        let interrupt = Interrupt::default();
+        let result = call(py, || {
             check_integers("ingest", lines).map_err(Error::from)?;
-            let report = self.inner()?.ingest(lines.as_bytes(), "records", trove::INGEST_BATCH, &mut |_, _| {})?;
+            let mut keep_going = |_, _| !interrupt.requested(1);
+            let report = self.inner()?.ingest(lines.as_bytes(), "records", trove::INGEST_BATCH, &mut keep_going)?;
             Ok((report.created, report.updated))
-        })
+        });
+        interrupt.outcome(result)
     }
 
     /// Read-only SQL over the documented views (`trove sql`): `{"columns": [...], "rows": [[...]]}` as JSON.

@@ -389,13 +389,15 @@ impl Store {
 
     /// Creates or updates datasets from JSON Lines (see [`IngestLine`]), one commit per [`INGEST_BATCH`]
     /// lines. Every line is checked before anything is written; the first bad line is reported by number.
-    /// Relative file paths are taken from the current directory.
+    /// Relative file paths are taken from the current directory. `progress(done, total)` is told after every
+    /// commit; when it returns false, the ingest stops there ([`Error::Interrupted`]): the batches committed
+    /// stay, nothing of the rest is written.
     pub fn ingest(
         &self,
         input: impl BufRead,
         source: &str,
         batch_size: usize,
-        progress: &mut dyn FnMut(u64, u64),
+        progress: &mut dyn FnMut(u64, u64) -> bool,
     ) -> Result<IngestReport> {
         // Read every line, then check them on all cores: nothing is written unless every line is good.
         let mut raw: Vec<(usize, String)> = Vec::new();
@@ -429,9 +431,11 @@ impl Store {
         }
         let total = lines.len() as u64;
         let mut report = IngestReport::default();
-        progress(0, total);
         let mut done = 0u64;
         for chunk in lines.chunks(batch_size.max(1)) {
+            if !progress(done, total) {
+                return Err(Error::Interrupted { done, total, commits: report.commits });
+            }
             // A batch that fails after earlier ones were committed says so: those stay.
             let partial = |e: Error| match report.commits {
                 0 => e,
@@ -491,8 +495,8 @@ impl Store {
             report.updated += updated;
             report.commits += 1;
             done += chunk.len() as u64;
-            progress(done, total);
         }
+        progress(done, total);
         Ok(report)
     }
 
