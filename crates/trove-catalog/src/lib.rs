@@ -73,36 +73,31 @@ impl Catalog {
     /// there is no catalog at `path` or it was written by another schema version (then it knows nothing
     /// useful to this version).
     pub fn open_read_only(path: &Path) -> Result<Option<Catalog>> {
-        use rusqlite::OpenFlags;
-        if !path.exists() {
-            return Ok(None);
-        }
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        register_functions(&conn)?;
-        let version = schema_version(&conn)?;
-        if version.as_deref() != Some(&schema::SCHEMA_VERSION.to_string()) {
-            return Ok(None);
-        }
-        Ok(Some(Catalog { conn }))
+        Catalog::open_existing(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
     }
 
-    /// Another connection to an existing catalog, for reads only (`query_only`), with a smaller page cache
-    /// than a writer's. `None` when the file is missing or of another schema version.
+    /// Another connection to an existing catalog, for reads only (`query_only`: it can still take part in
+    /// WAL), with a smaller page cache than a writer's. `None` as for [`Catalog::open_read_only`].
     pub fn open_reader(path: &Path) -> Result<Option<Catalog>> {
+        let Some(catalog) = Catalog::open_existing(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)? else {
+            return Ok(None);
+        };
+        catalog.conn.set_prepared_statement_cache_capacity(64);
+        catalog.conn.pragma_update(None, "query_only", true)?;
+        catalog.conn.pragma_update(None, "cache_size", -65536)?;
+        catalog.conn.pragma_update(None, "temp_store", "MEMORY")?;
+        Ok(Some(catalog))
+    }
+
+    fn open_existing(path: &Path, mode: rusqlite::OpenFlags) -> Result<Option<Catalog>> {
         use rusqlite::OpenFlags;
         if !path.exists() {
             return Ok(None);
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)?;
+        let conn =
+            Connection::open_with_flags(path, mode | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         register_functions(&conn)?;
-        conn.set_prepared_statement_cache_capacity(64);
-        conn.pragma_update(None, "query_only", true)?;
-        conn.pragma_update(None, "cache_size", -65536)?;
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
         if schema_version(&conn)?.as_deref() != Some(&schema::SCHEMA_VERSION.to_string()) {
             return Ok(None);
         }
