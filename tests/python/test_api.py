@@ -367,3 +367,28 @@ def test_tables_and_arrays_round_trip_dtypes_that_break_naive_code(s: trove.Stor
     staging = s.root / ".trove" / "staging"
     assert not staging.exists() or not list(staging.iterdir())
     cli(s, "check")
+
+
+def test_xarray_round_trips_with_coordinates_dimension_names_and_attributes(s: trove.Store) -> None:
+    import xarray as xr
+
+    lab = s.project("lab")
+    temps = np.arange(2 * 3 * 4, dtype=">f4").reshape(2, 3, 4)
+    ds = xr.Dataset(
+        {"temperature": (("time", "y", "x"), temps, {"units": "K"}),
+         "ünï_flag": (("time",), np.array([True, False]))},
+        coords={"time": pd.date_range("2024-01-01", periods=2, tz=None), "y": [10.0, 20.0, 30.0],
+                "x": ["a", "b", "c", "d"]},
+        attrs={"title": "run ς", "seed": 2**62},
+    )
+    obj = lab.put("fields/r1", ds, name="field.zarr").objects["field.zarr"]
+    back = obj.load()
+    xr.testing.assert_identical(back, ds)
+    # Any xarray user opens the stored folder directly.
+    xr.testing.assert_identical(xr.open_zarr(obj.path_on_disk, consolidated=False).load(), ds)
+
+    da = xr.DataArray(np.ones((2, 2)), dims=("a", "b"), coords={"a": [1, 2]}, name="ones", attrs={"k": "v"})
+    loaded = lab.put("fields/r2", da).objects["data.zarr"].load()
+    assert isinstance(loaded, xr.DataArray)
+    xr.testing.assert_identical(loaded, da)
+    cli(s, "check")

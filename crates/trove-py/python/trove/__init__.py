@@ -334,8 +334,9 @@ class Project:
 
         `data` is a file or folder path (`str`/`Path`, stored as it is), `bytes` (an object named `name`,
         default `data.bin`), a `dict` (a JSON object, default `data.json`), a numpy array (`.npy`, default
-        `data.npy`) or a pandas DataFrame / pyarrow Table (Parquet, default `data.parquet`). `files` imports
-        more files as the CLI does.
+        `data.npy`), a pandas DataFrame, pyarrow Table or RecordBatchReader, polars DataFrame or anything
+        with `__arrow_c_stream__` (Parquet, default `data.parquet`), or an xarray Dataset/DataArray (a Zarr
+        group `xarray.open_zarr` opens, default `data.zarr`). `files` imports more files as the CLI does.
 
         >>> lab.put("runs/r17", "velocity.csv", metadata={"temperature": 300}, tags={"pilot"})   # doctest: +SKIP
         """
@@ -371,6 +372,20 @@ def _import_of(data: Any, name: str | None, scratch: Path) -> tuple[str, str | N
         target.write_text(json.dumps(data, allow_nan=False, ensure_ascii=False), encoding="utf-8")
         return os.fspath(target), None
     module = type(data).__module__.split(".")[0]
+    if module == "xarray":
+        import xarray as xr
+
+        # A Zarr v3 group as xarray writes it: each variable an array carrying its dimension names, the
+        # coordinates and attributes kept, so that `xarray.open_zarr` (and `Object.load`) gives it back.
+        target = scratch / (name or "data.zarr")
+        if isinstance(data, xr.DataArray):
+            variable = data.name if data.name is not None else "data"
+            dataset = data.to_dataset(name=variable)
+            dataset.attrs[DATAARRAY_ATTR] = variable
+        else:
+            dataset = data
+        dataset.to_zarr(target, mode="w-", zarr_format=3, consolidated=False)
+        return os.fspath(target), None
     if module == "numpy":
         import numpy as np
 
@@ -458,6 +473,39 @@ def _slice_text(index: Any) -> str:
     return ", ".join(one(i) for i in items) or "..."
 
 
+#: The attribute marking a Zarr group written from an `xarray.DataArray` (its variable's name), so that it
+#: loads back as a DataArray.
+DATAARRAY_ATTR = "_trove_dataarray"
+
+
+def _is_labelled_zarr_group(path: Path) -> bool:
+    """Whether `path` is a Zarr v3 group holding arrays that name their dimensions (as xarray writes them)."""
+    try:
+        root = json.loads((path / "zarr.json").read_text(encoding="utf-8"))
+        if root.get("node_type") != "group":
+            return False
+        for child in path.iterdir():
+            meta = child / "zarr.json"
+            if child.is_dir() and meta.is_file() and json.loads(meta.read_text(encoding="utf-8")).get("dimension_names"):
+                return True
+    except (OSError, ValueError, AttributeError):
+        return False
+    return False
+
+
+def _xarray_of(path: Path) -> Any:
+    """A Zarr group written by xarray, loaded into memory: an `xarray.Dataset`, or the `DataArray` it was."""
+    import xarray as xr
+
+    dataset = xr.open_zarr(path, consolidated=False, zarr_format=3).load()
+    variable = dataset.attrs.pop(DATAARRAY_ATTR, None)
+    if isinstance(variable, str) and variable in dataset:
+        array = dataset[variable]
+        array.attrs = dict(array.attrs)
+        return array
+    return dataset
+
+
 class Object:
     """A data object of a dataset: a file or folder in the store, with its format, size, checksum and summary.
 
@@ -486,8 +534,9 @@ class Object:
              slice: str | None = None, as_: str = "pandas") -> Any:  # noqa: A002 - numpy's word
         """The object as the natural Python value: a pandas DataFrame for a table (`as_="pyarrow"` for a
         pyarrow Table, `"polars"` for a polars DataFrame; `columns=` and `rows=` read only what they need), a
-        numpy array for an array (`slice="0:5, :, 3"` reads only the chunks needed), parsed JSON for a JSON
-        file, the `Path` of a folder, and `bytes` for any other file."""
+        numpy array for an array (`slice="0:5, :, 3"` reads only the chunks needed), an xarray object for a
+        Zarr group whose arrays name their dimensions, parsed JSON for a JSON file, the `Path` of any other
+        folder, and `bytes` for any other file."""
         fmt = self.format
         if fmt in TABLES:
             start = stop = None
@@ -522,7 +571,7 @@ class Object:
             raise ValueError(f"slice= is for arrays; {self.ref} is {fmt}")
         path = self.path_on_disk
         if path.is_dir():
-            return path
+            return _xarray_of(path) if _is_labelled_zarr_group(path) else path
         if fmt == "json":
             return json.loads(path.read_text(encoding="utf-8"))
         return path.read_bytes()
