@@ -202,6 +202,9 @@ def test_threads_share_one_store(s: trove.Store) -> None:
         th.join()
     assert not errors, errors
     assert len(s.find()) == 160 and cli(s, "find", "--count").strip() == "160"
+    before = cli(s, "find", "--json", "--sort", "path")
+    cli(s, "sync", "--full")
+    assert cli(s, "find", "--json", "--sort", "path") == before, "the catalog differs from a rebuild"
 
 
 def _child_writes(root: str, n: int, worker: int) -> None:

@@ -120,6 +120,23 @@ def test_cached_decorator_keys_on_arguments_version_and_code(s: trove.Store, tmp
     assert len(runs) == 5
 
 
+def test_a_changed_function_body_gives_a_new_key(s: trove.Store, tmp_path: Path) -> None:
+    import importlib.util
+
+    runs: list[str] = []
+    for k, body in enumerate(("return {'v': n}", "return {'v': n + 0}", "return {'v': n}")):
+        source = tmp_path / f"steps_{k}.py"
+        source.write_text(f"import trove\n\ndef make(s, runs):\n    @trove.cached(store=s)\n    def step(n):\n"
+                          f"        runs.append({body!r})\n        {body}\n    return step\n")
+        spec = importlib.util.spec_from_file_location(f"steps_{k}", source)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        assert module.make(s, runs)(1) == {"v": 1}
+    # The first and third bodies are the same code: the third call finds the first one's result.
+    assert runs == ["return {'v': n}", "return {'v': n + 0}"]
+
+
 CACHED_SCRIPT = """
 import os, sys, time, trove, numpy as np
 

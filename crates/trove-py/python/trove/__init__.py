@@ -110,14 +110,20 @@ class Store:
 
     @property
     def root(self) -> Path:
-        """The store's folder."""
+        """The store's folder.
+
+        >>> s.root / "lab"   # doctest: +SKIP
+        """
         return Path(self._native.root())
 
     def __repr__(self) -> str:
         return f"trove.Store({str(self.root)!r})"
 
     def sync(self) -> int:
-        """Applies commits other processes made since (every call does this too); returns how many."""
+        """Applies commits other processes made since (every call does this too); returns how many.
+
+        >>> s.sync()   # doctest: +SKIP
+        """
         return self._native.sync()
 
     @contextlib.contextmanager
@@ -149,7 +155,10 @@ class Store:
         return Project(self, name)
 
     def projects(self) -> list[Project]:
-        """Every project of the store."""
+        """Every project of the store.
+
+        >>> [p.name for p in s.projects()]   # doctest: +SKIP
+        """
         return [Project(self, p["project"]) for p in json.loads(self._native.projects())]
 
     def dataset(self, ref: str) -> Dataset:
@@ -160,9 +169,17 @@ class Store:
         return Dataset(self, json.loads(self._native.show(ref, False)))
 
     def __getitem__(self, ref: str) -> Dataset:
+        """The dataset `PROJECT/PATH` (`trove.NotFound` when absent).
+
+        >>> s["lab/runs/r17"]   # doctest: +SKIP
+        """
         return self.dataset(ref)
 
     def __contains__(self, ref: object) -> bool:
+        """Whether a dataset is at `PROJECT/PATH`.
+
+        >>> "lab/runs/r17" in s   # doctest: +SKIP
+        """
         if not isinstance(ref, str):
             return False
         try:
@@ -213,7 +230,10 @@ class Store:
                      inherited, sort, limit, offset)
 
     def remove(self, *refs: str, recursive: bool = False) -> int:
-        """Removes datasets (with everything below them when `recursive`) in one commit, all or none."""
+        """Removes datasets (with everything below them when `recursive`) in one commit, all or none.
+
+        >>> s.remove("lab/scratch/a", "lab/scratch/b")   # doctest: +SKIP
+        """
         return self._native.remove(list(refs), recursive)
 
     def ingest(self, records: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
@@ -278,12 +298,18 @@ class Store:
         return _load_result(self.dataset(outcome["reference"]))
 
     def schema(self, project: str | None = None) -> list[dict[str, Any]]:
-        """The metadata keys in use, with their types, counts and ranges (`trove schema --json`)."""
+        """The metadata keys in use, with their types, counts and ranges (`trove schema --json`).
+
+        >>> {k["key"]: k["types"] for k in s.schema("lab")}   # doctest: +SKIP
+        """
         return list(json.loads(self._native.schema(project)))
 
 
 class Project:
-    """A project: a namespace of datasets with its own metadata, which its datasets inherit."""
+    """A project: a namespace of datasets with its own metadata, which its datasets inherit.
+
+    >>> lab = s.project("lab"); lab.put("runs/r1", metadata={"t": 300})   # doctest: +SKIP
+    """
 
     def __init__(self, store: Store, name: str) -> None:
         self.store = store
@@ -300,21 +326,34 @@ class Project:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        """The project's own metadata."""
+        """The project's own metadata.
+
+        >>> s.project("lab").metadata.get("institute")   # doctest: +SKIP
+        """
         for p in json.loads(self.store._native.projects()):
             if p["project"] == self.name:
                 return dict(p.get("metadata", {}))
         return {}
 
     def dataset(self, path: str) -> Dataset:
-        """The dataset at `path` in this project (`trove.NotFound` when absent)."""
+        """The dataset at `path` in this project (`trove.NotFound` when absent).
+
+        >>> s.project("lab").dataset("runs/r17")   # doctest: +SKIP
+        """
         return self.store.dataset(f"{self.name}/{path}")
 
     def __getitem__(self, path: str) -> Dataset:
+        """The dataset at `path` in this project.
+
+        >>> s.project("lab")["runs/r17"]   # doctest: +SKIP
+        """
         return self.dataset(path)
 
     def datasets(self) -> Found:
-        """Every dataset of the project, in path order."""
+        """Every dataset of the project, in path order.
+
+        >>> [d.path for d in s.project("lab").datasets()]   # doctest: +SKIP
+        """
         return self.store.find(project=self.name)
 
     def put(
@@ -415,7 +454,10 @@ def _import_of(data: Any, name: str | None, scratch: Path) -> tuple[str, str | N
 
 
 class Tags:
-    """A dataset's tags: a set view whose `add` and `discard` are commits."""
+    """A dataset's tags: a set view whose `add` and `discard` are commits.
+
+    >>> "calibrated" in ds.tags; ds.tags.add("reviewed")   # doctest: +SKIP
+    """
 
     def __init__(self, dataset: Dataset) -> None:
         self._dataset = dataset
@@ -424,12 +466,24 @@ class Tags:
         return set(self._dataset._view["tags"])
 
     def __contains__(self, tag: object) -> bool:
+        """Whether the dataset has the tag.
+
+        >>> "pilot" in ds.tags   # doctest: +SKIP
+        """
         return tag in self._current()
 
     def __iter__(self) -> Iterator[str]:
+        """The tags, sorted.
+
+        >>> sorted(ds.tags)   # doctest: +SKIP
+        """
         return iter(sorted(self._current()))
 
     def __len__(self) -> int:
+        """How many tags.
+
+        >>> len(ds.tags)   # doctest: +SKIP
+        """
         return len(self._current())
 
     def __eq__(self, other: object) -> bool:
@@ -443,11 +497,17 @@ class Tags:
         return f"Tags({sorted(self._current())!r})"
 
     def add(self, *tags: str) -> None:
-        """Adds tags (one commit)."""
+        """Adds tags (one commit).
+
+        >>> ds.tags.add("reviewed", "final")   # doctest: +SKIP
+        """
         self._dataset._edit(tags_add=list(tags))
 
     def discard(self, *tags: str) -> None:
-        """Removes tags if present (one commit)."""
+        """Removes tags if present (one commit).
+
+        >>> ds.tags.discard("pilot")   # doctest: +SKIP
+        """
         self._dataset._edit(tags_rm=list(tags))
 
 
@@ -518,16 +578,55 @@ class Object:
         self._view = view
         self.ref = f"{dataset_ref}:{view['name']}"
 
-    name = property(lambda self: self._view["name"], doc="The object's name (its file name).")
-    format = property(lambda self: self._view["format"], doc="`parquet`, `npy`, `zarr`, `csv`, `hdf5`, ...")
-    size = property(lambda self: self._view["size"], doc="Bytes (a folder's files added up).")
-    checksum = property(lambda self: self._view["checksum"], doc="`blake3:...` of the content.")
-    media_type = property(lambda self: self._view.get("media_type"), doc="The media type, from content first.")
-    summary = property(lambda self: self._view.get("summary"), doc="What `trove show` prints about the content.")
+    @property
+    def name(self) -> Any:
+        """The object's name (its file name).
+
+        >>> ds.objects["v.csv"].name   # doctest: +SKIP
+        """
+        return self._view["name"]
+    @property
+    def format(self) -> Any:
+        """`parquet`, `npy`, `zarr`, `csv`, `hdf5`, ...
+
+        >>> ds.objects["v.csv"].format     # "csv"   # doctest: +SKIP
+        """
+        return self._view["format"]
+    @property
+    def size(self) -> Any:
+        """Bytes (a folder's files added up).
+
+        >>> ds.objects["v.csv"].size   # doctest: +SKIP
+        """
+        return self._view["size"]
+    @property
+    def checksum(self) -> Any:
+        """`blake3:...` of the content.
+
+        >>> ds.objects["v.csv"].checksum   # doctest: +SKIP
+        """
+        return self._view["checksum"]
+    @property
+    def media_type(self) -> Any:
+        """The media type, from content first.
+
+        >>> ds.objects["v.csv"].media_type   # doctest: +SKIP
+        """
+        return self._view.get("media_type")
+    @property
+    def summary(self) -> Any:
+        """What `trove show` prints about the content.
+
+        >>> ds.objects["v.csv"].summary["columns"]   # doctest: +SKIP
+        """
+        return self._view.get("summary")
 
     @property
     def path_on_disk(self) -> Path:
-        """The absolute path of the object's file or folder (what `trove locate` prints)."""
+        """The absolute path of the object's file or folder (what `trove locate` prints).
+
+        >>> ds.objects["v.csv"].path_on_disk.read_text()   # doctest: +SKIP
+        """
         return Path(self._store.root) / str(self._view["path"])
 
     def load(self, *, columns: list[str] | None = None, rows: range | slice | None = None,
@@ -536,7 +635,10 @@ class Object:
         pyarrow Table, `"polars"` for a polars DataFrame; `columns=` and `rows=` read only what they need), a
         numpy array for an array (`slice="0:5, :, 3"` reads only the chunks needed), an xarray object for a
         Zarr group whose arrays name their dimensions, parsed JSON for a JSON file, the `Path` of any other
-        folder, and `bytes` for any other file."""
+        folder, and `bytes` for any other file.
+
+        >>> ds.objects["t.parquet"].load(columns=["t"], rows=range(100))   # doctest: +SKIP
+        """
         fmt = self.format
         if fmt in TABLES:
             start = stop = None
@@ -577,7 +679,10 @@ class Object:
         return path.read_bytes()
 
     def __getitem__(self, index: Any) -> Any:
-        """Part of an array object, numpy style: `obj[0:5, :, 3]`."""
+        """Part of an array object, numpy style: `obj[0:5, :, 3]`.
+
+        >>> ds.objects["field.zarr"][0:5, :, 3]   # doctest: +SKIP
+        """
         if self.format not in ARRAYS:
             raise TypeError(f"{self.ref} is {self.format}, not an array")
         return self.load(slice=_slice_text(index))
@@ -588,72 +693,138 @@ class Object:
 
 class Dataset:
     """A dataset: metadata, tags and objects at `PROJECT/PATH`. Reading attributes uses the state read when
-    the object was made; `refresh()` reads it again (every edit through this object refreshes it)."""
+    the object was made; `refresh()` reads it again (every edit through this object refreshes it).
+
+    >>> ds = s["lab/runs/r17"]; ds.metadata["temperature"], sorted(ds.tags)   # doctest: +SKIP
+    """
 
     def __init__(self, store: Store, view: dict[str, Any]) -> None:
         self.store = store
         self._view = view
 
-    id = property(lambda self: self._view["id"], doc="The dataset's id (a UUID, kept across moves).")
-    project = property(lambda self: self._view["project"], doc="The project's name.")
-    path = property(lambda self: self._view["path"], doc="The path within the project (`runs/2024/r17`).")
-    kind = property(lambda self: self._view.get("kind"), doc="The kind (`measurement`, `derived`, ...) or None.")
+    @property
+    def id(self) -> Any:
+        """The dataset's id (a UUID, kept across moves).
+
+        >>> ds.id   # doctest: +SKIP
+        """
+        return self._view["id"]
+    @property
+    def project(self) -> Any:
+        """The project's name.
+
+        >>> ds.project   # "lab"   # doctest: +SKIP
+        """
+        return self._view["project"]
+    @property
+    def path(self) -> Any:
+        """The path within the project (`runs/2024/r17`).
+
+        >>> ds.path      # "runs/r17"   # doctest: +SKIP
+        """
+        return self._view["path"]
+    @property
+    def kind(self) -> Any:
+        """The kind (`measurement`, `derived`, ...) or None.
+
+        >>> ds.kind   # doctest: +SKIP
+        """
+        return self._view.get("kind")
 
     @property
     def ref(self) -> str:
-        """`PROJECT/PATH`, what every command takes."""
+        """`PROJECT/PATH`, what every command takes.
+
+        >>> ds.ref          # "lab/runs/r17"   # doctest: +SKIP
+        """
         return f"{self.project}/{self.path}"
 
     @property
     def created(self) -> datetime:
+        """When the dataset was created (UTC).
+
+        >>> ds.created.isoformat()   # doctest: +SKIP
+        """
         return datetime.fromisoformat(self._view["created"])
 
     @property
     def updated(self) -> datetime:
+        """When the dataset last changed (UTC).
+
+        >>> ds.updated > ds.created   # doctest: +SKIP
+        """
         return datetime.fromisoformat(self._view["updated"])
 
     @property
     def metadata(self) -> dict[str, Any]:
-        """The dataset's own metadata (a copy: change it with `update`, `set_meta`, `unset`)."""
+        """The dataset's own metadata (a copy: change it with `update`, `set_meta`, `unset`).
+
+        >>> ds.metadata["sample"]["thickness_mm"]   # doctest: +SKIP
+        """
         copied: dict[str, Any] = json.loads(json.dumps(self._view["metadata"]))
         return copied
 
     def inherited_metadata(self) -> dict[str, Any]:
-        """The metadata merged under its project's and ancestors' (`trove show --inherited`)."""
+        """The metadata merged under its project's and ancestors' (`trove show --inherited`).
+
+        >>> ds.inherited_metadata()["institute"]   # doctest: +SKIP
+        """
         return dict(json.loads(self.store._native.show(self.ref, True)).get("inherited", {}))
 
     @property
     def lineage(self) -> dict[str, Any] | None:
-        """For derived data: what it was computed from (`name version config inputs code key`), else None."""
+        """For derived data: what it was computed from (`name version config inputs code key`), else None.
+
+        >>> (ds.lineage or {}).get("key")   # doctest: +SKIP
+        """
         lineage = self._view.get("lineage")
         return None if lineage is None else dict(lineage)
 
     @property
     def tags(self) -> Tags:
+        """The dataset's tags: a set view whose `add` and `discard` are commits.
+
+        >>> ds.tags.add("reviewed")   # doctest: +SKIP
+        """
         return Tags(self)
 
     @property
     def objects(self) -> dict[str, Object]:
-        """Object name → `Object`."""
+        """Object name → `Object`.
+
+        >>> list(ds.objects)   # doctest: +SKIP
+        """
         return {o["name"]: Object(self.store, o, self.ref) for o in self._view.get("objects", [])}
 
     @property
     def path_on_disk(self) -> Path:
-        """The absolute path of the dataset's folder (what `trove locate` prints)."""
+        """The absolute path of the dataset's folder (what `trove locate` prints).
+
+        >>> sorted(p.name for p in ds.path_on_disk.iterdir())   # doctest: +SKIP
+        """
         return Path(self.store._native.locate(self.ref))
 
     def children(self) -> list[Dataset]:
-        """The nearest datasets below this one (through folders that are not datasets), in path order."""
+        """The nearest datasets below this one (through folders that are not datasets), in path order.
+
+        >>> [c.ref for c in s["lab/runs"].children()]   # doctest: +SKIP
+        """
         return [self.store.dataset(ref) for ref in self.store._native.children(self.ref)]
 
     def history(self) -> list[dict[str, Any]]:
         """The commits that changed the dataset, oldest first, as `trove log REF --json` prints them: `time`,
-        `op`, `writer`, `host`, `user`, and what changed."""
+        `op`, `writer`, `host`, `user`, and what changed.
+
+        >>> [h["op"] for h in ds.history()]   # doctest: +SKIP
+        """
         entries: list[dict[str, Any]] = json.loads(self.store._native.history(self.ref))
         return entries
 
     def refresh(self) -> Dataset:
-        """Reads the dataset's state again (other processes may have changed it)."""
+        """Reads the dataset's state again (other processes may have changed it).
+
+        >>> ds.refresh().metadata   # doctest: +SKIP
+        """
         self._view = json.loads(self.store._native.show(self.ref, False))
         return self
 
@@ -662,28 +833,46 @@ class Dataset:
         self.refresh()
 
     def update(self, **meta: Any) -> None:
-        """Sets metadata keys (one commit): `ds.update(status="done", quality=0.93)`."""
+        """Sets metadata keys (one commit): `ds.update(status="done", quality=0.93)`.
+
+        >>> ds.update(status="done", quality=0.93)   # doctest: +SKIP
+        """
         self._edit(meta=list(meta.items()))
 
     def set_meta(self, meta: Mapping[str, Any]) -> None:
-        """Sets metadata keys from a dict; dotted keys reach into nested values (`{"sample.thickness_mm": 2}`)."""
+        """Sets metadata keys from a dict; dotted keys reach into nested values (`{"sample.thickness_mm": 2}`).
+
+        >>> ds.set_meta({"sample.thickness_mm": 2})   # doctest: +SKIP
+        """
         self._edit(meta=list(dict(meta).items()))
 
     def unset(self, *keys: str) -> None:
-        """Removes metadata keys (dotted keys remove nested values)."""
+        """Removes metadata keys (dotted keys remove nested values).
+
+        >>> ds.unset("quality", "sample.thickness_mm")   # doctest: +SKIP
+        """
         self._edit(unset=list(keys))
 
     def remove(self, recursive: bool = False) -> None:
-        """Removes the dataset and its objects (one commit)."""
+        """Removes the dataset and its objects (one commit).
+
+        >>> s["lab/scratch/tmp"].remove()   # doctest: +SKIP
+        """
         self.store._native.remove([self.ref], recursive)
 
     def move(self, new_ref: str) -> Dataset:
-        """Moves the dataset (its id is kept, its files move along) and returns it at its new place."""
+        """Moves the dataset (its id is kept, its files move along) and returns it at its new place.
+
+        >>> ds = ds.move("lab/archive/r17")   # doctest: +SKIP
+        """
         self.store._native.rename(self.ref, new_ref)
         return self.store.dataset(new_ref)
 
     def copy(self, new_ref: str) -> Dataset:
-        """Copies the dataset to `new_ref` (a new id, its origin recorded) and returns the copy."""
+        """Copies the dataset to `new_ref` (a new id, its origin recorded) and returns the copy.
+
+        >>> twin = ds.copy("lab/scratch/r17")   # doctest: +SKIP
+        """
         self.store._native.copy(self.ref, new_ref, False)
         return self.store.dataset(new_ref)
 
@@ -699,7 +888,10 @@ class Dataset:
 
 class Found:
     """The lazy result of `Store.find`: `len()` counts in the index; iteration streams datasets in batches;
-    `refs()` lists `PROJECT/PATH`s; `first()` is the first match or None."""
+    `refs()` lists `PROJECT/PATH`s; `first()` is the first match or None.
+
+    >>> found = s.find(material="steel"); len(found), found.first()   # doctest: +SKIP
+    """
 
     def __init__(self, store: Store, text: str | None, mongo: str | None, project: str | None, inherited: bool,
                  sort: str | None, limit: int | None, offset: int) -> None:
@@ -709,6 +901,10 @@ class Found:
         self._sort, self._limit, self._offset = sort, limit, offset
 
     def __len__(self) -> int:
+        """How many datasets match (an index count; nothing is read).
+
+        >>> len(s.find(material="steel"))   # doctest: +SKIP
+        """
         total = max(self._store._native.count(**self._args) - self._offset, 0)
         return total if self._limit is None else min(total, self._limit)
 
@@ -727,11 +923,18 @@ class Found:
             window = min(window * 2, MAX_BATCH)
 
     def __iter__(self) -> Iterator[Dataset]:
+        """The matching datasets, streamed in batches.
+
+        >>> for d in s.find(material="steel"): print(d.ref)   # doctest: +SKIP
+        """
         for text in self._windows(refs=False):
             yield Dataset(self._store, json.loads(text))
 
     def refs(self) -> list[str]:
-        """Every match as `PROJECT/PATH`, in order (no dataset is read; one query)."""
+        """Every match as `PROJECT/PATH`, in order (no dataset is read; one query).
+
+        >>> s.find("temperature >= 300").refs()   # doctest: +SKIP
+        """
         return self._store._native.find(**self._args, sort=self._sort, offset=self._offset, limit=self._limit,
                                         refs=True)
 
@@ -751,7 +954,10 @@ class Found:
         return frame
 
     def first(self) -> Dataset | None:
-        """The first match, or None."""
+        """The first match, or None.
+
+        >>> s.find(material="steel", sort="-temperature").first()   # doctest: +SKIP
+        """
         found = self._store._native.find(**self._args, sort=self._sort, offset=self._offset, limit=1)
         return Dataset(self._store, json.loads(found[0])) if found else None
 
