@@ -213,6 +213,55 @@ fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, Value)>) {
     }
 }
 
+/// What `find` gives back: one text per match, or one table.
+enum Found {
+    Rows(Vec<String>),
+    Table(String),
+}
+
+/// The rows of `Found.to_pandas()`, built one dataset at a time.
+#[derive(Default)]
+struct Table {
+    columns: Vec<String>,
+    column_of: std::collections::HashMap<String, usize>,
+    rows: Vec<Vec<Value>>,
+}
+
+impl Table {
+    const FIXED: [&str; 7] = ["id", "project", "path", "kind", "tags", "created", "updated"];
+
+    fn push(&mut self, view: Value, meta: &Map<String, Value>) {
+        if self.columns.is_empty() {
+            self.columns = Table::FIXED.iter().map(|c| c.to_string()).collect();
+        }
+        let mut row: Vec<Value> = Table::FIXED.iter().map(|c| view.get(*c).cloned().unwrap_or(Value::Null)).collect();
+        let mut leaves = Vec::new();
+        flatten("", &Value::Object(meta.clone()), &mut leaves);
+        for (key, value) in leaves {
+            let next = self.columns.len();
+            let at = *self.column_of.entry(key.clone()).or_insert(next);
+            if at == next {
+                self.columns.push(key);
+            }
+            if row.len() <= at {
+                row.resize(at + 1, Value::Null);
+            }
+            row[at] = value;
+        }
+        self.rows.push(row);
+    }
+
+    fn into_json(mut self) -> String {
+        if self.columns.is_empty() {
+            self.columns = Table::FIXED.iter().map(|c| c.to_string()).collect();
+        }
+        for row in &mut self.rows {
+            row.resize(self.columns.len(), Value::Null);
+        }
+        serde_json::json!({"columns": self.columns, "rows": self.rows}).to_string()
+    }
+}
+
 /// A query from a text filter and a MongoDB-form filter (JSON text), ANDed as the CLI does.
 fn query_of(
     filter: Option<&str>,
@@ -387,9 +436,12 @@ impl Store {
         })
     }
 
-    /// One window of the matches, in order: each as `trove show --json` prints it (JSON text), or only its
-    /// `PROJECT/PATH` when `refs` (no dataset is read then).
-    #[pyo3(signature = (filter=None, mongo=None, project=None, inherited=false, sort=None, offset=0, limit=None, refs=false))]
+    /// One window of the matches, in order, in the `form` asked for: `"views"`, each dataset as `trove show
+    /// --json` prints it (a list of JSON texts); `"refs"`, only each `PROJECT/PATH` (no dataset is read);
+    /// `"table"`, one JSON text `{"columns": [...], "rows": [[...]...]}` for `Found.to_pandas()`, a row per
+    /// dataset: id, project, path, kind, tags, created, updated, then every metadata leaf as a dotted column
+    /// (in order of first appearance; absent leaves are null; lists stay whole).
+    #[pyo3(signature = (filter=None, mongo=None, project=None, inherited=false, sort=None, offset=0, limit=None, form="views"))]
     #[allow(clippy::too_many_arguments)]
     fn find(
         &self,
@@ -401,78 +453,43 @@ impl Store {
         sort: Option<&str>,
         offset: u64,
         limit: Option<u64>,
-        refs: bool,
-    ) -> PyResult<Vec<String>> {
+        form: &str,
+    ) -> PyResult<Py<PyAny>> {
         let interrupt = Interrupt::default();
         let result = call(py, || {
             let store = self.inner()?;
             let query = query_of(filter, mongo, project, inherited, sort, offset, limit)?;
-            let mut out = Vec::new();
-            if refs {
-                store.find_refs(&query, |project, path| {
-                    out.push(format!("{project}/{path}"));
-                    Ok(!interrupt.requested(ROWS_BETWEEN_SIGNAL_CHECKS))
-                })?;
-            } else {
-                store.find(&query, |state| {
-                    out.push(store.dataset_json(&state).to_string());
-                    Ok(!interrupt.requested(ROWS_BETWEEN_SIGNAL_CHECKS))
-                })?;
-            }
-            Ok(out)
-        });
-        interrupt.outcome(result)
-    }
-
-    /// The matches as one table, for `Found.to_pandas()`: `{"columns": [...], "rows": [[...]...]}` as JSON
-    /// text, one row per dataset: id, project, path, kind, tags, created, updated, then every metadata leaf
-    /// as a dotted column (in order of first appearance; absent leaves are null; lists stay whole).
-    #[pyo3(signature = (filter=None, mongo=None, project=None, inherited=false, sort=None, offset=0, limit=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn find_table(
-        &self,
-        py: Python<'_>,
-        filter: Option<&str>,
-        mongo: Option<&str>,
-        project: Option<String>,
-        inherited: bool,
-        sort: Option<&str>,
-        offset: u64,
-        limit: Option<u64>,
-    ) -> PyResult<String> {
-        let interrupt = Interrupt::default();
-        let result = call(py, || {
-            let store = self.inner()?;
-            let query = query_of(filter, mongo, project, inherited, sort, offset, limit)?;
-            let fixed = ["id", "project", "path", "kind", "tags", "created", "updated"];
-            let mut columns: Vec<String> = fixed.iter().map(|c| c.to_string()).collect();
-            let mut column_of: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-            let mut rows: Vec<Vec<Value>> = Vec::new();
-            store.find(&query, |state| {
-                let view = store.dataset_json(&state);
-                let mut row: Vec<Value> = fixed.iter().map(|c| view.get(*c).cloned().unwrap_or(Value::Null)).collect();
-                let mut leaves = Vec::new();
-                flatten("", &Value::Object(state.meta.clone()), &mut leaves);
-                for (key, value) in leaves {
-                    let next = columns.len();
-                    let at = *column_of.entry(key.clone()).or_insert(next);
-                    if at == next {
-                        columns.push(key);
-                    }
-                    if row.len() <= at {
-                        row.resize(at + 1, Value::Null);
-                    }
-                    row[at] = value;
+            let go_on = || !interrupt.requested(ROWS_BETWEEN_SIGNAL_CHECKS);
+            let mut rows = Vec::new();
+            match form {
+                "refs" => store.find_refs(&query, |project, path| {
+                    rows.push(format!("{project}/{path}"));
+                    Ok(go_on())
+                })?,
+                "views" => store.find(&query, |state| {
+                    rows.push(store.dataset_json(&state).to_string());
+                    Ok(go_on())
+                })?,
+                "table" => {
+                    let mut table = Table::default();
+                    store.find(&query, |state| {
+                        table.push(store.dataset_json(&state), &state.meta);
+                        Ok(go_on())
+                    })?;
+                    return Ok(Found::Table(table.into_json()));
                 }
-                rows.push(row);
-                Ok(!interrupt.requested(ROWS_BETWEEN_SIGNAL_CHECKS))
-            })?;
-            for row in &mut rows {
-                row.resize(columns.len(), Value::Null);
+                other => {
+                    return Err(Failure::Store(Error::Invalid(format!(
+                        "find: form is \"views\", \"refs\" or \"table\", not {other:?}"
+                    ))));
+                }
             }
-            Ok(serde_json::json!({"columns": columns, "rows": rows}).to_string())
+            Ok(Found::Rows(rows))
         });
-        interrupt.outcome(result)
+        Ok(match interrupt.outcome(result)? {
+            Found::Rows(rows) => rows.into_pyobject(py)?.into_any().unbind(),
+            Found::Table(text) => text.into_pyobject(py)?.into_any().unbind(),
+        })
     }
 
     /// Removes the datasets named (with everything below them when `recursive`), one commit, all or none.

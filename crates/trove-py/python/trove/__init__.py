@@ -915,7 +915,7 @@ class Found:
         while self._limit is None or done < self._limit:
             size = window if self._limit is None else min(window, self._limit - done)
             batch = self._store._native.find(**self._args, sort=self._sort, offset=self._offset + done, limit=size,
-                                             refs=refs)
+                                             form="refs" if refs else "views")
             yield from batch
             done += len(batch)
             if len(batch) < size:
@@ -936,7 +936,7 @@ class Found:
         >>> s.find("temperature >= 300").refs()   # doctest: +SKIP
         """
         return self._store._native.find(**self._args, sort=self._sort, offset=self._offset, limit=self._limit,
-                                        refs=True)
+                                        form="refs")
 
     def to_pandas(self) -> Any:
         """The matches as a pandas DataFrame, one row per dataset: `id project path kind tags created updated`,
@@ -946,7 +946,7 @@ class Found:
         """
         import pandas as pd
 
-        table = json.loads(self._store._native.find_table(**self._args, sort=self._sort, offset=self._offset,
+        table = json.loads(self._store._native.find(**self._args, sort=self._sort, offset=self._offset, form="table",
                                                           limit=self._limit))
         frame = pd.DataFrame(table["rows"], columns=table["columns"])
         for column in ("created", "updated"):

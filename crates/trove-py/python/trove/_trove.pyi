@@ -2,7 +2,7 @@
 
 from os import PathLike
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, overload
 
 __version__: str
 
@@ -26,6 +26,7 @@ class Store:
     def count(
         self, filter: str | None = None, mongo: str | None = None, project: str | None = None, inherited: bool = False
     ) -> int: ...
+    @overload
     def find(
         self,
         filter: str | None = None,
@@ -35,8 +36,21 @@ class Store:
         sort: str | None = None,
         offset: int = 0,
         limit: int | None = None,
-        refs: bool = False,
+        form: Literal["views", "refs"] = "views",
     ) -> list[str]: ...
+    @overload
+    def find(
+        self,
+        filter: str | None = None,
+        mongo: str | None = None,
+        project: str | None = None,
+        inherited: bool = False,
+        sort: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+        *,
+        form: Literal["table"],
+    ) -> str: ...
     def remove(self, references: list[str], recursive: bool) -> int: ...
     def rename(self, source: str, dest: str) -> int: ...
     def copy(self, source: str, dest: str, recursive: bool) -> int: ...
@@ -47,16 +61,6 @@ class Store:
         self, reference: str, columns: list[str] | None = None, row_start: int | None = None, row_end: int | None = None
     ) -> Any: ...
     def export_slice(self, reference: str, slice: str, dest: str) -> None: ...
-    def find_table(
-        self,
-        filter: str | None = None,
-        mongo: str | None = None,
-        project: str | None = None,
-        inherited: bool = False,
-        sort: str | None = None,
-        offset: int = 0,
-        limit: int | None = None,
-    ) -> str: ...
     def get_or_compute(
         self,
         name: str,
