@@ -281,6 +281,9 @@ def test_objects_load_as_natural_values(s: trove.Store, tmp_path: Path) -> None:
         obj = lab.put("runs/arrays", a, name=name).objects[name]
         got = obj.load()
         assert got.dtype == a.dtype and got.shape == a.shape and got.tobytes() == np.ascontiguousarray(a).tobytes()
+    # Asked for by name: a Zarr array (chunked, compressed), sliced reading only the chunks it needs.
+    z = lab.put("runs/zarr", cube, name="c.zarr").objects["c.zarr"]
+    assert z.format == "zarr" and np.array_equal(z.load(), cube) and np.array_equal(z[1, :, 2:], cube[1, :, 2:])
     c = s["lab/runs/arrays"].objects["c.npy"]
     assert (c[0:1, :, 3] == cube[0:1, :, 3]).all() and (c[..., ::-2] == cube[..., ::-2]).all()
     assert c[1, 2, 3] == cube[1, 2, 3]

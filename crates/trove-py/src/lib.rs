@@ -351,7 +351,7 @@ impl Store {
     }
 
     /// Creates or updates `project/path` with an edit (JSON text, see `edit_of`) and files (source, object
-    /// name or None). One commit. Returns `{"id", "created"}` as JSON text.
+    /// name or None, the format to store it as or None). One commit. Returns `{"id", "created"}` as JSON text.
     #[pyo3(signature = (project, path, edit, files, adopt=false))]
     fn put(
         &self,
@@ -359,7 +359,7 @@ impl Store {
         project: &str,
         path: &str,
         edit: &str,
-        files: Vec<(PathBuf, Option<String>)>,
+        files: Vec<(PathBuf, Option<String>, Option<String>)>,
         adopt: bool,
     ) -> PyResult<String> {
         call(py, || {
@@ -367,9 +367,10 @@ impl Store {
             let edit = edit_of(edit)?;
             let imports = files
                 .into_iter()
-                .map(|(source, name)| {
+                .map(|(source, name, as_format)| {
                     let mut import = FileImport::new(source)?;
                     import.adopt = adopt;
+                    import.as_format = as_format;
                     Ok(match name {
                         Some(name) => import.named(name),
                         None => import,

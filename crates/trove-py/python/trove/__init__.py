@@ -379,11 +379,11 @@ class Project:
 
         >>> lab.put("runs/r17", "velocity.csv", metadata={"temperature": 300}, tags={"pilot"})   # doctest: +SKIP
         """
-        imports: list[tuple[str, str | None]] = [(os.fspath(f), None) for f in files]
+        imports: list[tuple[str, str | None, str | None]] = [(os.fspath(f), None, None) for f in files]
         edit = _edit(meta_doc=dict(metadata) if metadata else None, tags_add=sorted(set(tags)) or None, kind=kind)
         if data is None or isinstance(data, (str, os.PathLike)):
             if data is not None:
-                imports.insert(0, (os.fspath(data), name))
+                imports.insert(0, (os.fspath(data), name, None))
             self.store._native.put(self.name, path, edit, imports)
             return self.dataset(path)
         # Values are written once, by the library that owns their type, into the store's own staging area,
@@ -397,19 +397,19 @@ class Project:
         return self.dataset(path)
 
 
-def _import_of(data: Any, name: str | None, scratch: Path) -> tuple[str, str | None]:
-    """What `put` imports for `data`: its own path, or a file written into `scratch` by the library that
-    owns the type (numpy's `save`, pyarrow's Parquet writer)."""
+def _import_of(data: Any, name: str | None, scratch: Path) -> tuple[str, str | None, str | None]:
+    """What `put` imports for `data` (source, object name, format to store it as): its own path, or a file
+    written into `scratch` by the library that owns the type (numpy's `save`, pyarrow's Parquet writer)."""
     if isinstance(data, (str, os.PathLike)):
-        return os.fspath(data), name
+        return os.fspath(data), name, None
     if isinstance(data, (bytes, bytearray, memoryview)):
         target = scratch / (name or "data.bin")
         target.write_bytes(bytes(data))
-        return os.fspath(target), None
+        return os.fspath(target), None, None
     if isinstance(data, dict):
         target = scratch / (name or "data.json")
         target.write_text(json.dumps(data, allow_nan=False, ensure_ascii=False), encoding="utf-8")
-        return os.fspath(target), None
+        return os.fspath(target), None, None
     module = type(data).__module__.split(".")[0]
     if module == "xarray":
         import xarray as xr
@@ -424,13 +424,18 @@ def _import_of(data: Any, name: str | None, scratch: Path) -> tuple[str, str | N
         else:
             dataset = data
         dataset.to_zarr(target, mode="w-", zarr_format=3, consolidated=False)
-        return os.fspath(target), None
+        return os.fspath(target), None, None
     if module == "numpy":
         import numpy as np
 
+        if name is not None and name.endswith(".zarr"):
+            # Asked for a Zarr array: numpy writes the npy, trove converts it (chunked, compressed).
+            target = scratch / (name[: -len(".zarr")] + ".npy")
+            np.save(target, data, allow_pickle=False)
+            return os.fspath(target), name, "zarr"
         target = scratch / (name or "data.npy")
         np.save(target, data, allow_pickle=False)
-        return os.fspath(target), None
+        return os.fspath(target), None, None
     if module in ("pandas", "pyarrow", "polars") or hasattr(data, "__arrow_c_stream__"):
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -441,12 +446,12 @@ def _import_of(data: Any, name: str | None, scratch: Path) -> tuple[str, str | N
             with pq.ParquetWriter(target, data.schema, compression="zstd") as writer:
                 for batch in data:
                     writer.write_batch(batch)
-            return os.fspath(target), None
+            return os.fspath(target), None, None
         # A pandas DataFrame through pyarrow's converter; anything else (a Table, a RecordBatch, a polars
         # DataFrame, any object with `__arrow_c_stream__`) through the Arrow C interface.
         table = pa.Table.from_pandas(data) if module == "pandas" else pa.table(data)
         pq.write_table(table, target, compression="zstd")
-        return os.fspath(target), None
+        return os.fspath(target), None, None
     raise TypeError(
         f"trove cannot store a {type(data).__module__}.{type(data).__qualname__}: give a file or folder path, "
         "bytes, a dict, a numpy array, a pandas DataFrame or a pyarrow Table"
