@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -178,3 +179,46 @@ def test_to_pandas_flattens_metadata_to_dotted_columns(s: trove.Store) -> None:
     assert str(frame["created"].dtype).startswith("datetime64")
     assert len(s.find(project="nothing").to_pandas()) == 0
     assert os.fspath(s.root)
+
+
+HOLDER = """
+import sys, time, trove
+s = trove.open(sys.argv[1])
+
+def slow() -> dict:
+    open(sys.argv[2], "w").close()   # the lease is held from here on
+    time.sleep(120)
+    return {"done": True}
+
+s.get_or_compute("slow-step", "1", slow)
+"""
+
+WAITER = """
+import os, signal, sys, threading, time, trove
+s = trove.open(sys.argv[1])
+threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+try:
+    s.get_or_compute("slow-step", "1", lambda: {"ran": "here"})
+    print("finished")
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+def test_ctrl_c_stops_waiting_for_another_process_computing_the_same_key(s: trove.Store, tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(s.root), str(started)], stderr=subprocess.PIPE)
+    try:
+        for _ in range(600):
+            if started.exists() or holder.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert started.exists(), holder.stderr.read().decode() if holder.stderr else ""
+        waiter = subprocess.run([sys.executable, "-c", WAITER, str(s.root)], capture_output=True, text=True,
+                                timeout=100)
+        assert waiter.stdout.strip() == "interrupted", waiter.stdout + waiter.stderr
+        assert holder.poll() is None, "the waiter must stop waiting while the other process still computes"
+        assert len(s.find(project="derived")) == 0
+    finally:
+        holder.kill()
+        holder.wait()

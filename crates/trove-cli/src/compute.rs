@@ -119,6 +119,7 @@ pub fn compute(store: &Store, args: ComputeArgs, out: &mut Out) -> Result<()> {
         project: project.clone(),
         path: args.path.as_deref().map(DatasetPath::parse).transpose()?,
         loose: Loose { config: args.loose_config.clone(), version: args.loose_version },
+        ..Default::default()
     };
     let command_line = args.command.join(" ");
     let config_json = Value::Object(lineage.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect());

@@ -123,8 +123,8 @@ impl Interrupt {
     }
 
     /// The call's result, unless a signal handler raised meanwhile: then that exception.
-    fn outcome<T>(self, result: PyResult<T>) -> PyResult<T> {
-        match self.raised.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
+    fn outcome<T>(&self, result: PyResult<T>) -> PyResult<T> {
+        match self.raised.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
             Some(raised) => Err(raised),
             None => result,
         }
@@ -573,6 +573,9 @@ impl Store {
         compute: Py<PyAny>,
     ) -> PyResult<String> {
         let raised: std::sync::Mutex<Option<PyErr>> = std::sync::Mutex::new(None);
+        // Ctrl-C while another process computes the same key stops the wait.
+        let interrupt = Arc::new(Interrupt::default());
+        let waiting = interrupt.clone();
         let result = call(py, || {
             let store = self.inner()?;
             check_integers("config", config).map_err(Error::from)?;
@@ -587,7 +590,11 @@ impl Store {
             for (file, checksum) in code {
                 lineage = lineage.with_code(file, checksum);
             }
-            let options = trove::ComputeOptions { project: project.to_string(), ..Default::default() };
+            let options = trove::ComputeOptions {
+                project: project.to_string(),
+                keep_waiting: trove::KeepWaiting(Some(Arc::new(move || !waiting.requested(1)))),
+                ..Default::default()
+            };
             let run = |out: &mut trove::ComputeOutput| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 let dir = out.dir().to_path_buf();
                 let meta = Python::attach(|py| -> PyResult<Option<String>> { compute.call1(py, (dir,))?.extract(py) });
@@ -618,10 +625,11 @@ impl Store {
             Ok(serde_json::json!({"reference": computed.reference.to_string(), "key": computed.key, "outcome": outcome})
                 .to_string())
         });
-        match raised.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
+        let result = match raised.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
             Some(original) if result.is_err() => Err(original),
             _ => result,
-        }
+        };
+        interrupt.outcome(result)
     }
 
     /// The `blake3:` checksum trove gives these bytes (what an object of them would carry).

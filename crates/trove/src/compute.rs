@@ -47,11 +47,35 @@ pub struct ComputeOptions {
     /// The dataset path of a new result (default `<name>/<first 16 hex digits of the key>`).
     pub path: Option<DatasetPath>,
     pub loose: Loose,
+    /// Asked between polls while another process computes the same key: false stops the wait
+    /// ([`Error::Interrupted`]; nothing was computed here).
+    pub keep_waiting: KeepWaiting,
+}
+
+/// A front end's way to stop a wait (Ctrl-C); by default the wait goes on until the result appears.
+#[derive(Clone, Default)]
+pub struct KeepWaiting(pub Option<Arc<dyn Fn() -> bool + Send + Sync>>);
+
+impl std::fmt::Debug for KeepWaiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "KeepWaiting(callback)" } else { "KeepWaiting(always)" })
+    }
+}
+
+impl KeepWaiting {
+    fn go_on(&self) -> bool {
+        self.0.as_ref().is_none_or(|f| f())
+    }
 }
 
 impl Default for ComputeOptions {
     fn default() -> Self {
-        ComputeOptions { project: DEFAULT_PROJECT.to_string(), path: None, loose: Loose::default() }
+        ComputeOptions {
+            project: DEFAULT_PROJECT.to_string(),
+            path: None,
+            loose: Loose::default(),
+            keep_waiting: KeepWaiting::default(),
+        }
     }
 }
 
@@ -265,7 +289,7 @@ impl Store {
     where
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let lease = match self.compute_lease(lineage, key, &options.loose)? {
+        let lease = match self.compute_lease(lineage, key, options)? {
             Ok(lease) => lease,
             Err(found) => return Ok(found),
         };
@@ -327,10 +351,17 @@ impl Store {
         &self,
         lineage: &Lineage,
         key: &str,
-        loose: &Loose,
+        options: &ComputeOptions,
     ) -> Result<std::result::Result<trove_storage::Lease, Computed>> {
+        let loose = &options.loose;
         let mut on_wait = |holder: &trove_storage::LeaseHolder| self.tell_waiting(holder);
-        let mut give_up = |_: &trove_storage::LeaseHolder| self.lookup_derived(lineage, key, loose).transpose();
+        let mut give_up = |holder: &trove_storage::LeaseHolder| {
+            if !options.keep_waiting.go_on() {
+                let what = format!("stopped waiting for {holder} to compute {} (lineage {})", lineage.name, &key[..16]);
+                return Some(Err(Error::Interrupted { what }));
+            }
+            self.lookup_derived(lineage, key, loose).transpose()
+        };
         match self.leases.acquire_unless(&format!("compute/{key}"), &mut on_wait, &mut give_up)? {
             // Whoever held it before may have stored the result just before releasing it.
             Ok(lease) => Ok(self.lookup_derived(lineage, key, loose)?.map_or(Ok(lease), Err)),

@@ -36,9 +36,10 @@ pub enum Error {
     /// This process writes to the log alone, and `what` needs the catalog written.
     #[error("cannot {what} in log-only mode ({reason})")]
     LogOnly { what: String, reason: String },
-    /// The caller asked a long operation to stop (Ctrl-C); what it had committed stays.
-    #[error("interrupted: {done} of {total} records were committed (in {commits} commits), the rest were not")]
-    Interrupted { done: u64, total: u64, commits: u64 },
+    /// The caller asked a long operation to stop (Ctrl-C); what it had committed stays, and `what` says how
+    /// far it got.
+    #[error("interrupted: {what}")]
+    Interrupted { what: String },
     /// A file whose name cannot be an object's name, imported without another name.
     #[error("{}: not usable as an object name: {message}", path.display())]
     ObjectName { path: PathBuf, message: String },

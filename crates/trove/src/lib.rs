@@ -36,7 +36,9 @@ mod write;
 
 pub use batch::BatchReport;
 pub use check::{CheckReport, DEFAULT_GC_GRACE, Finding, FindingKind, GcReport};
-pub use compute::{ComputeOptions, ComputeOutput, Computed, DEFAULT_PROJECT, DERIVED_KIND, Loose, Outcome};
+pub use compute::{
+    ComputeOptions, ComputeOutput, Computed, DEFAULT_PROJECT, DERIVED_KIND, KeepWaiting, Loose, Outcome,
+};
 pub use error::{Error, Result};
 pub use history::{CHECKPOINT_NOTE, Change, HistoryChange, HistoryEntry, LostTo};
 pub use lineage::{InputNode, LineageTree, Presence, code_checksum};

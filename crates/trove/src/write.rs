@@ -434,7 +434,10 @@ impl Store {
         let mut done = 0u64;
         for chunk in lines.chunks(batch_size.max(1)) {
             if !progress(done, total) {
-                return Err(Error::Interrupted { done, total, commits: report.commits });
+                let commits = report.commits;
+                return Err(Error::Interrupted {
+                    what: format!("{done} of {total} records were committed (in {commits} commits), the rest were not"),
+                });
             }
             // A batch that fails after earlier ones were committed says so: those stay.
             let partial = |e: Error| match report.commits {
