@@ -220,7 +220,6 @@ enum Found {
 }
 
 /// The rows of `Found.to_pandas()`, built one dataset at a time.
-#[derive(Default)]
 struct Table {
     columns: Vec<String>,
     column_of: std::collections::HashMap<String, usize>,
@@ -230,10 +229,15 @@ struct Table {
 impl Table {
     const FIXED: [&str; 7] = ["id", "project", "path", "kind", "tags", "created", "updated"];
 
-    fn push(&mut self, view: Value, meta: &Map<String, Value>) {
-        if self.columns.is_empty() {
-            self.columns = Table::FIXED.iter().map(|c| c.to_string()).collect();
+    fn new() -> Table {
+        Table {
+            columns: Table::FIXED.iter().map(|c| c.to_string()).collect(),
+            column_of: std::collections::HashMap::new(),
+            rows: Vec::new(),
         }
+    }
+
+    fn push(&mut self, view: Value, meta: &Map<String, Value>) {
         let mut row: Vec<Value> = Table::FIXED.iter().map(|c| view.get(*c).cloned().unwrap_or(Value::Null)).collect();
         let mut leaves = Vec::new();
         flatten("", &Value::Object(meta.clone()), &mut leaves);
@@ -252,9 +256,6 @@ impl Table {
     }
 
     fn into_json(mut self) -> String {
-        if self.columns.is_empty() {
-            self.columns = Table::FIXED.iter().map(|c| c.to_string()).collect();
-        }
         for row in &mut self.rows {
             row.resize(self.columns.len(), Value::Null);
         }
@@ -472,7 +473,7 @@ impl Store {
                     Ok(go_on())
                 })?,
                 "table" => {
-                    let mut table = Table::default();
+                    let mut table = Table::new();
                     store.find(&query, |state| {
                         table.push(store.dataset_json(&state), &state.meta);
                         Ok(go_on())
