@@ -1,202 +1,226 @@
-//! trove's catalog: a SQLite index over the metadata log.
+//! trove's catalog seam: what the rest of trove may ask of a catalog, whichever engine keeps it.
 //!
-//! The catalog is disposable: every row is derived from log segments ([`WriteTx::apply_segment`]) and it
-//! remembers which segments it has merged, so catching up reads only new ones. Writers serialise on the
-//! SQLite write lock (`BEGIN IMMEDIATE`), which is also what lets one machine's writers resolve paths to ids
-//! consistently. WAL mode lets readers run while a writer works.
+//! A catalog is a disposable index over the metadata log: every row is derived from log segments and it
+//! remembers which segments it has merged, so catching up reads only new ones. An engine (SQLite in
+//! `trove-catalog-sqlite`, PostgreSQL in `trove-catalog-postgres`) implements three small object-safe
+//! traits: [`Backend`] (a connection: transactions, more connections, SQL), [`CatalogRead`] (the lookups
+//! and filter execution) and [`CatalogWrite`] (merging segments). Callers use the wrappers [`Catalog`],
+//! [`Reader`] and [`WriteTx`], which add the generic conveniences and the logic every engine shares (the
+//! walk of a folder's children, the clock floor a commit raises), as object_store's `ObjectStoreExt` sits
+//! over `ObjectStore`. [`conformance`] is the suite every engine runs.
+//!
+//! Row ids (`rid`) are the catalog's own: positive integers it assigns, dense enough for a bitmap
+//! ([`RidSet`]). They mean nothing outside one catalog and are never stored elsewhere.
 
-mod apply;
-mod query;
-mod read;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+mod find;
 mod ridset;
-mod scan_cache;
-pub mod schema;
-mod views;
+mod rows;
 
-use std::path::Path;
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use trove_model::filter::Filter;
+use trove_model::{ProjectState, Segment};
 
-pub use query::{FindOptions, Sort, SortKey};
-pub use read::{Child, DatasetRow, Reader};
+pub use find::{FindOptions, Pager, Sort, SortKey};
 pub use ridset::{Matches, RidSet};
-pub use rusqlite::{Error as SqliteError, ErrorCode as SqliteErrorCode};
-pub use scan_cache::CachedFile;
-pub use views::{KeyUsage, SqlConsole, VIEWS};
+pub use rows::{CachedFile, Child, DatasetRow, KeyUsage};
+
+/// How an engine failed, as far as a front end needs to know (exit codes, HTTP status, hints).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The catalog's own data is damaged (a corrupt SQLite file): rebuild it from the log.
+    Damaged,
+    /// The disk holding the catalog is full.
+    DiskFull,
+    /// The engine reported an I/O error (which may be a full disk it did not name).
+    Io,
+    /// The catalog's server could not be reached, or the connection to it was lost.
+    Unreachable,
+    /// Any other failure of the engine (a constraint, a bug, a refused statement).
+    Other,
+}
 
 /// A catalog operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    #[error("catalog: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// The engine failed; `failure` says how.
+    #[error("catalog: {source}")]
+    Engine { failure: Failure, source: Box<dyn std::error::Error + Send + Sync> },
+    /// The request itself was refused (invalid SQL for `trove sql`, a second held transaction).
     #[error("{0}")]
     Refused(String),
     #[error("catalog row for {what} is not valid JSON: {source}")]
     BadRow { what: String, source: serde_json::Error },
 }
 
+impl CatalogError {
+    /// How the engine failed, when it did.
+    pub fn failure(&self) -> Option<Failure> {
+        match self {
+            CatalogError::Engine { failure, .. } => Some(*failure),
+            _ => None,
+        }
+    }
+}
+
 pub type Result<T, E = CatalogError> = std::result::Result<T, E>;
 
-/// How the catalog file keeps transactions atomic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Journal {
-    /// Write-ahead log: readers never block the writer (local disks).
-    Wal,
-    /// Rollback journal (`DELETE` mode): no shared memory between processes (network filesystems).
-    Rollback,
+/// The lookups and filter execution of one connection or transaction. Callbacks are `&mut dyn FnMut` so
+/// that the trait stays object-safe; [`Reader`] offers them with closures.
+pub trait CatalogRead {
+    /// The visible dataset at a path.
+    fn dataset_at(&self, project: &str, path: &str) -> Result<Option<DatasetRow>>;
+    /// The visible datasets carrying the lineage `key`, oldest first.
+    fn with_lineage(&self, key: &str) -> Result<Vec<DatasetRow>>;
+    /// The visible datasets whose lineage is called `name` (what was computed), oldest first.
+    fn with_lineage_name(&self, name: &str) -> Result<Vec<DatasetRow>>;
+    /// The row ids of the visible datasets (of `project`, when given) whose lineage is called `name`.
+    fn rids_with_lineage_name(&self, name: &str, project: Option<&str>) -> Result<RidSet>;
+    /// Where objects with this checksum are: `(project, path, object name)` of visible datasets, in order.
+    fn objects_with_checksum(&self, checksum: &str) -> Result<Vec<(String, String, String)>>;
+    /// A dataset by id, live or not.
+    fn dataset_by_id(&self, id: &uuid::Uuid) -> Result<Option<DatasetRow>>;
+    /// The deleted datasets whose last location was `project/path`, oldest first.
+    fn deleted_at(&self, project: &str, path: &str) -> Result<Vec<DatasetRow>>;
+    /// Whether any visible dataset lies strictly below `prefix` (or anywhere in the project when empty).
+    fn has_descendants(&self, project: &str, prefix: &str) -> Result<bool>;
+    /// The least visible path of `project` in `[from, to)` (`(from, to)` when not `inclusive`), byte order.
+    fn first_path(&self, project: &str, from: &str, inclusive: bool, to: &str) -> Result<Option<String>>;
+    /// Every visible dataset strictly below `prefix` (the whole project when empty), in path order.
+    fn each_descendant(
+        &self,
+        project: &str,
+        prefix: &str,
+        each: &mut dyn FnMut(DatasetRow) -> Result<()>,
+    ) -> Result<()>;
+    /// Every dataset row, visible or not, live or not, in id order (for comparing catalogs).
+    fn each_row(&self, each: &mut dyn FnMut(DatasetRow) -> Result<()>) -> Result<()>;
+    /// Every dataset row's visibility and state as JSON, unparsed, in no particular order.
+    fn each_state_json(&self, each: &mut dyn FnMut(bool, &str) -> Result<()>) -> Result<()>;
+    /// The number of visible datasets in a project (all projects when `None`).
+    fn count(&self, project: Option<&str>) -> Result<u64>;
+    fn projects(&self) -> Result<Vec<ProjectState>>;
+    fn project(&self, name: &str) -> Result<Option<ProjectState>>;
+    /// The names of the segments merged so far.
+    fn applied(&self) -> Result<HashSet<String>>;
+    /// The greatest timestamp merged so far (the floor for the next commit's clock).
+    fn max_ts(&self) -> Result<i64>;
+    /// The visible datasets (of `project`, when given) that match `filter`; exactly those
+    /// [`Filter::matches`] accepts.
+    fn matching(&self, filter: &Filter, project: Option<&str>) -> Result<Matches>;
+    /// Every visible dataset (of `project`, when given).
+    fn universe(&self, project: Option<&str>) -> Result<RidSet>;
+    /// The row ids of `set` in the order and window `options` ask for, until `each` returns false.
+    fn each_in_order(
+        &self,
+        set: &Matches,
+        options: &FindOptions,
+        each: &mut dyn FnMut(i64) -> Result<bool>,
+    ) -> Result<()>;
+    /// The datasets in these rows, in the order given (rows that hold none are left out): one round trip
+    /// for a page of results.
+    fn datasets_by_rids(&self, rids: &[i64]) -> Result<Vec<DatasetRow>>;
+    /// The project and path of the dataset in row `rid`, without reading its state.
+    fn location_by_rid(&self, rid: i64) -> Result<Option<(String, String)>>;
+    /// Every metadata key in use (in `project`, or anywhere), in key order.
+    fn key_usage(&self, project: Option<&str>) -> Result<Vec<KeyUsage>>;
+    /// Every file the last scans hashed, by its path relative to the store root.
+    fn scan_cache(&self) -> Result<HashMap<String, CachedFile>>;
+    /// Stores what a scan hashed and forgets files it no longer found. This writes: call it on the reader
+    /// of a write transaction, so that the rows commit or roll back with the scan's commit.
+    fn record_scan_files(&self, found: &[(&str, &CachedFile)], gone: &[&str]) -> Result<()>;
 }
 
-/// An open catalog.
+/// A write transaction of one engine. Dropping it without [`CatalogWrite::commit`] rolls it back.
+pub trait CatalogWrite {
+    /// Reads inside the transaction (its own changes included).
+    fn read(&self) -> &dyn CatalogRead;
+    /// Merges records that are (or will be published as) part of a segment, starting at record `first` of
+    /// it: every record is stamped by its place in the segment, so applying in parts equals applying whole.
+    fn apply_records(&mut self, segment: Segment, first: u32) -> Result<()>;
+    /// Raises the greatest timestamp merged (never lowers it).
+    fn raise_max_ts(&mut self, ts: i64) -> Result<()>;
+    /// Records segments as applied without reading them.
+    fn mark_applied(&mut self, names: &[&str]) -> Result<()>;
+    /// Forgets segments that no longer exist in the log (removed after a checkpoint covered them).
+    fn forget_applied(&mut self, names: &[&str]) -> Result<()>;
+    /// Empties every table (for a rebuild from the log inside this same transaction).
+    fn clear(&mut self) -> Result<()>;
+    fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// One connection to a catalog.
+pub trait Backend: Send {
+    fn read(&self) -> &dyn CatalogRead;
+    /// Starts a read snapshot, unless a transaction is open already (then reads see it): true when one
+    /// was started, to be passed to [`Backend::end_snapshot`].
+    fn begin_snapshot(&self) -> Result<bool>;
+    fn end_snapshot(&self, began: bool);
+    /// Starts a write transaction, waiting for other writers; inside a held transaction
+    /// ([`Backend::hold`]) a savepoint of it.
+    fn write(&mut self) -> Result<Box<dyn CatalogWrite + '_>>;
+    /// Opens a write transaction that stays open across calls until [`Backend::release`]: other writers
+    /// wait, and every [`Backend::write`] meanwhile nests in it.
+    fn hold(&mut self) -> Result<()>;
+    /// Ends the transaction [`Backend::hold`] opened: commits it, or rolls every change of it back.
+    fn release(&mut self, commit: bool) -> Result<()>;
+    /// Another connection to the same catalog, for reads only; `None` when there is none to open (the
+    /// catalog does not exist yet, or lives in this connection's memory).
+    fn open_reader(&self) -> Result<Option<Catalog>>;
+    /// A read-only SQL console over the documented views.
+    fn sql_console(&self) -> Result<Box<dyn SqlConsole>>;
+}
+
+/// Receives the column names and one row of a SQL result; returns false to stop the query.
+pub type SqlRowSink<'a> = dyn FnMut(&[String], Vec<serde_json::Value>) -> Result<bool> + 'a;
+
+/// Read-only SQL over the documented views (`datasets`, `tags`, `objects`, `metadata`, `projects`).
+pub trait SqlConsole {
+    /// Runs one read-only statement; `each` receives the column names and each row as JSON values
+    /// (numbers, text, `null`; bytes as hex) and stops the query by returning false. Returns the column
+    /// names. A statement that would write is refused before it runs.
+    fn query(&mut self, sql: &str, each: &mut SqlRowSink<'_>) -> Result<Vec<String>>;
+}
+
+/// An open catalog, of whichever engine.
 pub struct Catalog {
-    conn: Connection,
+    backend: Box<dyn Backend>,
 }
-
-/// How long a writer waits for another writer's transaction before giving up.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Catalog {
-    /// Opens (creating if needed) the SQLite catalog at `path`. A catalog written by another schema version
-    /// is emptied, to be rebuilt from the log by the caller (see [`Catalog::is_empty`]).
-    pub fn open(path: &Path) -> Result<Catalog> {
-        Catalog::open_journaled(path, Journal::Wal)
-    }
-
-    /// [`Catalog::open`] with a chosen journal. WAL needs shared memory between the processes using the file,
-    /// which network filesystems do not provide: there the catalog uses a rollback journal.
-    pub fn open_journaled(path: &Path, journal: Journal) -> Result<Catalog> {
-        let conn = Connection::open(path)?;
-        Catalog::setup(conn, journal)
-    }
-
-    /// Opens an existing catalog for reading only: nothing is created, migrated or written. `None` when
-    /// there is no catalog at `path` or it was written by another schema version (then it knows nothing
-    /// useful to this version).
-    pub fn open_read_only(path: &Path) -> Result<Option<Catalog>> {
-        Catalog::open_existing(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-    }
-
-    /// Another connection to an existing catalog, for reads only (`query_only`: it can still take part in
-    /// WAL), with a smaller page cache than a writer's. `None` as for [`Catalog::open_read_only`].
-    pub fn open_reader(path: &Path) -> Result<Option<Catalog>> {
-        let Some(catalog) = Catalog::open_existing(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)? else {
-            return Ok(None);
-        };
-        catalog.conn.set_prepared_statement_cache_capacity(64);
-        catalog.conn.pragma_update(None, "query_only", true)?;
-        catalog.conn.pragma_update(None, "cache_size", -65536)?;
-        catalog.conn.pragma_update(None, "temp_store", "MEMORY")?;
-        Ok(Some(catalog))
-    }
-
-    fn open_existing(path: &Path, mode: rusqlite::OpenFlags) -> Result<Option<Catalog>> {
-        use rusqlite::OpenFlags;
-        if !path.exists() {
-            return Ok(None);
-        }
-        let conn =
-            Connection::open_with_flags(path, mode | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        register_functions(&conn)?;
-        if schema_version(&conn)?.as_deref() != Some(&schema::SCHEMA_VERSION.to_string()) {
-            return Ok(None);
-        }
-        Ok(Some(Catalog { conn }))
-    }
-
-    /// Runs `f` over one snapshot of the catalog: a read transaction, so that a read made of many queries
-    /// sees no write land half-way through it.
-    pub fn snapshot<T, E: From<CatalogError>>(&self, f: impl FnOnce(&Reader<'_>) -> Result<T, E>) -> Result<T, E> {
-        let outer = !self.conn.is_autocommit();
-        if !outer {
-            self.conn.execute_batch("BEGIN DEFERRED").map_err(CatalogError::from)?;
-        }
-        let out = f(&self.read());
-        if !outer {
-            // A read transaction has nothing to keep: ending it cannot lose anything.
-            let _ = self.conn.execute_batch("COMMIT");
-        }
-        out
-    }
-
-    /// A catalog in memory (for tests).
-    pub fn open_in_memory() -> Result<Catalog> {
-        Catalog::setup(Connection::open_in_memory()?, Journal::Wal)
-    }
-
-    fn setup(conn: Connection, journal: Journal) -> Result<Catalog> {
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        register_functions(&conn)?;
-        conn.set_prepared_statement_cache_capacity(64);
-        // Takes effect when the file is new: larger pages mean shallower B-trees and fewer page splits.
-        conn.pragma_update(None, "page_size", 16384)?;
-        // WAL: readers never block the writer. NORMAL sync: a crash may lose the last transactions, which
-        // the next catch-up re-applies from the log (the log is the truth).
-        let mode = match journal {
-            Journal::Wal => "WAL",
-            Journal::Rollback => "DELETE",
-        };
-        conn.pragma_update(None, "journal_mode", mode)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // 256 MiB at most, used only as pages are read: a bulk write into a catalog of 10^6 datasets inserts
-        // index rows all over a B-tree of several hundred MB, and 64 MiB made it re-read evicted pages (ingest of
-        // 10^6: 78 s -> 70 s; 512 MiB gave no more).
-        conn.pragma_update(None, "cache_size", -262144)?;
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
-        // After a large ingest the WAL is checkpointed; keep the file from staying at its largest size.
-        conn.pragma_update(None, "journal_size_limit", 16 * 1024 * 1024)?;
-        let version = schema_version(&conn)?;
-        if version.as_deref().is_some_and(|v| v != schema::SCHEMA_VERSION.to_string()) {
-            drop_everything(&conn)?;
-        }
-        if version.as_deref() != Some(&schema::SCHEMA_VERSION.to_string()) {
-            // The documented views are part of the file, in plain SQL: any SQLite client reads them.
-            let views = views::VIEWS.replace("{id}", query::ID_TEXT).replace("{big}", views::BIG_TEXT);
-            conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; {} {views} INSERT OR REPLACE INTO info(key, value) VALUES ('schema_version', '{}'); COMMIT;",
-                schema::SCHEMA,
-                schema::SCHEMA_VERSION
-            ))?;
-        }
-        Ok(Catalog { conn })
+    pub fn new(backend: impl Backend + 'static) -> Catalog {
+        Catalog { backend: Box::new(backend) }
     }
 
     /// Queries against the catalog as it is now.
     pub fn read(&self) -> Reader<'_> {
-        Reader::new(&self.conn)
+        Reader { inner: self.backend.read() }
     }
 
-    /// Starts a write transaction, waiting (up to [`BUSY_TIMEOUT`]) for any other writer to finish. Inside a
-    /// held transaction (see [`Catalog::hold`]) it is a savepoint of that one instead: its commit merges into
-    /// the held transaction, and dropping it undoes only its own changes.
+    /// Runs `f` over one snapshot of the catalog, so that a read made of many queries sees no write land
+    /// half-way through it.
+    pub fn snapshot<T, E: From<CatalogError>>(&self, f: impl FnOnce(&Reader<'_>) -> Result<T, E>) -> Result<T, E> {
+        let began = self.backend.begin_snapshot()?;
+        let out = f(&self.read());
+        self.backend.end_snapshot(began);
+        out
+    }
+
+    /// Starts a write transaction (see [`Backend::write`]).
     pub fn write(&mut self) -> Result<WriteTx<'_>> {
-        let tx = if self.conn.is_autocommit() {
-            Scope::Transaction(self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
-        } else {
-            Scope::Savepoint(self.conn.savepoint()?)
-        };
-        Ok(WriteTx { tx })
+        Ok(WriteTx { inner: self.backend.write()? })
     }
 
-    /// Opens a write transaction that stays open across calls until [`Catalog::release`]: the catalog's
-    /// write lock is held all the while (other writers wait), and every [`Catalog::write`] meanwhile nests in
-    /// it. What it changes is seen through this connection at once and by other connections only once
-    /// released with `commit`.
+    /// See [`Backend::hold`].
     pub fn hold(&mut self) -> Result<()> {
-        if !self.conn.is_autocommit() {
-            return Err(CatalogError::Refused("a held catalog transaction is open already".into()));
-        }
-        self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        Ok(())
+        self.backend.hold()
     }
 
-    /// Ends the transaction [`Catalog::hold`] opened: commits it, or rolls every change of it back.
+    /// See [`Backend::release`].
     pub fn release(&mut self, commit: bool) -> Result<()> {
-        if self.conn.is_autocommit() {
-            return Ok(());
-        }
-        self.conn.execute_batch(if commit { "COMMIT" } else { "ROLLBACK" })?;
-        Ok(())
+        self.backend.release(commit)
     }
 
     /// True when the catalog has merged no segment yet.
@@ -204,176 +228,198 @@ impl Catalog {
         Ok(self.read().applied()?.is_empty())
     }
 
-    /// The underlying connection, for read-only SQL.
-    pub fn connection(&self) -> &Connection {
-        &self.conn
+    /// See [`Backend::open_reader`].
+    pub fn open_reader(&self) -> Result<Option<Catalog>> {
+        self.backend.open_reader()
+    }
+
+    /// See [`Backend::sql_console`].
+    pub fn sql_console(&self) -> Result<Box<dyn SqlConsole>> {
+        self.backend.sql_console()
     }
 }
 
-/// The schema version a catalog file was written with; `None` for a new (empty) file.
-fn schema_version(conn: &Connection) -> Result<Option<String>> {
-    Ok(conn.query_row("SELECT value FROM info WHERE key = 'schema_version'", [], |r| r.get(0)).optional().or_else(
-        |e| match e {
-            rusqlite::Error::SqliteFailure(_, Some(ref m)) if m.contains("no such table") => Ok(None),
-            e => Err(e),
-        },
-    )?)
+/// Read-only queries, on a catalog or inside a write transaction: [`CatalogRead`] with closures, and the
+/// logic every engine shares.
+#[derive(Clone, Copy)]
+pub struct Reader<'c> {
+    inner: &'c dyn CatalogRead,
 }
 
-/// Drops every view and table of an older catalog (whatever its tables were called), to be built again from the
-/// log: the catalog is disposable.
-fn drop_everything(conn: &Connection) -> Result<()> {
-    let objects: Vec<(String, String)> = conn
-        .prepare("SELECT type, name FROM sqlite_master WHERE type IN ('view', 'table') AND name NOT LIKE 'sqlite_%' ORDER BY type = 'table'")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut sql = String::from("BEGIN IMMEDIATE;");
-    for (kind, name) in objects {
-        let kind = if kind == "view" { "VIEW" } else { "TABLE" };
-        sql.push_str(&format!(" DROP {kind} IF EXISTS \"{}\";", name.replace('"', "\"\"")));
+impl<'c> std::ops::Deref for Reader<'c> {
+    type Target = dyn CatalogRead + 'c;
+    fn deref(&self) -> &Self::Target {
+        self.inner
     }
-    sql.push_str(" COMMIT;");
-    conn.execute_batch(&sql)?;
-    Ok(())
 }
 
-/// SQL functions the catalog's queries use.
-pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
-    use rusqlite::functions::FunctionFlags;
-    // `trove_time(text)`: the microseconds of an ISO-8601 timestamp, or NULL (filters compare times).
-    conn.create_scalar_function(
-        "trove_time",
-        1,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-        |ctx| {
-            Ok(match ctx.get_raw(0) {
-                rusqlite::types::ValueRef::Text(t) => {
-                    std::str::from_utf8(t).ok().and_then(trove_model::filter::parse_timestamp)
-                }
-                _ => None,
-            })
-        },
-    )?;
-    // `trove_glob(pattern, text)` and `trove_regex(pattern, text)`: the filter language's own matching, for the
-    // strings SQLite's GLOB cannot judge (it stops at a NUL) and for regular expressions, which it lacks.
-    conn.create_scalar_function(
-        "trove_glob",
-        2,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-        |ctx| {
-            let pattern = ctx.get::<String>(0)?;
-            Ok(match ctx.get_raw(1) {
-                rusqlite::types::ValueRef::Text(t) => {
-                    std::str::from_utf8(t).is_ok_and(|t| trove_model::filter::glob_matches(&pattern, t))
-                }
-                _ => false,
-            })
-        },
-    )?;
-    conn.create_scalar_function(
-        "trove_regex",
-        2,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-        |ctx| {
-            let re = ctx.get_or_create_aux(0, |v| -> std::result::Result<regex::Regex, rusqlite::Error> {
-                let pattern = v.as_str().map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
-                trove_model::filter::compile_regex(pattern).map_err(|e| rusqlite::Error::UserFunctionError(e.into()))
-            })?;
-            Ok(match ctx.get_raw(1) {
-                rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t).is_ok_and(|t| re.is_match(t)),
-                _ => false,
-            })
-        },
-    )
+/// The half-open range of paths strictly below `prefix` (all paths when `prefix` is empty).
+/// `/` is followed by `0` in byte order, so `[p/, p0)` holds exactly the descendants of `p`.
+pub fn below(prefix: &str) -> (String, String) {
+    if prefix.is_empty() {
+        (String::new(), "\u{10FFFF}".to_string())
+    } else {
+        (format!("{prefix}/"), format!("{prefix}0"))
+    }
+}
+
+impl<'c> Reader<'c> {
+    pub fn new(inner: &'c dyn CatalogRead) -> Reader<'c> {
+        Reader { inner }
+    }
+
+    /// What lies directly below `prefix`: one entry per child name, in byte order. Costs a few index seeks
+    /// per child, not a scan of the subtree.
+    pub fn children(&self, project: &str, prefix: &str) -> Result<Vec<Child>> {
+        let (lo, hi) = below(prefix);
+        let mut out = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        // Names like `c-x` sort between `c` and `c/…`, so the walk can come back into the subtree of a child
+        // already listed: it then jumps past that subtree (`c0`).
+        let mut cursor = (lo.clone(), true);
+        while let Some(found) = self.inner.first_path(project, &cursor.0, cursor.1, &hi)? {
+            let rest = &found[lo.len()..];
+            let name = rest.split('/').next().unwrap_or(rest).to_string();
+            let child_path = format!("{lo}{name}");
+            if seen.contains(&name) {
+                cursor = (format!("{child_path}0"), true);
+                continue;
+            }
+            let is_dataset = found == child_path;
+            let dataset = if is_dataset { self.inner.dataset_at(project, &child_path)? } else { None };
+            let has_children = self.inner.has_descendants(project, &child_path)?;
+            cursor = if is_dataset { (child_path.clone(), false) } else { (format!("{child_path}0"), true) };
+            seen.insert(name.clone());
+            out.push(Child { name, path: child_path, dataset, has_children });
+        }
+        // Path order puts `a!` (a path) before `a/…` (whose name `a` sorts first): list by name.
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Every visible dataset strictly below `prefix` (the whole project when empty), in path order.
+    pub fn descendants(
+        &self,
+        project: &str,
+        prefix: &str,
+        mut each: impl FnMut(DatasetRow) -> Result<()>,
+    ) -> Result<()> {
+        self.inner.each_descendant(project, prefix, &mut each)
+    }
+
+    /// Every dataset row, visible or not, live or not, by id (for comparing catalogs).
+    pub fn all_rows(&self, mut each: impl FnMut(DatasetRow) -> Result<()>) -> Result<()> {
+        self.inner.each_row(&mut each)
+    }
+
+    /// Every dataset row's visibility and state as the JSON the catalog stores, unparsed (for a caller that
+    /// reads a few fields of every dataset and can skip the rest cheaply).
+    pub fn all_states_json(&self, mut each: impl FnMut(bool, &str) -> Result<()>) -> Result<()> {
+        self.inner.each_state_json(&mut each)
+    }
+
+    /// How many datasets `matches` holds (of `project`, the scope it was computed in).
+    pub fn count_matches(&self, matches: &Matches, project: Option<&str>) -> Result<u64> {
+        if !matches.complement {
+            return Ok(matches.set.len());
+        }
+        Ok(self.inner.count(project)?.saturating_sub(matches.set.len()))
+    }
+
+    /// The row ids `matches` holds, listed.
+    pub fn matching_rids(&self, matches: &Matches, project: Option<&str>) -> Result<RidSet> {
+        if !matches.complement {
+            return Ok(matches.set.clone());
+        }
+        let mut all = self.inner.universe(project)?;
+        all.difference_with(&matches.set);
+        Ok(all)
+    }
+
+    /// Calls `each` with the row ids of `set` in the order and window `options` ask for; stops early when
+    /// `each` returns false.
+    pub fn in_order(
+        &self,
+        set: &Matches,
+        options: &FindOptions,
+        mut each: impl FnMut(i64) -> Result<bool>,
+    ) -> Result<()> {
+        self.inner.each_in_order(set, options, &mut each)
+    }
+
+    /// The dataset in row `rid`.
+    pub fn dataset_by_rid(&self, rid: i64) -> Result<Option<DatasetRow>> {
+        Ok(self.inner.datasets_by_rids(&[rid])?.pop())
+    }
+
+    /// See [`CatalogRead::record_scan_files`].
+    pub fn record_scan<'k>(
+        &self,
+        found: impl IntoIterator<Item = (&'k str, &'k CachedFile)>,
+        gone: impl IntoIterator<Item = &'k str>,
+    ) -> Result<()> {
+        let found: Vec<(&str, &CachedFile)> = found.into_iter().collect();
+        let gone: Vec<&str> = gone.into_iter().collect();
+        self.inner.record_scan_files(&found, &gone)
+    }
 }
 
 /// A write transaction: apply segments, then [`WriteTx::commit`]. Dropping it rolls back.
 pub struct WriteTx<'c> {
-    tx: Scope<'c>,
-}
-
-/// A transaction of its own, or a savepoint nested in a held one (see [`Catalog::hold`]).
-enum Scope<'c> {
-    Transaction(rusqlite::Transaction<'c>),
-    Savepoint(rusqlite::Savepoint<'c>),
-}
-
-impl std::ops::Deref for Scope<'_> {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        match self {
-            Scope::Transaction(tx) => tx,
-            Scope::Savepoint(sp) => sp,
-        }
-    }
+    inner: Box<dyn CatalogWrite + 'c>,
 }
 
 impl WriteTx<'_> {
     pub fn read(&self) -> Reader<'_> {
-        Reader::new(&self.tx)
+        Reader { inner: self.inner.read() }
     }
 
     /// Merges one segment's records into the catalog and records the segment (and any it covers) as applied.
-    pub fn apply_segment(&mut self, name: &str, segment: trove_model::Segment) -> Result<()> {
-        self.mark_applied([name])?;
+    pub fn apply_segment(&mut self, name: &str, segment: Segment) -> Result<()> {
+        self.inner.mark_applied(&[name])?;
         self.apply_unnamed(segment)
     }
 
     /// Merges a segment whose name is not known yet (it is being published meanwhile); the caller marks
     /// the name applied once it is.
-    pub fn apply_unnamed(&mut self, segment: trove_model::Segment) -> Result<()> {
+    pub fn apply_unnamed(&mut self, segment: Segment) -> Result<()> {
         self.apply_part(segment, 0)
     }
 
     /// Merges records that will be published as part of a larger segment, starting at record `first` of it
     /// (under its header): applying a segment's records in parts this way leaves the catalog as applying the
     /// whole segment at once does, since every record is stamped by its place in the segment.
-    pub fn apply_part(&mut self, segment: trove_model::Segment, first: u32) -> Result<()> {
-        self.mark_applied(segment.header.covers.iter().map(String::as_str))?;
-        let mut max_ts = self.read().max_ts()?.max(segment.header.ts);
+    pub fn apply_part(&mut self, segment: Segment, first: u32) -> Result<()> {
+        let covers: Vec<&str> = segment.header.covers.iter().map(String::as_str).collect();
+        self.inner.mark_applied(&covers)?;
+        let mut max_ts = segment.header.ts;
         for record in &segment.records {
             if let trove_model::Record::DatasetState(s) = record {
                 max_ts = max_ts.max(s.max_stamp().ts);
             }
         }
-        apply::apply(&self.tx, segment, first)?;
-        self.tx.execute("INSERT OR REPLACE INTO info(key, value) VALUES ('max_ts', ?1)", [max_ts.to_string()])?;
-        Ok(())
+        self.inner.apply_records(segment, first)?;
+        self.inner.raise_max_ts(max_ts)
     }
 
     /// Records segments as applied without reading them.
-    pub fn mark_applied<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Result<()> {
-        let mut stmt = self.tx.prepare_cached("INSERT OR IGNORE INTO applied(segment) VALUES (?1)")?;
-        for name in names {
-            stmt.execute([name])?;
-        }
-        Ok(())
+    pub fn mark_applied<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) -> Result<()> {
+        let names: Vec<&str> = names.into_iter().collect();
+        self.inner.mark_applied(&names)
     }
 
     /// Forgets segments that no longer exist in the log (removed after a checkpoint covered them).
-    pub fn forget_applied<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Result<()> {
-        let mut stmt = self.tx.prepare_cached("DELETE FROM applied WHERE segment = ?1")?;
-        for name in names {
-            stmt.execute([name])?;
-        }
-        Ok(())
+    pub fn forget_applied<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) -> Result<()> {
+        let names: Vec<&str> = names.into_iter().collect();
+        self.inner.forget_applied(&names)
     }
 
     /// Empties every table (for a rebuild from the log inside this same transaction).
-    pub fn clear(&self) -> Result<()> {
-        self.tx.execute_batch(
-            "DELETE FROM applied; DELETE FROM project_rows; DELETE FROM dataset_rows; DELETE FROM tag_rows;
-             DELETE FROM object_rows; DELETE FROM meta; DELETE FROM keys; DELETE FROM key_stats; DELETE FROM scan_files;
-             DELETE FROM info WHERE key = 'max_ts';",
-        )?;
-        Ok(())
+    pub fn clear(&mut self) -> Result<()> {
+        self.inner.clear()
     }
 
     pub fn commit(self) -> Result<()> {
-        match self.tx {
-            Scope::Transaction(tx) => tx.commit()?,
-            Scope::Savepoint(sp) => sp.commit()?,
-        }
-        Ok(())
+        self.inner.commit()
     }
 }

@@ -232,36 +232,34 @@ pub fn schema(store: &Store, project: Option<String>, json: bool, out: &mut Out)
 }
 
 pub fn sql(store: &Store, query: &str, json: bool, out: &mut Out) -> Result<()> {
-    let console = store.sql_console()?;
+    let mut console = store.sql_console()?;
     let mut table = Table::new();
     // A failed write to stdout (a closed pipe) stops the query and is reported as itself.
     let mut write_error: Option<std::io::Error> = None;
-    let names = console
-        .query(query, |names, row| {
-            let written = if json {
-                let obj: serde_json::Map<String, Value> = names.iter().cloned().zip(row).collect();
-                out.json(&Value::Object(obj))
-            } else {
-                let header = if table.shown == 0 { table.push(names.to_vec(), out) } else { Ok(()) };
-                let cells = row
-                    .into_iter()
-                    .map(|v| match v {
-                        Value::String(s) => s,
-                        Value::Null => "NULL".into(),
-                        v => v.to_string(),
-                    })
-                    .collect();
-                header.and_then(|()| table.push(cells, out))
-            };
-            match written {
-                Ok(()) => Ok(true),
-                Err(e) => {
-                    write_error = Some(e);
-                    Ok(false)
-                }
+    let names = console.query(query, |names, row| {
+        let written = if json {
+            let obj: serde_json::Map<String, Value> = names.iter().cloned().zip(row).collect();
+            out.json(&Value::Object(obj))
+        } else {
+            let header = if table.shown == 0 { table.push(names.to_vec(), out) } else { Ok(()) };
+            let cells = row
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(s) => s,
+                    Value::Null => "NULL".into(),
+                    v => v.to_string(),
+                })
+                .collect();
+            header.and_then(|()| table.push(cells, out))
+        };
+        match written {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                write_error = Some(e);
+                Ok(false)
             }
-        })
-        .map_err(trove::Error::from)?;
+        }
+    })?;
     if let Some(e) = write_error {
         return Err(e.into());
     }

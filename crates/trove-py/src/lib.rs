@@ -655,7 +655,7 @@ impl Store {
     /// Read-only SQL over the documented views (`trove sql`): `{"columns": [...], "rows": [[...]]}` as JSON.
     fn sql(&self, py: Python<'_>, query: &str) -> PyResult<String> {
         call(py, || {
-            let console = self.inner()?.sql_console()?;
+            let mut console = self.inner()?.sql_console()?;
             let mut rows = Vec::new();
             let columns = console.query(query, |_, row| {
                 rows.push(Value::Array(row));

@@ -176,7 +176,7 @@ impl Store {
         let moved = self.move_into_place(&header.moves);
         let indexed = (|| -> Result<()> {
             if moved {
-                let tx = catalog.write()?;
+                let mut tx = catalog.write()?;
                 let _ = crate::scan::remember_placed(&self.storage, &tx.read(), &header.moves);
                 tx.mark_applied([name.as_str()])?;
                 tx.commit()?;

@@ -86,10 +86,15 @@ impl Error {
             if let Some(io) = e.downcast_ref::<std::io::Error>() {
                 says_full |= matches!(io.raw_os_error(), Some(ENOSPC | EDQUOT));
             }
-            if let Some(sqlite) = e.downcast_ref::<trove_catalog::SqliteError>() {
-                match sqlite.sqlite_error_code() {
-                    Some(trove_catalog::SqliteErrorCode::DiskFull) => says_full = true,
-                    Some(trove_catalog::SqliteErrorCode::SystemIoFailure) => io_failure = true,
+            // `Error::Catalog` is transparent: its source chain skips the `CatalogError` itself.
+            let catalog = match e.downcast_ref::<Error>() {
+                Some(Error::Catalog(c)) => Some(c),
+                _ => e.downcast_ref::<trove_catalog::CatalogError>(),
+            };
+            if let Some(catalog) = catalog {
+                match catalog.failure() {
+                    Some(trove_catalog::Failure::DiskFull) => says_full = true,
+                    Some(trove_catalog::Failure::Io) => io_failure = true,
                     _ => {}
                 }
             }

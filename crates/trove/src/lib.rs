@@ -43,13 +43,14 @@ pub use error::{Error, Result};
 pub use history::{CHECKPOINT_NOTE, Change, HistoryChange, HistoryEntry, LostTo};
 pub use lineage::{InputNode, LineageTree, Presence, code_checksum};
 pub use objects::{FileImport, ObjectInfo, ZARR_THRESHOLD_BYTES};
+pub use query::SqlConsole;
 pub use query::{Query, key_usage_json};
 pub use repair::{QUARANTINE, Quarantined, RepairReport};
 pub use scan::{
     CopiedDataset, CreatedDataset, MovedDataset, RemovedDataset, ScanPhase, ScanProgress, ScanReport, SkippedEntry,
 };
 pub use store::{CATALOG_FILE, CONFIG_FILE, CompactReport, OpenOptions, STAGING, Store, SyncReport, WaitNotice};
-pub use trove_catalog::{CatalogError, Child, FindOptions, KeyUsage, RidSet, Sort, SortKey, SqlConsole};
+pub use trove_catalog::{CatalogError, Child, FindOptions, KeyUsage, RidSet, Sort, SortKey};
 /// The format handlers, re-exported for their table and array helpers and the `Element` trait.
 pub use trove_formats as formats;
 pub use trove_formats::{Compression, PreviewOptions, Slice, TableSelect, WriteOptions};

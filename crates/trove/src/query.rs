@@ -1,12 +1,12 @@
 //! Finding datasets: filters over the catalog, with inherited metadata on request; the keys in use; SQL.
 
 use serde_json::{Map, Value};
-use trove_catalog::{FindOptions, KeyUsage, Matches, Reader, RidSet, SqlConsole};
+use trove_catalog::{FindOptions, KeyUsage, Matches, Reader, RidSet};
 use trove_model::filter::{Field, Filter};
 use trove_model::{DatasetState, ProjectState};
 
 use crate::error::Result;
-use crate::store::{CATALOG_FILE, Store};
+use crate::store::Store;
 use crate::view::deep_merge;
 
 /// One key of [`Store::schema`] as `trove schema --json` prints it (and the Python package returns it):
@@ -103,7 +103,22 @@ impl Store {
     /// to date with the log first.
     pub fn sql_console(&self) -> Result<SqlConsole> {
         self.refresh()?;
-        Ok(SqlConsole::open(&self.root.join(CATALOG_FILE))?)
+        Ok(SqlConsole(self.catalog().sql_console()?))
+    }
+}
+
+/// A read-only SQL session over the catalog's documented views (`trove sql`), on a connection of its own.
+pub struct SqlConsole(Box<dyn trove_catalog::SqlConsole>);
+
+impl SqlConsole {
+    /// Runs one read-only statement; `each` receives the column names and each row as JSON values (numbers,
+    /// text, `null`; bytes as hex) and stops the query by returning false. Returns the column names.
+    pub fn query(
+        &mut self,
+        sql: &str,
+        mut each: impl FnMut(&[String], Vec<serde_json::Value>) -> trove_catalog::Result<bool>,
+    ) -> Result<Vec<String>> {
+        Ok(self.0.query(sql, &mut each)?)
     }
 }
 

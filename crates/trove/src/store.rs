@@ -299,13 +299,13 @@ impl Store {
     /// a new one is made, and the operation runs again on it (the catalog holds nothing the log does not).
     fn rebuilding_damaged_catalog<T>(&self, op: impl Fn() -> Result<T>) -> Result<T> {
         match op() {
-            Err(Error::Catalog(trove_catalog::CatalogError::Sqlite(e))) if is_damage(&e) && self.log_only.is_none() => {
+            Err(Error::Catalog(e)) if is_damage(&e) && self.log_only.is_none() => {
                 let path = self.root.join(CATALOG_FILE);
                 let mut catalog = self.catalog();
                 // Closing the damaged catalog first: SQLite must not write to a file that is being moved.
-                *catalog = Catalog::open_in_memory()?;
+                *catalog = trove_catalog_sqlite::open_in_memory()?;
                 let aside = set_catalog_aside(&path)?;
-                *catalog = Catalog::open(&path)?;
+                *catalog = trove_catalog_sqlite::open(&path)?;
                 drop(catalog);
                 self.with_watch(|w| w.unsettle());
                 lock(&self.readers).clear();
@@ -374,7 +374,7 @@ impl Store {
         let pooled = lock(&self.readers).pop();
         let reader = match pooled {
             Some(reader) => reader,
-            None => match Catalog::open_reader(&self.root.join(CATALOG_FILE))? {
+            None => match trove_catalog_sqlite::open_reader(&self.root.join(CATALOG_FILE))? {
                 Some(reader) => reader,
                 None => {
                     let catalog = self.catalog();
@@ -690,7 +690,7 @@ impl Store {
                 let lease = self.lease("catalog")?;
                 if !self.catalog_writable.load(Ordering::SeqCst) {
                     let path = self.root.join(CATALOG_FILE);
-                    let catalog = Catalog::open_journaled(&path, trove_catalog::Journal::Rollback)?;
+                    let catalog = trove_catalog_sqlite::open_journaled(&path, trove_catalog_sqlite::Journal::Rollback)?;
                     *self.catalog() = catalog;
                     self.catalog_writable.store(true, Ordering::SeqCst);
                 }
@@ -861,11 +861,11 @@ fn upgrade_layout(root: &Path, config_path: &Path, text: &str) -> Result<StoreCo
 /// new one is made, to be filled from the log.
 fn open_catalog(root: &Path) -> Result<(Catalog, Option<PathBuf>)> {
     let path = root.join(CATALOG_FILE);
-    match Catalog::open(&path) {
+    match trove_catalog_sqlite::open(&path) {
         Ok(c) => Ok((c, None)),
-        Err(trove_catalog::CatalogError::Sqlite(rusqlite_error)) if is_damage(&rusqlite_error) => {
+        Err(e) if is_damage(&e) => {
             let aside = set_catalog_aside(&path)?;
-            Ok((Catalog::open(&path)?, Some(aside)))
+            Ok((trove_catalog_sqlite::open(&path)?, Some(aside)))
         }
         Err(e) => Err(e.into()),
     }
@@ -918,17 +918,16 @@ fn set_catalog_aside(path: &Path) -> Result<PathBuf> {
 /// there is none this version can read (a log-only process never creates or migrates the catalog).
 fn open_catalog_read_only(root: &Path) -> Result<Catalog> {
     let path = root.join(CATALOG_FILE);
-    match Catalog::open_read_only(&path) {
+    match trove_catalog_sqlite::open_read_only(&path) {
         Ok(Some(catalog)) => Ok(catalog),
-        Ok(None) => Ok(Catalog::open_in_memory()?),
-        Err(trove_catalog::CatalogError::Sqlite(e)) if is_damage(&e) => Ok(Catalog::open_in_memory()?),
+        Ok(None) => Ok(trove_catalog_sqlite::open_in_memory()?),
+        Err(e) if is_damage(&e) => Ok(trove_catalog_sqlite::open_in_memory()?),
         Err(e) => Err(e.into()),
     }
 }
 
-fn is_damage(e: &trove_catalog::SqliteError) -> bool {
-    use trove_catalog::SqliteErrorCode as Code;
-    matches!(e.sqlite_error_code(), Some(Code::NotADatabase | Code::DatabaseCorrupt))
+fn is_damage(e: &trove_catalog::CatalogError) -> bool {
+    e.failure() == Some(trove_catalog::Failure::Damaged)
 }
 
 /// The state segments describe, merged in memory (compaction, and `trove check`'s comparison with the

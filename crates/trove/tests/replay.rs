@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use trove::model::{
-    DatasetChange, DatasetPath, DatasetState, Location, Record, Ref, Segment, SegmentHeader, SegmentKind, Stamp,
-};
+use trove::model::{DatasetPath, DatasetState, Record, Ref, Segment, SegmentHeader, SegmentKind, Stamp};
 use trove::{DatasetEdit, Store};
 use trove_catalog::Catalog;
 use trove_storage::{Log, Storage};
@@ -138,7 +136,7 @@ proptest! {
         for op in &ops {
             run(&store, op);
         }
-        let reference = rows(&Catalog::open(&dir.path().join(".trove/catalog.sqlite")).unwrap());
+        let reference = rows(&trove_catalog_sqlite::open(&dir.path().join(".trove/catalog.sqlite")).unwrap());
         let before = answers(&store);
 
         let log = Log::new(Arc::new(Storage::local(dir.path(), false).unwrap()));
@@ -147,7 +145,7 @@ proptest! {
 
         // 1. The same commits, applied in a random order.
         shuffle(&mut names, seed);
-        let mut shuffled = Catalog::open_in_memory().unwrap();
+        let mut shuffled = trove_catalog_sqlite::open_in_memory().unwrap();
         let mut tx = shuffled.write().unwrap();
         for n in &names {
             let seg = &segments.iter().find(|(m, _)| m == n).unwrap().1;
@@ -169,7 +167,7 @@ proptest! {
             }
         }
         shuffle(&mut states, seed ^ cuts);
-        let mut regrouped = Catalog::open_in_memory().unwrap();
+        let mut regrouped = trove_catalog_sqlite::open_in_memory().unwrap();
         let mut tx = regrouped.write().unwrap();
         let mut rest = &states[..];
         let mut k = 0u64;
@@ -193,61 +191,5 @@ proptest! {
         }
         let reopened = Store::open(dir.path()).unwrap();
         prop_assert_eq!(&answers(&reopened), &before);
-    }
-
-    /// Writers on different machines (log only, no shared catalog) may create the same path at once. Whatever
-    /// the order, the later claim is the visible one and the other stays hidden, not lost.
-    #[test]
-    fn concurrent_claims_on_one_path_resolve_the_same_in_any_order(
-        claims in prop::collection::vec((0u128..4, 0usize..3, 0i64..6, prop::sample::select(vec!["w1", "w2", "w3"]), any::<bool>()), 1..12),
-        seed in any::<u64>(),
-    ) {
-        let paths = ["x", "y", "x/z"];
-        let segments: Vec<(String, Segment)> = claims
-            .iter()
-            .enumerate()
-            .map(|(i, (id, path, ts, writer, alive))| {
-                let change = DatasetChange {
-                    id: uuid::Uuid::from_u128(id + 1),
-                    alive: Some(*alive),
-                    at: Some(Location("p".into(), DatasetPath::parse(paths[*path]).unwrap())),
-                    meta: json!({"n": i}).as_object().unwrap().clone(),
-                    ..Default::default()
-                };
-                // A writer's clock never repeats a timestamp, so each (ts, writer) is unique.
-                let ts = ts * 100 + i as i64;
-                let seg = Segment { header: header(SegmentKind::Commit, ts, writer, 1), records: vec![Record::Dataset(change)] };
-                (format!("c{i}"), seg)
-            })
-            .collect();
-        let apply = |order: &[usize]| {
-            let mut c = Catalog::open_in_memory().unwrap();
-            let mut tx = c.write().unwrap();
-            for &i in order {
-                tx.apply_segment(&segments[i].0, segments[i].1.clone()).unwrap();
-            }
-            tx.commit().unwrap();
-            rows(&c)
-        };
-        let forward: Vec<usize> = (0..segments.len()).collect();
-        let mut shuffled = forward.clone();
-        shuffle(&mut shuffled, seed);
-        let a = apply(&forward);
-        prop_assert_eq!(&a, &apply(&shuffled));
-        // At most one visible dataset per path, and it is the live claimant with the latest location stamp.
-        let mut best: BTreeMap<String, (Stamp, String)> = BTreeMap::new();
-        for (id, (_, s)) in &a {
-            if s.is_alive() {
-                let p = s.at.as_ref().unwrap().path().to_string();
-                let st = s.at_stamp().clone();
-                if best.get(&p).is_none_or(|(b, _)| st > *b) {
-                    best.insert(p, (st, id.clone()));
-                }
-            }
-        }
-        for (id, (visible, s)) in &a {
-            let expected = s.is_alive() && best.get(&s.at.as_ref().unwrap().path().to_string()).is_some_and(|(_, w)| w == id);
-            prop_assert_eq!(*visible, expected, "{} {:?}", id, s);
-        }
     }
 }

@@ -9,20 +9,12 @@ use std::collections::HashMap;
 
 use rusqlite::params;
 
-use crate::{Reader, Result};
+use trove_catalog::CachedFile;
 
-/// What a scan found in one file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CachedFile {
-    pub size: u64,
-    /// Modification time, nanoseconds since the epoch.
-    pub mtime_ns: i64,
-    pub ino: u64,
-    /// `blake3:<hex>` of the bytes it held.
-    pub checksum: String,
-}
+use crate::Result;
+use crate::read::Queries;
 
-impl Reader<'_> {
+impl Queries<'_> {
     /// Every cached file, by its path relative to the store root, in one query.
     pub fn scan_cache(&self) -> Result<HashMap<String, CachedFile>> {
         let mut stmt = self.conn.prepare_cached("SELECT key, size, mtime_ns, ino, checksum FROM scan_files")?;
@@ -43,15 +35,11 @@ impl Reader<'_> {
     /// Stores what a scan hashed and forgets files it no longer found. This writes: call it on the reader of
     /// a write transaction (`WriteTx::read`, or the one `Store::transact` hands its closure), so that the rows
     /// commit or roll back with the scan's commit.
-    pub fn record_scan<'k>(
-        &self,
-        found: impl IntoIterator<Item = (&'k str, &'k CachedFile)>,
-        gone: impl IntoIterator<Item = &'k str>,
-    ) -> Result<()> {
+    pub(crate) fn record_scan(&self, found: &[(&str, &CachedFile)], gone: &[&str]) -> Result<()> {
         let mut upsert = self.conn.prepare_cached(
             "INSERT OR REPLACE INTO scan_files(key, size, mtime_ns, ino, checksum) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
-        for (key, file) in found {
+        for (key, file) in found.iter().copied() {
             upsert.execute(params![key, file.size as i64, file.mtime_ns, file.ino as i64, file.checksum])?;
         }
         let mut delete = self.conn.prepare_cached("DELETE FROM scan_files WHERE key = ?1")?;
@@ -59,31 +47,5 @@ impl Reader<'_> {
             delete.execute([key])?;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Catalog;
-
-    #[test]
-    fn rows_round_trip_and_a_rebuild_empties_them() {
-        let mut c = Catalog::open_in_memory().unwrap();
-        let file = CachedFile { size: u64::MAX, mtime_ns: -5, ino: u64::MAX - 1, checksum: "blake3:ab".into() };
-        let tx = c.write().unwrap();
-        tx.read().record_scan([("lab/a/v.csv", &file), ("lab/a/w.csv", &file)], ["lab/none"]).unwrap();
-        tx.commit().unwrap();
-        let cache = c.read().scan_cache().unwrap();
-        assert_eq!(cache.len(), 2);
-        assert_eq!(cache["lab/a/v.csv"], file);
-        let tx = c.write().unwrap();
-        tx.read().record_scan([], ["lab/a/w.csv"]).unwrap();
-        tx.commit().unwrap();
-        assert_eq!(c.read().scan_cache().unwrap().len(), 1);
-        let tx = c.write().unwrap();
-        tx.clear().unwrap();
-        tx.commit().unwrap();
-        assert!(c.read().scan_cache().unwrap().is_empty());
     }
 }

@@ -14,7 +14,9 @@ use trove_model::value::leaves;
 use trove_model::{DatasetState, ProjectState, Record, Segment, Stamp};
 use uuid::Uuid;
 
-use crate::{CatalogError, Result};
+use trove_catalog::CatalogError;
+
+use crate::Result;
 
 /// A dataset row as it was before this segment.
 struct Current {
@@ -96,7 +98,7 @@ fn lookup(conn: &Connection, ids: &[Uuid]) -> Result<HashMap<Uuid, Current>> {
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|source| CatalogError::BadRow { what: "a state".into(), source })
+    Ok(serde_json::to_string(value).map_err(|source| CatalogError::BadRow { what: "a state".into(), source })?)
 }
 
 fn merge_project(
@@ -126,7 +128,7 @@ fn merge_project(
 }
 
 pub(crate) fn parse_state(json: &str, what: &str) -> Result<DatasetState> {
-    serde_json::from_str(json).map_err(|source| CatalogError::BadRow { what: format!("dataset {what}"), source })
+    Ok(serde_json::from_str(json).map_err(|source| CatalogError::BadRow { what: format!("dataset {what}"), source })?)
 }
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {

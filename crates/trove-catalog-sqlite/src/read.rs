@@ -3,54 +3,28 @@
 use std::collections::HashSet;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use trove_model::{DatasetState, ProjectState};
+use trove_model::ProjectState;
 
 use crate::apply::parse_state;
-use crate::{CatalogError, Result};
+use trove_catalog::{CatalogError, DatasetRow, RidSet, below};
 
-/// A dataset as the catalog holds it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DatasetRow {
-    pub rid: i64,
-    pub visible: bool,
-    pub state: DatasetState,
-}
+use crate::Result;
 
-/// One entry directly below a path: a dataset, an implicit folder (a prefix of deeper datasets), or both.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Child {
-    pub name: String,
-    /// The full path inside the project.
-    pub path: String,
-    pub dataset: Option<DatasetRow>,
-    pub has_children: bool,
-}
-
-/// Read-only queries, on a catalog or inside a write transaction.
-pub struct Reader<'c> {
+/// The catalog's queries on one connection (or transaction).
+pub(crate) struct Queries<'c> {
     pub(crate) conn: &'c Connection,
 }
 
-/// The half-open range of paths strictly below `prefix` (all paths when `prefix` is empty).
-/// `/` is followed by `0` in byte order, so `[p/, p0)` holds exactly the descendants of `p`.
-fn below(prefix: &str) -> (String, String) {
-    if prefix.is_empty() {
-        (String::new(), "\u{10FFFF}".to_string())
-    } else {
-        (format!("{prefix}/"), format!("{prefix}0"))
-    }
-}
-
-impl<'c> Reader<'c> {
-    pub(crate) fn new(conn: &'c Connection) -> Reader<'c> {
-        Reader { conn }
+impl<'c> Queries<'c> {
+    pub(crate) fn new(conn: &'c Connection) -> Queries<'c> {
+        Queries { conn }
     }
 
-    fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, bool, String)> {
+    pub(crate) fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, bool, String)> {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?))
     }
 
-    fn to_row((rid, visible, json): (i64, bool, String)) -> Result<DatasetRow> {
+    pub(crate) fn to_row((rid, visible, json): (i64, bool, String)) -> Result<DatasetRow> {
         Ok(DatasetRow { rid, visible, state: parse_state(&json, &rid.to_string())? })
     }
 
@@ -66,18 +40,8 @@ impl<'c> Reader<'c> {
             .transpose()
     }
 
-    /// The visible datasets carrying the lineage `key`, oldest first.
-    pub fn with_lineage(&self, key: &str) -> Result<Vec<DatasetRow>> {
-        self.visible_where("lineage", key)
-    }
-
-    /// The visible datasets whose lineage is called `name` (what was computed), oldest first.
-    pub fn with_lineage_name(&self, name: &str) -> Result<Vec<DatasetRow>> {
-        self.visible_where("lineage_name", name)
-    }
-
     /// The visible datasets whose indexed `column` (a name from this crate, never from input) equals `value`.
-    fn visible_where(&self, column: &'static str, value: &str) -> Result<Vec<DatasetRow>> {
+    pub(crate) fn visible_where(&self, column: &'static str, value: &str) -> Result<Vec<DatasetRow>> {
         let sql = format!(
             "SELECT rid, visible, state FROM dataset_rows WHERE {column} = ?1 AND visible = 1 ORDER BY created, rid"
         );
@@ -87,12 +51,12 @@ impl<'c> Reader<'c> {
     }
 
     /// The row ids of the visible datasets (of `project`, when given) whose lineage is called `name`.
-    pub fn rids_with_lineage_name(&self, name: &str, project: Option<&str>) -> Result<crate::RidSet> {
+    pub fn rids_with_lineage_name(&self, name: &str, project: Option<&str>) -> Result<RidSet> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT rid FROM dataset_rows WHERE lineage_name = ?1 AND visible = 1 AND (?2 IS NULL OR project = ?2)",
         )?;
         let mut rows = stmt.query(params![name, project])?;
-        let mut set = crate::RidSet::new();
+        let mut set = RidSet::new();
         while let Some(row) = rows.next()? {
             set.insert(row.get(0)?);
         }
@@ -144,7 +108,7 @@ impl<'c> Reader<'c> {
             .is_some())
     }
 
-    fn first_path(&self, project: &str, from: &str, inclusive: bool, to: &str) -> Result<Option<String>> {
+    pub(crate) fn first_path(&self, project: &str, from: &str, inclusive: bool, to: &str) -> Result<Option<String>> {
         let sql = if inclusive {
             "SELECT path FROM dataset_rows WHERE project = ?1 AND visible = 1 AND path >= ?2 AND path < ?3 ORDER BY path LIMIT 1"
         } else {
@@ -153,41 +117,12 @@ impl<'c> Reader<'c> {
         Ok(self.conn.prepare_cached(sql)?.query_row(params![project, from, to], |r| r.get(0)).optional()?)
     }
 
-    /// What lies directly below `prefix`: one entry per child name, in byte order. Costs a few index seeks
-    /// per child, not a scan of the subtree.
-    pub fn children(&self, project: &str, prefix: &str) -> Result<Vec<Child>> {
-        let (lo, hi) = below(prefix);
-        let mut out = Vec::new();
-        let mut seen: HashSet<String> = HashSet::new();
-        // Names like `c-x` sort between `c` and `c/…`, so the walk can come back into the subtree of a child
-        // already listed: it then jumps past that subtree (`c0`).
-        let mut cursor = (lo.clone(), true);
-        while let Some(found) = self.first_path(project, &cursor.0, cursor.1, &hi)? {
-            let rest = &found[lo.len()..];
-            let name = rest.split('/').next().unwrap_or(rest).to_string();
-            let child_path = format!("{lo}{name}");
-            if seen.contains(&name) {
-                cursor = (format!("{child_path}0"), true);
-                continue;
-            }
-            let is_dataset = found == child_path;
-            let dataset = if is_dataset { self.dataset_at(project, &child_path)? } else { None };
-            let has_children = self.has_descendants(project, &child_path)?;
-            cursor = if is_dataset { (child_path.clone(), false) } else { (format!("{child_path}0"), true) };
-            seen.insert(name.clone());
-            out.push(Child { name, path: child_path, dataset, has_children });
-        }
-        // Path order puts `a!` (a path) before `a/…` (whose name `a` sorts first): list by name.
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
-    }
-
     /// Every visible dataset strictly below `prefix` (the whole project when empty), in path order.
     pub fn descendants(
         &self,
         project: &str,
         prefix: &str,
-        mut each: impl FnMut(DatasetRow) -> Result<()>,
+        each: &mut dyn FnMut(DatasetRow) -> trove_catalog::Result<()>,
     ) -> Result<()> {
         let (lo, hi) = below(prefix);
         let mut stmt = self.conn.prepare_cached(
@@ -202,7 +137,7 @@ impl<'c> Reader<'c> {
     }
 
     /// Every dataset row, visible or not, live or not, by id (for comparing catalogs).
-    pub fn all_rows(&self, mut each: impl FnMut(DatasetRow) -> Result<()>) -> Result<()> {
+    pub fn all_rows(&self, each: &mut dyn FnMut(DatasetRow) -> trove_catalog::Result<()>) -> Result<()> {
         let mut stmt = self.conn.prepare_cached("SELECT rid, visible, state FROM dataset_rows ORDER BY id")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
@@ -213,7 +148,7 @@ impl<'c> Reader<'c> {
 
     /// Every dataset row's visibility and state as the JSON the catalog stores, unparsed (for a caller that
     /// reads a few fields of every dataset and can skip the rest cheaply).
-    pub fn all_states_json(&self, mut each: impl FnMut(bool, &str) -> Result<()>) -> Result<()> {
+    pub fn all_states_json(&self, each: &mut dyn FnMut(bool, &str) -> trove_catalog::Result<()>) -> Result<()> {
         let mut stmt = self.conn.prepare_cached("SELECT visible, state FROM dataset_rows")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
@@ -260,7 +195,8 @@ impl<'c> Reader<'c> {
             .query_row([name], |r| r.get(0))
             .optional()?;
         json.map(|j| {
-            serde_json::from_str(&j).map_err(|source| CatalogError::BadRow { what: format!("project {name}"), source })
+            Ok(serde_json::from_str(&j)
+                .map_err(|source| CatalogError::BadRow { what: format!("project {name}"), source })?)
         })
         .transpose()
     }
@@ -287,8 +223,6 @@ impl<'c> Reader<'c> {
 mod tests {
     use trove_model::{DatasetChange, DatasetPath, Location, Record, Segment, SegmentHeader, SegmentKind};
 
-    use crate::Catalog;
-
     /// A commit of one test writer at time `ts`.
     fn segment(ts: i64, records: Vec<Record>) -> Segment {
         let header = SegmentHeader {
@@ -308,92 +242,16 @@ mod tests {
         Segment { header, records }
     }
 
-    fn catalog_with(paths: &[&str]) -> Catalog {
-        let records = paths
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                Record::Dataset(DatasetChange {
-                    id: uuid::Uuid::from_u128(i as u128 + 1),
-                    alive: Some(true),
-                    at: Some(Location("p".into(), DatasetPath::parse(p).unwrap())),
-                    ..Default::default()
-                })
-            })
-            .collect::<Vec<_>>();
-        let mut c = Catalog::open_in_memory().unwrap();
-        let mut tx = c.write().unwrap();
-        tx.apply_segment("s", segment(1, records)).unwrap();
-        tx.commit().unwrap();
-        c
-    }
-
-    #[test]
-    fn children_skip_subtrees_but_not_siblings_that_sort_inside_them() {
-        // `c-x` and `c!` sort between `c` and `c/…`; `c0` right after the subtree.
-        let c = catalog_with(&["c", "c/deep/er", "c-x", "c!", "c0", "a/b", "z"]);
-        let kids = c.read().children("p", "").unwrap();
-        let names: Vec<(&str, bool, bool)> =
-            kids.iter().map(|k| (k.name.as_str(), k.dataset.is_some(), k.has_children)).collect();
-        assert_eq!(
-            names,
-            [
-                ("a", false, true),
-                ("c", true, true),
-                ("c!", true, false),
-                ("c-x", true, false),
-                ("c0", true, false),
-                ("z", true, false)
-            ]
-        );
-        let below_c: Vec<String> = c.read().children("p", "c").unwrap().into_iter().map(|k| k.path).collect();
-        assert_eq!(below_c, ["c/deep"]);
-        let mut all = Vec::new();
-        c.read()
-            .descendants("p", "c", |row| {
-                all.push(row.state.at.unwrap().path().to_string());
-                Ok(())
-            })
-            .unwrap();
-        assert_eq!(all, ["c/deep/er"]);
-        assert_eq!(c.read().count(Some("p")).unwrap(), 7);
-        assert!(c.read().has_descendants("p", "a").unwrap());
-        assert!(!c.read().has_descendants("p", "z").unwrap());
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn children_match_a_plain_computation(paths in proptest::collection::btree_set("[a!.~-]{1,2}(/[a!-]{1,2}){0,2}", 1..25)) {
-            let paths: Vec<&str> = paths.iter().map(String::as_str).filter(|p| p.split('/').all(|s| s != "." && s != "..")).collect();
-            proptest::prop_assume!(!paths.is_empty());
-            let c = catalog_with(&paths);
-            for prefix in std::iter::once("").chain(paths.iter().copied()) {
-                let lo = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
-                let mut expected: Vec<(String, bool, bool)> = Vec::new();
-                let mut names: std::collections::BTreeSet<Vec<u8>> = Default::default();
-                for p in &paths {
-                    if let Some(rest) = p.strip_prefix(lo.as_str()) {
-                        names.insert(rest.split('/').next().unwrap().as_bytes().to_vec());
-                    }
-                }
-                for name in names {
-                    let name = String::from_utf8(name).unwrap();
-                    let full = format!("{lo}{name}");
-                    let has = paths.iter().any(|p| p.starts_with(&format!("{full}/")));
-                    expected.push((name, paths.contains(&full.as_str()), has));
-                }
-                let got: Vec<(String, bool, bool)> = c.read().children("p", prefix).unwrap().into_iter().map(|k| (k.name, k.dataset.is_some(), k.has_children)).collect();
-                proptest::prop_assert_eq!(got, expected, "below {:?}", prefix);
-            }
-        }
-    }
-
     /// The index tables hold exactly the visible datasets' tags, objects and metadata leaves, through
     /// creates, updates, moves onto a taken path and deletes.
     #[test]
     fn index_rows_follow_the_visible_states() {
         use trove_model::ObjectManifest;
-        let mut c = Catalog::open_in_memory().unwrap();
+        // A file, so that a second connection can read the index tables the seam does not show.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("catalog.sqlite");
+        let mut c = crate::open(&file).unwrap();
+        let inspect = rusqlite::Connection::open(&file).unwrap();
         let seg = segment;
         let change = |id: u128, path: Option<&str>| DatasetChange {
             id: uuid::Uuid::from_u128(id),
@@ -423,8 +281,8 @@ mod tests {
         tx.apply_segment("1", seg(1, vec![Record::Dataset(a), Record::Dataset(b)])).unwrap();
         tx.commit().unwrap();
         type IndexSnapshot = (Vec<(String, i64, String)>, Vec<(String, i64)>, i64);
-        let rows = |c: &Catalog| -> IndexSnapshot {
-            let conn = c.connection();
+        let rows = |_: &trove_catalog::Catalog| -> IndexSnapshot {
+            let conn = &inspect;
             let mut meta: Vec<(String, i64, String)> = conn
                 .prepare("SELECT k.key, m.vtype, quote(m.val) FROM meta m JOIN keys k USING (kid) ORDER BY 1, 3")
                 .unwrap()
@@ -488,13 +346,5 @@ mod tests {
         let (meta, tags, objects) = rows(&c);
         assert_eq!(meta, expect(&[("t", 2, "300")]), "a is visible again");
         assert_eq!((tags.len(), objects), (1, 1));
-    }
-
-    #[test]
-    fn reapplying_a_segment_changes_nothing() {
-        let c = catalog_with(&["x", "y"]);
-        let applied = c.read().applied().unwrap();
-        assert_eq!(applied.len(), 1);
-        assert_eq!(c.read().max_ts().unwrap(), 1);
     }
 }

@@ -9,29 +9,10 @@ use serde_json::{Value, json};
 
 use crate::apply::vtype;
 use crate::query::Executor;
-use crate::{CatalogError, Reader, Result};
+use trove_catalog::{CatalogError, KeyUsage};
 
-/// One metadata key in use: how many leaves of each type it has, and the range of its numbers and times.
-#[derive(Clone, Debug, PartialEq)]
-pub struct KeyUsage {
-    /// The dotted key.
-    pub key: String,
-    /// `(type name, count)` for `null boolean number string array object`, the types present only.
-    pub types: Vec<(&'static str, u64)>,
-    /// How many of its strings are ISO-8601 timestamps.
-    pub times: u64,
-    /// The least and greatest number, when it has numbers.
-    pub numbers: Option<(Value, Value)>,
-    /// The earliest and latest timestamp (microseconds), when it has any.
-    pub time_range: Option<(i64, i64)>,
-}
-
-impl KeyUsage {
-    /// The number of datasets with the key (each has one leaf per key).
-    pub fn count(&self) -> u64 {
-        self.types.iter().map(|(_, n)| n).sum()
-    }
-}
+use crate::Result;
+use crate::read::Queries;
 
 fn type_name(code: i64) -> &'static str {
     match code {
@@ -54,7 +35,7 @@ fn sql_to_json(v: ValueRef<'_>) -> Value {
     }
 }
 
-impl Reader<'_> {
+impl Queries<'_> {
     /// Every metadata key in use (in `project`, or anywhere), in key order. Counts come from `key_stats`,
     /// kept as data is written; ranges from the ends of the `meta` index. Nothing reads all the metadata.
     pub fn key_usage(&self, project: Option<&str>) -> Result<Vec<KeyUsage>> {
@@ -114,7 +95,7 @@ impl Reader<'_> {
     }
 
     /// The least and greatest value of one key and type, among `scope` when given.
-    fn ends(&self, kid: i64, code: i64, scope: Option<&crate::RidSet>) -> Result<Option<(Value, Value)>> {
+    fn ends(&self, kid: i64, code: i64, scope: Option<&trove_catalog::RidSet>) -> Result<Option<(Value, Value)>> {
         let first = |dir: &str| -> Result<Option<Value>> {
             let sql = format!("SELECT val, rid FROM meta WHERE kid = ?1 AND vtype = ?2 ORDER BY val {dir}");
             let mut stmt = self.conn.prepare_cached(&sql)?;
@@ -177,14 +158,14 @@ pub(crate) const BIG_TEXT: &str = "((m.val / 1000000000 + 9223372036 + (m.val % 
      || printf('%09d', (m.val % 1000000000 + 854775808) % 1000000000))";
 
 /// A read-only connection to a catalog file with the documented views: what `trove sql` runs on.
-pub struct SqlConsole {
+pub(crate) struct SqliteConsole {
     conn: Connection,
 }
 
-impl SqlConsole {
+impl SqliteConsole {
     /// Opens the catalog at `path` read-only. Writes are refused three times over: the file is opened
     /// read-only, `query_only` is set, and a statement that would write is rejected before it runs.
-    pub fn open(path: &Path) -> Result<SqlConsole> {
+    pub(crate) fn open(path: &Path) -> Result<SqliteConsole> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
@@ -192,19 +173,17 @@ impl SqlConsole {
         conn.busy_timeout(crate::BUSY_TIMEOUT)?;
         crate::register_functions(&conn)?;
         conn.pragma_update(None, "query_only", true)?;
-        Ok(SqlConsole { conn })
+        Ok(SqliteConsole { conn })
     }
 
-    /// Runs one read-only statement; `each` receives the column names and each row as JSON values (numbers,
-    /// text, `null`; a blob as hex), and stops the query by returning false. Returns the column names.
-    pub fn query(&self, sql: &str, mut each: impl FnMut(&[String], Vec<Value>) -> Result<bool>) -> Result<Vec<String>> {
+    fn run(&self, sql: &str, each: &mut trove_catalog::SqlRowSink<'_>) -> Result<Vec<String>> {
         // Whatever SQLite cannot prepare (a syntax error, an unknown table) is the query's fault.
         let mut stmt = self.conn.prepare(sql).map_err(|e| CatalogError::Refused(format!("invalid SQL: {e}")))?;
         if !stmt.readonly() {
-            return Err(CatalogError::Refused(format!(
+            return Err(crate::Error::from(CatalogError::Refused(format!(
                 "trove sql runs read-only queries; this statement would change the catalog: {}",
                 sql.trim()
-            )));
+            ))));
         }
         let names: Vec<String> = stmt.column_names().map(str::to_string).collect();
         let mut rows = stmt.query([])?;
@@ -215,5 +194,11 @@ impl SqlConsole {
             }
         }
         Ok(names)
+    }
+}
+
+impl trove_catalog::SqlConsole for SqliteConsole {
+    fn query(&mut self, sql: &str, each: &mut trove_catalog::SqlRowSink<'_>) -> trove_catalog::Result<Vec<String>> {
+        Ok(self.run(sql, each)?)
     }
 }

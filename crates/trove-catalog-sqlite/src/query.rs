@@ -18,9 +18,10 @@ use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use trove_model::filter::{Builtin, CompareOp, Field, Filter, FilterValue};
 use uuid::Uuid;
 
+use trove_catalog::{FindOptions, Matches, Pager, RidSet, Sort, SortKey};
+
 use crate::Result;
 use crate::apply::vtype;
-use crate::ridset::{Matches, RidSet};
 
 /// The text form of a dataset id (`datasets.id` is the UUID's 16 bytes), for the rare conditions that compare
 /// `@id` other than by equality.
@@ -85,7 +86,7 @@ struct Cond {
     params: Vec<Sql>,
 }
 
-/// Executes filters. Borrowed from a [`crate::Reader`].
+/// Executes filters on one connection.
 pub(crate) struct Executor<'c> {
     pub(crate) conn: &'c Connection,
     /// Restricts every answer to one project.
@@ -606,51 +607,6 @@ fn merge_ranges(children: &[Filter]) -> Vec<Conjunct<'_>> {
 const SORT_TYPE_ORDER: [&[i64]; 6] =
     [&[vtype::NUMBER, vtype::BIG], &[vtype::STRING], &[vtype::BOOL], &[vtype::ARRAY], &[vtype::OBJECT], &[vtype::NULL]];
 
-/// How `find` orders its results.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Sort {
-    pub key: SortKey,
-    pub descending: bool,
-}
-
-/// What results are ordered by.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SortKey {
-    /// A metadata key's value: numbers, then strings, booleans, arrays, objects and nulls, each group in
-    /// the direction asked; datasets without the key come last.
-    Meta(String),
-    /// A built-in field; `@tag` and `@format` are sets and cannot order.
-    Builtin(Builtin),
-}
-
-impl Default for Sort {
-    /// Project, then path.
-    fn default() -> Sort {
-        Sort { key: SortKey::Builtin(Builtin::Path), descending: false }
-    }
-}
-
-impl std::str::FromStr for Sort {
-    type Err = String;
-
-    /// `KEY`, `-KEY` (descending), `@created`, `-@updated`, `"T (K)"`.
-    fn from_str(text: &str) -> Result<Sort, String> {
-        let (descending, key) = match text.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, text),
-        };
-        let field = trove_model::filter::Field::parse(key).map_err(|e| format!("bad sort key {text:?}: {e}"))?;
-        let key = match field {
-            Field::Meta(key) => SortKey::Meta(key),
-            Field::Builtin(b @ (Builtin::Tag | Builtin::Format)) => {
-                return Err(format!("cannot sort by @{}: a dataset has a set of them, not one", b.name()));
-            }
-            Field::Builtin(b) => SortKey::Builtin(b),
-        };
-        Ok(Sort { key, descending })
-    }
-}
-
 impl Executor<'_> {
     /// Calls `each` with the ids of `set` in `sort` order, skipping `offset` and stopping after `limit` or
     /// when `each` returns false. Reads as it goes: nothing but the ids is held.
@@ -660,9 +616,9 @@ impl Executor<'_> {
         sort: &Sort,
         offset: u64,
         limit: Option<u64>,
-        each: &mut dyn FnMut(i64) -> Result<bool>,
+        each: &mut dyn FnMut(i64) -> trove_catalog::Result<bool>,
     ) -> Result<()> {
-        let mut pager = Pager { offset, limit, each };
+        let mut pager = Pager::new(offset, limit, each);
         match &sort.key {
             SortKey::Meta(key) => {
                 let mut done = RidSet::new();
@@ -769,107 +725,45 @@ impl Executor<'_> {
     }
 }
 
-/// Applies `--offset` and `--limit` to a stream of ids.
-struct Pager<'a> {
-    offset: u64,
-    limit: Option<u64>,
-    each: &'a mut dyn FnMut(i64) -> Result<bool>,
-}
-
-impl Pager<'_> {
-    /// Passes `rid` on (unless still skipping); false when no more are wanted.
-    fn give(&mut self, rid: i64) -> Result<bool> {
-        if self.offset > 0 {
-            self.offset -= 1;
-            return Ok(true);
-        }
-        match &mut self.limit {
-            Some(0) => return Ok(false),
-            Some(n) => *n -= 1,
-            None => {}
-        }
-        if !(self.each)(rid)? {
-            return Ok(false);
-        }
-        Ok(self.limit != Some(0))
-    }
-}
-
-/// What `find` asks of the catalog besides the filter.
-#[derive(Clone, Debug, Default)]
-pub struct FindOptions {
-    /// Only datasets of this project.
-    pub project: Option<String>,
-    pub sort: Sort,
-    /// Results skipped first.
-    pub offset: u64,
-    /// At most this many results.
-    pub limit: Option<u64>,
-}
-
-impl<'c> crate::Reader<'c> {
+impl<'c> crate::read::Queries<'c> {
     fn executor<'a>(&'a self, project: Option<&'a str>) -> Executor<'a> {
         Executor { conn: self.conn, project }
     }
 
     /// The row ids of the visible datasets (of `project`, when given) that match `filter`.
-    ///
-    /// ```
-    /// # use trove_catalog::Catalog;
-    /// # use trove_model::filter::Filter;
-    /// let catalog = Catalog::open_in_memory()?;
-    /// let found = catalog.read().matching(&Filter::parse("temperature >= 300")?, None)?;
-    /// assert_eq!(catalog.read().count_matches(&found, None)?, 0);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn matching(&self, filter: &Filter, project: Option<&str>) -> Result<Matches> {
+    pub(crate) fn matching(&self, filter: &Filter, project: Option<&str>) -> Result<Matches> {
         self.executor(project).matching(filter)
     }
 
-    /// How many datasets `matches` holds (of `project`, the scope it was computed in).
-    pub fn count_matches(&self, matches: &Matches, project: Option<&str>) -> Result<u64> {
-        if !matches.complement {
-            return Ok(matches.set.len());
-        }
-        Ok(self.count(project)?.saturating_sub(matches.set.len()))
+    /// Every visible dataset (of `project`, when given).
+    pub(crate) fn universe(&self, project: Option<&str>) -> Result<RidSet> {
+        self.executor(project).universe()
     }
 
-    /// The row ids `matches` holds, listed.
-    pub fn matching_rids(&self, matches: &Matches, project: Option<&str>) -> Result<RidSet> {
-        if !matches.complement {
-            return Ok(matches.set.clone());
-        }
-        let mut all = self.executor(project).universe()?;
-        all.difference_with(&matches.set);
-        Ok(all)
-    }
-
-    /// Calls `each` with the row ids of `set` in the order and window `options` ask for; stops early when
-    /// `each` returns false.
-    pub fn in_order(
+    /// Calls `each` with the row ids of `set` in the order and window `options` ask for.
+    pub(crate) fn in_order(
         &self,
         set: &Matches,
         options: &FindOptions,
-        mut each: impl FnMut(i64) -> Result<bool>,
+        each: &mut dyn FnMut(i64) -> trove_catalog::Result<bool>,
     ) -> Result<()> {
-        self.executor(options.project.as_deref()).ordered(set, &options.sort, options.offset, options.limit, &mut each)
+        self.executor(options.project.as_deref()).ordered(set, &options.sort, options.offset, options.limit, each)
     }
 
-    /// The dataset in row `rid`.
-    pub fn dataset_by_rid(&self, rid: i64) -> Result<Option<crate::DatasetRow>> {
-        let row: Option<(bool, String)> = self
-            .conn
-            .prepare_cached("SELECT visible, state FROM dataset_rows WHERE rid = ?1")?
-            .query_row([rid], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        row.map(|(visible, json)| {
-            Ok(crate::DatasetRow { rid, visible, state: crate::apply::parse_state(&json, &rid.to_string())? })
-        })
-        .transpose()
+    /// The datasets in these rows, in the order given.
+    pub(crate) fn datasets_by_rids(&self, rids: &[i64]) -> Result<Vec<trove_catalog::DatasetRow>> {
+        let mut stmt = self.conn.prepare_cached("SELECT rid, visible, state FROM dataset_rows WHERE rid = ?1")?;
+        let mut out = Vec::with_capacity(rids.len());
+        for rid in rids {
+            if let Some(row) = stmt.query_row([rid], Self::row).optional()? {
+                out.push(Self::to_row(row)?);
+            }
+        }
+        Ok(out)
     }
 
     /// The project and path of the dataset in row `rid`, without reading its state.
-    pub fn location_by_rid(&self, rid: i64) -> Result<Option<(String, String)>> {
+    pub(crate) fn location_by_rid(&self, rid: i64) -> Result<Option<(String, String)>> {
         Ok(self
             .conn
             .prepare_cached("SELECT project, path FROM dataset_rows WHERE rid = ?1 AND project IS NOT NULL")?
@@ -895,15 +789,5 @@ mod tests {
         let c = glob_condition("val", "a[1]*", 3);
         assert_eq!(c.sql, "val GLOB ?3 AND val >= ?4 AND val < ?5");
         assert_eq!(c.params[0], Sql::Text("a[[]1]*".into()));
-    }
-
-    #[test]
-    fn sort_keys() {
-        let s: Sort = "-temperature".parse().unwrap();
-        assert_eq!(s, Sort { key: SortKey::Meta("temperature".into()), descending: true });
-        let s: Sort = "@created".parse().unwrap();
-        assert_eq!(s, Sort { key: SortKey::Builtin(Builtin::Created), descending: false });
-        assert!("@tag".parse::<Sort>().unwrap_err().contains("cannot sort by @tag"));
-        assert!("a..b".parse::<Sort>().is_err());
     }
 }
