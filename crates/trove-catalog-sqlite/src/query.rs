@@ -18,6 +18,7 @@ use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use trove_model::filter::{Builtin, CompareOp, Field, Filter, FilterValue};
 use uuid::Uuid;
 
+use trove_catalog::plan::{Bound, Probe, Probes, Test, successor};
 use trove_catalog::{FindOptions, Matches, Pager, RidSet, Sort, SortKey};
 
 use crate::Result;
@@ -27,58 +28,6 @@ use crate::apply::vtype;
 /// `@id` other than by equality.
 pub(crate) const ID_TEXT: &str = "lower(substr(hex(id), 1, 8) || '-' || substr(hex(id), 9, 4) || '-' || \
      substr(hex(id), 13, 4) || '-' || substr(hex(id), 17, 4) || '-' || substr(hex(id), 21))";
-
-/// A set of datasets, or the complement of one (among the visible datasets in scope).
-enum Answer {
-    Only(RidSet),
-    AllBut(RidSet),
-}
-
-impl Answer {
-    fn none() -> Answer {
-        Answer::Only(RidSet::new())
-    }
-
-    fn not(self) -> Answer {
-        match self {
-            Answer::Only(s) => Answer::AllBut(s),
-            Answer::AllBut(s) => Answer::Only(s),
-        }
-    }
-
-    fn and(self, other: Answer) -> Answer {
-        match (self, other) {
-            (Answer::Only(mut a), Answer::Only(b)) => {
-                a.intersect_with(&b);
-                Answer::Only(a)
-            }
-            (Answer::Only(mut a), Answer::AllBut(b)) | (Answer::AllBut(b), Answer::Only(mut a)) => {
-                a.difference_with(&b);
-                Answer::Only(a)
-            }
-            (Answer::AllBut(mut a), Answer::AllBut(b)) => {
-                a.union_with(&b);
-                Answer::AllBut(a)
-            }
-        }
-    }
-
-    fn or(self, other: Answer) -> Answer {
-        self.not().and(other.not()).not()
-    }
-
-    fn is_empty(&self) -> bool {
-        matches!(self, Answer::Only(s) if s.is_empty())
-    }
-}
-
-/// The comparison a condition asks of one value: an ordering, equality, or a glob.
-#[derive(Clone, Copy)]
-enum Test<'v> {
-    Cmp(CompareOp, &'v FilterValue),
-    Glob(&'v str),
-    Regex(&'v str),
-}
 
 /// A SQL condition on one column or expression, with its parameters.
 struct Cond {
@@ -94,25 +43,6 @@ pub(crate) struct Executor<'c> {
 }
 
 impl Executor<'_> {
-    /// The visible datasets (of the project in scope) that match `filter`.
-    pub(crate) fn matching(&self, filter: &Filter) -> Result<Matches> {
-        let answer = self.eval(filter)?;
-        let answer = match self.project_scope()? {
-            Some(project) => project.and(answer),
-            None => answer,
-        };
-        Ok(match answer {
-            Answer::Only(set) => Matches { set, complement: false },
-            Answer::AllBut(set) => Matches { set, complement: true },
-        })
-    }
-
-    /// The datasets of the project in scope, or `None` when that is every dataset (no project given, or the
-    /// store holds no other project): then no restriction is needed.
-    fn project_scope(&self) -> Result<Option<Answer>> {
-        Ok(self.project_datasets()?.map(Answer::Only))
-    }
-
     /// The datasets of the project in scope, or `None` when that restricts nothing.
     pub(crate) fn project_datasets(&self) -> Result<Option<RidSet>> {
         let Some(project) = self.project else { return Ok(None) };
@@ -153,85 +83,8 @@ impl Executor<'_> {
         Ok(set)
     }
 
-    fn eval(&self, filter: &Filter) -> Result<Answer> {
-        match filter {
-            Filter::True => Ok(Answer::AllBut(RidSet::new())),
-            Filter::And(children) => {
-                let mut answer = Answer::AllBut(RidSet::new());
-                for child in merge_ranges(children) {
-                    answer = answer.and(match child {
-                        Conjunct::Filter(f) => self.eval(f)?,
-                        Conjunct::Range { key, low, high } => self.meta_range(key, low, high)?,
-                    });
-                    if answer.is_empty() {
-                        break;
-                    }
-                }
-                Ok(answer)
-            }
-            Filter::Or(children) => {
-                let mut answer = Answer::none();
-                for child in children {
-                    answer = answer.or(self.eval(child)?);
-                }
-                Ok(answer)
-            }
-            Filter::Not(inner) => Ok(self.eval(inner)?.not()),
-            Filter::Exists(field) => self.exists(field),
-            Filter::Glob { field, pattern } => self.test(field, Test::Glob(pattern)),
-            Filter::Regex { field, pattern } => self.test(field, Test::Regex(pattern)),
-            Filter::Element { field: Field::Meta(key), conds } => {
-                let parts = match conds.as_slice() {
-                    [(op, v)] => meta_parts(*op, v),
-                    [(a, x), (b, y)] => and_parts(meta_parts(*a, x), meta_parts(*b, y)),
-                    _ => vec![],
-                };
-                self.meta_rows(key, vtype::ELEMENT, parts)
-            }
-            Filter::Size { field: Field::Meta(key), op, len } => {
-                let op = if *op == CompareOp::Ne { "<>" } else { sql_op(*op) };
-                let cond = Cond {
-                    sql: format!("val {op} ?"),
-                    params: vec![Sql::Integer(i64::try_from(*len).unwrap_or(i64::MAX))],
-                };
-                self.meta_rows(key, 0, vec![(vtype::SIZE, Some(cond))])
-            }
-            // Built-in fields are never arrays.
-            Filter::Element { .. } | Filter::Size { .. } => Ok(Answer::none()),
-            Filter::Compare { field, op: CompareOp::Ne, value } => {
-                let equal = self.test(field, Test::Cmp(CompareOp::Eq, value))?;
-                self.present_but_not(field, equal)
-            }
-            Filter::Compare { field, op, value } => self.test(field, Test::Cmp(*op, value)),
-            Filter::In { field, values, negated } => {
-                let mut any = Answer::none();
-                for value in values {
-                    any = any.or(self.test(field, Test::Cmp(CompareOp::Eq, value))?);
-                }
-                if *negated { self.present_but_not(field, any) } else { Ok(any) }
-            }
-        }
-    }
-
-    /// `!=` and `not in`: the datasets that have the field, less those that equal.
-    fn present_but_not(&self, field: &Field, equal: Answer) -> Result<Answer> {
-        let always_present = matches!(
-            field,
-            Field::Builtin(
-                Builtin::Id
-                    | Builtin::Project
-                    | Builtin::Path
-                    | Builtin::Created
-                    | Builtin::Updated
-                    | Builtin::Tag
-                    | Builtin::Format
-            )
-        );
-        if always_present { Ok(equal.not()) } else { Ok(self.exists(field)?.and(equal.not())) }
-    }
-
-    fn exists(&self, field: &Field) -> Result<Answer> {
-        let set = match field {
+    fn exists(&self, field: &Field) -> Result<RidSet> {
+        Ok(match field {
             Field::Meta(key) => {
                 // The key itself (a leaf, or an empty object) or anything nested below it.
                 let mut set = RidSet::new();
@@ -251,9 +104,9 @@ impl Executor<'_> {
             Field::Builtin(Builtin::Lineage) => {
                 self.rids("SELECT rid FROM dataset_rows WHERE visible = 1 AND lineage IS NOT NULL", &[])?
             }
-            Field::Builtin(_) => return Ok(Answer::AllBut(RidSet::new())),
-        };
-        Ok(Answer::Only(set))
+            // The planner asks only of the fields a dataset may lack.
+            Field::Builtin(_) => self.universe()?,
+        })
     }
 
     fn key_id(&self, key: &str) -> Result<Option<i64>> {
@@ -275,8 +128,8 @@ impl Executor<'_> {
     }
 
     /// One comparison or glob on one field.
-    fn test(&self, field: &Field, test: Test) -> Result<Answer> {
-        let set = match field {
+    fn test(&self, field: &Field, test: Test) -> Result<RidSet> {
+        Ok(match field {
             Field::Meta(key) => {
                 let parts = match test {
                     Test::Cmp(op, value) => meta_parts(op, value),
@@ -289,7 +142,7 @@ impl Executor<'_> {
                 return self.meta_rows(key, 0, parts);
             }
             Field::Builtin(b) => {
-                let Some((sql, mut cond)) = builtin_condition(*b, test) else { return Ok(Answer::none()) };
+                let Some((sql, mut cond)) = builtin_condition(*b, test) else { return Ok(RidSet::new()) };
                 // Paths are indexed under their project: naming it turns a path glob into a range scan.
                 if let (Builtin::Path, Some(project)) = (b, self.project) {
                     cond.params.push(Sql::Text(project.to_string()));
@@ -297,12 +150,11 @@ impl Executor<'_> {
                 }
                 self.rids(&format!("{sql} {}", cond.sql), &cond.params)?
             }
-        };
-        Ok(Answer::Only(set))
+        })
     }
 
     /// `low <= key <= high` (bounds optional, inclusive or not) on one metadata key: one range scan per type.
-    fn meta_range(&self, key: &str, low: Bound, high: Bound) -> Result<Answer> {
+    fn meta_range(&self, key: &str, low: Bound, high: Bound) -> Result<RidSet> {
         let side = |bound: Bound, inclusive_op, strict_op| {
             bound.map(|(value, inclusive)| meta_parts(if inclusive { inclusive_op } else { strict_op }, value))
         };
@@ -315,12 +167,12 @@ impl Executor<'_> {
     }
 
     /// The datasets with a row of `key` among `parts` (type codes raised by `offset`: elements).
-    fn meta_rows(&self, key: &str, offset: i64, parts: Vec<Part>) -> Result<Answer> {
+    fn meta_rows(&self, key: &str, offset: i64, parts: Vec<Part>) -> Result<RidSet> {
         let mut set = RidSet::new();
         if parts.is_empty() {
-            return Ok(Answer::Only(set));
+            return Ok(set);
         }
-        let Some(kid) = self.key_id(key)? else { return Ok(Answer::none()) };
+        let Some(kid) = self.key_id(key)? else { return Ok(set) };
         for (code, cond) in parts {
             let mut params = vec![Sql::Integer(kid), Sql::Integer(code + offset)];
             let sql = match cond {
@@ -332,7 +184,7 @@ impl Executor<'_> {
             };
             set.union_with(&self.rids(&sql, &params)?);
         }
-        Ok(Answer::Only(set))
+        Ok(set)
     }
 }
 
@@ -523,84 +375,6 @@ fn glob_condition(column: &str, pattern: &str, first: usize) -> Cond {
     Cond { sql, params }
 }
 
-/// The least string greater than every string that starts with `prefix` (UTF-8 byte order is code point
-/// order), or `None` when there is none.
-fn successor(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
-        if let Some(next) = next {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
-}
-
-/// One bound of a range: the value and whether it is included.
-type Bound<'v> = Option<(&'v FilterValue, bool)>;
-
-/// A conjunct of an `and`: a filter as it is, or a lower and an upper bound on one metadata key merged into one
-/// range scan (`t >= 300 and t < 310` reads 1% of the key's rows, not 50% and 50%).
-enum Conjunct<'f> {
-    Filter(&'f Filter),
-    Range { key: &'f str, low: Bound<'f>, high: Bound<'f> },
-}
-
-/// The kind of value a range can be merged on: numbers (of any representation), strings, times.
-fn range_class(value: &FilterValue) -> Option<i64> {
-    match value {
-        FilterValue::Int(_) | FilterValue::UInt(_) => Some(vtype::NUMBER),
-        FilterValue::Float(x) if !x.is_nan() => Some(vtype::NUMBER),
-        FilterValue::String(_) => Some(vtype::STRING),
-        FilterValue::Time(_) => Some(vtype::TIME),
-        _ => None,
-    }
-}
-
-fn merge_ranges(children: &[Filter]) -> Vec<Conjunct<'_>> {
-    let mut out: Vec<Conjunct> = Vec::with_capacity(children.len());
-    for child in children {
-        let Filter::Compare { field: Field::Meta(key), op, value } = child else {
-            out.push(Conjunct::Filter(child));
-            continue;
-        };
-        let (is_low, inclusive) = match op {
-            CompareOp::Gt => (true, false),
-            CompareOp::Ge => (true, true),
-            CompareOp::Lt => (false, false),
-            CompareOp::Le => (false, true),
-            _ => {
-                out.push(Conjunct::Filter(child));
-                continue;
-            }
-        };
-        let class = range_class(value);
-        if class.is_none() {
-            out.push(Conjunct::Filter(child));
-            continue;
-        }
-        // A range on the same key, of the same type, with this side still open.
-        let partner = out.iter_mut().find_map(|c| match c {
-            Conjunct::Range { key: k, low, high } if *k == key.as_str() => {
-                let (side, other) = if is_low { (low, &*high) } else { (high, &*low) };
-                let same_type = other.is_some_and(|(v, _)| range_class(v) == class);
-                (side.is_none() && same_type).then_some(side)
-            }
-            _ => None,
-        });
-        match partner {
-            Some(side) => *side = Some((value, inclusive)),
-            None => {
-                let bound = Some((value, inclusive));
-                let (low, high) = if is_low { (bound, None) } else { (None, bound) };
-                out.push(Conjunct::Range { key, low, high });
-            }
-        }
-    }
-    out
-}
-
 /// The order of value types when sorting by a metadata key, whichever the direction: the values that sort
 /// meaningfully first.
 /// Numbers are two types (`vtype::BIG` holds the integers above `i64::MAX`); descending, they come first.
@@ -725,14 +499,44 @@ impl Executor<'_> {
     }
 }
 
+impl Probes for Executor<'_> {
+    fn probe(&self, probe: Probe<'_>, _project: Option<&str>) -> trove_catalog::Result<RidSet> {
+        Ok(match probe {
+            Probe::Exists(field) => self.exists(field)?,
+            Probe::Test(field, test) => self.test(field, test)?,
+            Probe::Range { key, low, high } => self.meta_range(key, low, high)?,
+            Probe::Element { key, conds } => {
+                let parts = match conds {
+                    [(op, v)] => meta_parts(*op, v),
+                    [(a, x), (b, y)] => and_parts(meta_parts(*a, x), meta_parts(*b, y)),
+                    _ => vec![],
+                };
+                self.meta_rows(key, vtype::ELEMENT, parts)?
+            }
+            Probe::Size { key, op, len } => {
+                let op = if op == CompareOp::Ne { "<>" } else { sql_op(op) };
+                let cond = Cond {
+                    sql: format!("val {op} ?"),
+                    params: vec![Sql::Integer(i64::try_from(len).unwrap_or(i64::MAX))],
+                };
+                self.meta_rows(key, 0, vec![(vtype::SIZE, Some(cond))])?
+            }
+        })
+    }
+
+    fn project_datasets(&self, project: &str) -> trove_catalog::Result<Option<RidSet>> {
+        Ok(Executor { conn: self.conn, project: Some(project) }.project_datasets()?)
+    }
+}
+
 impl<'c> crate::read::Queries<'c> {
     fn executor<'a>(&'a self, project: Option<&'a str>) -> Executor<'a> {
         Executor { conn: self.conn, project }
     }
 
     /// The row ids of the visible datasets (of `project`, when given) that match `filter`.
-    pub(crate) fn matching(&self, filter: &Filter, project: Option<&str>) -> Result<Matches> {
-        self.executor(project).matching(filter)
+    pub(crate) fn matching(&self, filter: &Filter, project: Option<&str>) -> trove_catalog::Result<Matches> {
+        trove_catalog::plan::evaluate(&self.executor(project), filter, project)
     }
 
     /// Every visible dataset (of `project`, when given).
@@ -775,14 +579,6 @@ impl<'c> crate::read::Queries<'c> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn successor_of_prefixes() {
-        assert_eq!(successor("runs/2024/").as_deref(), Some("runs/20240"));
-        assert_eq!(successor("a\u{10FFFF}").as_deref(), Some("b"));
-        assert_eq!(successor("\u{10FFFF}"), None);
-        assert_eq!(successor("\u{D7FF}").as_deref(), Some("\u{E000}"));
-    }
 
     #[test]
     fn glob_escapes_brackets() {
