@@ -9,12 +9,9 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
-use trove_model::filter::parse_timestamp;
-use trove_model::value::leaves;
-use trove_model::{DatasetState, ProjectState, Record, Segment, Stamp};
+use trove_catalog::index::{IndexValue, index_rows, merge_segment, parse_project, state_json, whole_value_bytes};
+use trove_model::{DatasetState, Segment};
 use uuid::Uuid;
-
-use trove_catalog::CatalogError;
 
 use crate::Result;
 
@@ -30,46 +27,32 @@ struct Current {
 /// Merges a segment's records, the first of which is record `first` of the segment as published (see
 /// `WriteTx::apply_part`).
 pub(crate) fn apply(conn: &Connection, segment: Segment, first: u32) -> Result<()> {
-    let header = &segment.header;
     // Merge the segment's records per dataset first (no I/O), then look every touched id up at once.
-    let mut incoming: HashMap<Uuid, DatasetState> = HashMap::new();
-    let mut order: Vec<Uuid> = Vec::new();
-    let mut projects: HashMap<String, ProjectState> = HashMap::new();
-    for (i, record) in segment.records.into_iter().enumerate() {
-        let stamp = || Stamp::new(header.ts, header.writer.clone(), first + i as u32);
-        let state = match record {
-            Record::Dataset(change) => DatasetState::from_change(change, &stamp()),
-            Record::DatasetState(state) => state,
-            Record::Project(change) => {
-                merge_project(conn, &mut projects, ProjectState::from_change(change, &stamp()))?;
-                continue;
+    let merged = merge_segment(segment, first);
+    for incoming in merged.projects {
+        let stored: Option<String> = conn
+            .prepare_cached("SELECT state FROM project_rows WHERE name = ?1")?
+            .query_row([&incoming.name], |r| r.get(0))
+            .optional()?;
+        let state = match stored {
+            Some(json) => {
+                let mut state = parse_project(&json, &incoming.name)?;
+                state.merge(&incoming);
+                state
             }
-            Record::ProjectState(state) => {
-                merge_project(conn, &mut projects, state)?;
-                continue;
-            }
+            None => incoming,
         };
-        match incoming.get_mut(&state.id) {
-            Some(existing) => existing.merge(&state),
-            None => {
-                order.push(state.id);
-                incoming.insert(state.id, state);
-            }
-        }
-    }
-    for state in projects.values() {
         conn.prepare_cached(
             "INSERT INTO project_rows(name, created, updated, state) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(name) DO UPDATE SET created = ?2, updated = ?3, state = ?4",
         )?
-        .execute(params![state.name, state.created(), state.updated(), to_json(state)?])?;
+        .execute(params![state.name, state.created(), state.updated(), state_json(&state)?])?;
     }
-    let mut current = lookup(conn, &order)?;
+    let ids: Vec<Uuid> = merged.datasets.iter().map(|s| s.id).collect();
+    let mut current = lookup(conn, &ids)?;
     let mut rows = IndexRows::default();
-    for id in order {
-        if let Some(state) = incoming.remove(&id) {
-            write_dataset(conn, &mut rows, current.remove(&id), state)?;
-        }
+    for state in merged.datasets {
+        write_dataset(conn, &mut rows, current.remove(&state.id), state)?;
     }
     rows.flush(conn)
 }
@@ -97,40 +80,6 @@ fn lookup(conn: &Connection, ids: &[Uuid]) -> Result<HashMap<Uuid, Current>> {
     Ok(out)
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
-    Ok(serde_json::to_string(value).map_err(|source| CatalogError::BadRow { what: "a state".into(), source })?)
-}
-
-fn merge_project(
-    conn: &Connection,
-    projects: &mut HashMap<String, ProjectState>,
-    incoming: ProjectState,
-) -> Result<()> {
-    if let Some(state) = projects.get_mut(&incoming.name) {
-        state.merge(&incoming);
-        return Ok(());
-    }
-    let stored: Option<String> = conn
-        .prepare_cached("SELECT state FROM project_rows WHERE name = ?1")?
-        .query_row([&incoming.name], |r| r.get(0))
-        .optional()?;
-    let state = match stored {
-        Some(json) => {
-            let mut state: ProjectState = serde_json::from_str(&json)
-                .map_err(|source| CatalogError::BadRow { what: format!("project {}", incoming.name), source })?;
-            state.merge(&incoming);
-            state
-        }
-        None => incoming,
-    };
-    projects.insert(state.name.clone(), state);
-    Ok(())
-}
-
-pub(crate) fn parse_state(json: &str, what: &str) -> Result<DatasetState> {
-    Ok(serde_json::from_str(json).map_err(|source| CatalogError::BadRow { what: format!("dataset {what}"), source })?)
-}
-
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
@@ -150,7 +99,7 @@ fn write_dataset(
         }
         None => (incoming, None),
     };
-    let json = to_json(&state)?;
+    let json = state_json(&state)?;
     if let (Some(cur), Some(old)) = (&current, &old) {
         if cur.state == json {
             return Ok(()); // Re-applying what is already merged changes nothing.
@@ -303,62 +252,31 @@ fn delete_index_rows(conn: &Connection, rows: &mut IndexRows, rid: i64, old: &Da
     Ok(())
 }
 
-/// The value type codes of the `meta` table (see schema.rs).
-pub(crate) mod vtype {
-    pub const NULL: i64 = 0;
-    pub const BOOL: i64 = 1;
-    pub const NUMBER: i64 = 2;
-    pub const STRING: i64 = 3;
-    pub const ARRAY: i64 = 4;
-    pub const OBJECT: i64 = 5;
-    /// An integer above `i64::MAX`: val is the integer less 2^63, so that the rows order exactly.
-    pub const BIG: i64 = 6;
-    pub const TIME: i64 = 7;
-    /// An element of an array: this plus the element's own code.
-    pub const ELEMENT: i64 = 10;
-    /// The length of an array.
-    pub const SIZE: i64 = 20;
-    /// Codes below this are the value of a key itself (a leaf, or an object), which `exists` sees.
-    pub const VALUES_END: i64 = TIME;
-}
+pub(crate) use trove_catalog::index::vtype;
 
 /// 2^63: the offset of `vtype::BIG` values.
 pub(crate) const BIG_OFFSET: u64 = 1 << 63;
 
-/// The index row of a whole array or object, by its canonical form ([`trove_model::value::canonical_json`]),
-/// so that equality is one lookup.
-/// Arrays and the empty object keep their canonical text (what `trove sql` shows); a non-empty object, which
-/// holds its nested keys' rows too, is its hash, so that nesting never repeats text.
+/// The SQLite value of an array or object whole (see [`whole_value_bytes`]).
 pub(crate) fn whole_value_key(value: &Value) -> rusqlite::types::Value {
-    let canonical = trove_model::value::canonical_json(value);
-    match value {
-        Value::Object(map) if !map.is_empty() => {
-            rusqlite::types::Value::Blob(blake3::hash(canonical.as_bytes()).as_bytes()[..16].to_vec())
-        }
-        _ => rusqlite::types::Value::Text(canonical),
+    match whole_value_bytes(value) {
+        Ok(hash) => rusqlite::types::Value::Blob(hash.to_vec()),
+        Err(text) => rusqlite::types::Value::Text(text),
     }
 }
 
-/// The rows (type code, value) by which one value is found: one per value, and a second, time-typed row for a
-/// string that is an ISO-8601 timestamp.
-fn value_rows(value: &Value, out: &mut Vec<(i64, rusqlite::types::Value)>) {
+/// How SQLite stores an index row's value: integers above `i64::MAX` move to their own type, less 2^63, so
+/// that every value fits SQLite's integers and the rows order exactly.
+fn encode(code: i64, value: IndexValue<'_>) -> (i64, rusqlite::types::Value) {
     use rusqlite::types::Value as Sql;
     match value {
-        Value::Null => out.push((vtype::NULL, Sql::Integer(0))),
-        Value::Bool(b) => out.push((vtype::BOOL, Sql::Integer(i64::from(*b)))),
-        Value::Number(n) => out.push(match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => (vtype::NUMBER, Sql::Integer(i)),
-            (_, Some(u)) => (vtype::BIG, Sql::Integer((u - BIG_OFFSET) as i64)),
-            _ => (vtype::NUMBER, Sql::Real(n.as_f64().unwrap_or(f64::NAN))),
-        }),
-        Value::String(s) => {
-            out.push((vtype::STRING, Sql::Text(s.clone())));
-            if let Some(micros) = parse_timestamp(s) {
-                out.push((vtype::TIME, Sql::Integer(micros)));
-            }
-        }
-        Value::Array(_) => out.push((vtype::ARRAY, whole_value_key(value))),
-        Value::Object(_) => out.push((vtype::OBJECT, whole_value_key(value))),
+        IndexValue::Null => (code, Sql::Integer(0)),
+        IndexValue::Bool(b) => (code, Sql::Integer(i64::from(b))),
+        IndexValue::Int(i) | IndexValue::Time(i) => (code, Sql::Integer(i)),
+        IndexValue::UInt(u) => (code - vtype::NUMBER + vtype::BIG, Sql::Integer((u - BIG_OFFSET) as i64)),
+        IndexValue::Float(x) => (code, Sql::Real(x)),
+        IndexValue::Str(s) => (code, Sql::Text(s.to_string())),
+        IndexValue::Whole(v) => (code, whole_value_key(v)),
     }
 }
 
@@ -371,47 +289,41 @@ type MetaRow = (String, i64, rusqlite::types::Value, bool);
 /// so they always agree.
 fn index_leaves(state: &DatasetState) -> Vec<MetaRow> {
     use rusqlite::types::Value as Sql;
-    let mut out = Vec::new();
-    let mut rows = Vec::new();
-    for (key, value) in leaves(&state.meta) {
-        rows.clear();
-        value_rows(value, &mut rows);
-        out.extend(rows.drain(..).map(|(code, val)| (key.clone(), code, val, true)));
-        if let Value::Array(items) = value {
-            for item in items {
-                value_rows(item, &mut rows);
+    let mut out: Vec<MetaRow> = Vec::new();
+    let mut elements: Vec<(i64, Sql)> = Vec::new();
+    let mut element_key: Option<String> = None;
+    let flush = |key: Option<String>, elements: &mut Vec<(i64, Sql)>, out: &mut Vec<MetaRow>| {
+        // One row per distinct element: the primary key is (kid, vtype, val, rid).
+        // SQLite's keys equate 2 with 2.0: whole floats become integers before duplicates are dropped.
+        for (_, val) in elements.iter_mut() {
+            if let Sql::Real(x) = *val
+                && x.fract() == 0.0
+                && x.abs() < 9_223_372_036_854_775_808.0
+            {
+                *val = Sql::Integer(x as i64);
             }
-            // One row per distinct element: the primary key is (kid, vtype, val, rid).
-            // SQLite's keys equate 2 with 2.0: whole floats become integers before duplicates are dropped.
-            for (_, val) in rows.iter_mut() {
-                if let Sql::Real(x) = *val
-                    && x.fract() == 0.0
-                    && x.abs() < 9_223_372_036_854_775_808.0
-                {
-                    *val = Sql::Integer(x as i64);
-                }
+        }
+        elements.sort_by_key(|(code, val)| (*code, format!("{val:?}")));
+        elements.dedup();
+        if let Some(key) = key {
+            out.extend(elements.drain(..).map(|(code, val)| (key.clone(), code, val, false)));
+        }
+    };
+    for row in index_rows(&state.meta) {
+        let (code, val) = encode(row.code, row.value);
+        let is_element = (vtype::ELEMENT..vtype::SIZE).contains(&row.code);
+        if is_element {
+            if element_key.as_deref() != Some(row.key.as_str()) {
+                flush(element_key.take(), &mut elements, &mut out);
+                element_key = Some(row.key.clone());
             }
-            rows.sort_by_key(|(code, val)| (*code, format!("{val:?}")));
-            rows.dedup();
-            out.extend(rows.drain(..).map(|(code, val)| (key.clone(), vtype::ELEMENT + code, val, false)));
-            out.push((key.clone(), vtype::SIZE, Sql::Integer(items.len() as i64), false));
+            elements.push((code, val));
+        } else {
+            out.push((row.key, code, val, row.counted));
         }
     }
-    nested_objects("", &state.meta, &mut out);
+    flush(element_key.take(), &mut elements, &mut out);
     out
-}
-
-/// A row for every non-empty object below the top level, whole (empty ones are leaves already).
-fn nested_objects(prefix: &str, doc: &serde_json::Map<String, Value>, out: &mut Vec<MetaRow>) {
-    for (k, v) in doc {
-        if let Value::Object(inner) = v
-            && !inner.is_empty()
-        {
-            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-            out.push((key.clone(), vtype::OBJECT, whole_value_key(v), false));
-            nested_objects(&key, inner, out);
-        }
-    }
 }
 
 /// Changes to `key_stats`, summed before they are written.
@@ -554,4 +466,8 @@ fn insert_many<T>(
         stmt.raw_execute()?;
     }
     Ok(())
+}
+
+pub(crate) fn parse_state(json: &str, what: &str) -> Result<DatasetState> {
+    Ok(trove_catalog::index::parse_state(json, what)?)
 }

@@ -15,6 +15,7 @@
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod find;
+pub mod index;
 pub mod plan;
 mod ridset;
 mod rows;
