@@ -14,17 +14,6 @@ use trove_catalog::{CatalogError, KeyUsage};
 use crate::Result;
 use crate::read::Queries;
 
-fn type_name(code: i64) -> &'static str {
-    match code {
-        vtype::NULL => "null",
-        vtype::BOOL => "boolean",
-        vtype::NUMBER | vtype::BIG => "number",
-        vtype::STRING => "string",
-        vtype::ARRAY => "array",
-        _ => "object",
-    }
-}
-
 fn sql_to_json(v: ValueRef<'_>) -> Value {
     match v {
         ValueRef::Null => Value::Null,
@@ -55,43 +44,17 @@ impl Queries<'_> {
             Some(_) => executor.project_datasets()?,
             None => None,
         };
-        let mut out: Vec<(i64, KeyUsage)> = Vec::new();
-        for (kid, key, code, n) in rows {
-            if out.last().is_none_or(|(k, _)| *k != kid) {
-                out.push((kid, KeyUsage { key, types: vec![], times: 0, numbers: None, time_range: None }));
+        let counts = rows.into_iter().map(|(kid, key, code, n)| (kid, key, code, n as u64)).collect();
+        let mut ends = |kid: i64, code: i64| -> trove_catalog::Result<Option<(Value, Value)>> {
+            let ends = self.ends(kid, code, scope.as_ref())?;
+            if code != vtype::BIG {
+                return Ok(ends);
             }
-            let Some((_, usage)) = out.last_mut() else { continue };
-            let n = n as u64;
-            match code {
-                vtype::TIME => {
-                    usage.times = n;
-                    let ends = self.ends(kid, code, scope.as_ref())?;
-                    usage.time_range = ends.and_then(|(a, b)| Some((a.as_i64()?, b.as_i64()?)));
-                }
-                vtype::BIG => {
-                    // Integers above i64::MAX: counted with the numbers, and the greatest of them when present.
-                    match usage.types.iter_mut().find(|(name, _)| *name == "number") {
-                        Some((_, count)) => *count += n,
-                        None => usage.types.push(("number", n)),
-                    }
-                    if let Some((low, high)) = self.ends(kid, code, scope.as_ref())? {
-                        let big = |v: Value| v.as_i64().map(|i| json!(i as u64 + crate::apply::BIG_OFFSET));
-                        let (low, high) = (big(low).unwrap_or(Value::Null), big(high).unwrap_or(Value::Null));
-                        usage.numbers = Some(match usage.numbers.take() {
-                            Some((least, _)) => (least, high),
-                            None => (low, high),
-                        });
-                    }
-                }
-                _ => {
-                    usage.types.push((type_name(code), n));
-                    if code == vtype::NUMBER {
-                        usage.numbers = self.ends(kid, code, scope.as_ref())?;
-                    }
-                }
-            }
-        }
-        Ok(out.into_iter().map(|(_, u)| u).filter(|u| u.count() > 0).collect())
+            // Stored less 2^63.
+            let big = |v: Value| v.as_i64().map_or(Value::Null, |i| json!(i as u64 + crate::apply::BIG_OFFSET));
+            Ok(ends.map(|(low, high)| (big(low), big(high))))
+        };
+        Ok(trove_catalog::index::key_usage(counts, &mut ends)?)
     }
 
     /// The least and greatest value of one key and type, among `scope` when given.

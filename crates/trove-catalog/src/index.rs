@@ -204,3 +204,56 @@ pub fn parse_state(json: &str, what: &str) -> crate::Result<DatasetState> {
 pub fn parse_project(json: &str, name: &str) -> crate::Result<ProjectState> {
     serde_json::from_str(json).map_err(|source| crate::CatalogError::BadRow { what: format!("project {name}"), source })
 }
+
+fn type_name(code: i64) -> &'static str {
+    match code {
+        vtype::NULL => "null",
+        vtype::BOOL => "boolean",
+        vtype::NUMBER | vtype::BIG => "number",
+        vtype::STRING => "string",
+        vtype::ARRAY => "array",
+        _ => "object",
+    }
+}
+
+/// `trove schema`'s answer from an engine's counts: `(key id, key, type code, count)` rows in key order
+/// (from `key_stats`, kept as data is written), and `ends(key id, type code)`, the least and greatest value of
+/// one key and type (numbers as JSON numbers, times as microseconds).
+pub fn key_usage(
+    counts: Vec<(i64, String, i64, u64)>,
+    ends: &mut dyn FnMut(i64, i64) -> crate::Result<Option<(Value, Value)>>,
+) -> crate::Result<Vec<crate::KeyUsage>> {
+    let mut out: Vec<(i64, crate::KeyUsage)> = Vec::new();
+    for (kid, key, code, n) in counts {
+        if out.last().is_none_or(|(k, _)| *k != kid) {
+            out.push((kid, crate::KeyUsage { key, types: vec![], times: 0, numbers: None, time_range: None }));
+        }
+        let Some((_, usage)) = out.last_mut() else { continue };
+        match code {
+            vtype::TIME => {
+                usage.times = n;
+                usage.time_range = ends(kid, code)?.and_then(|(a, b)| Some((a.as_i64()?, b.as_i64()?)));
+            }
+            vtype::BIG => {
+                // Integers above i64::MAX: counted with the numbers, and the greatest of them when present.
+                match usage.types.iter_mut().find(|(name, _)| *name == "number") {
+                    Some((_, count)) => *count += n,
+                    None => usage.types.push(("number", n)),
+                }
+                if let Some((low, high)) = ends(kid, code)? {
+                    usage.numbers = Some(match usage.numbers.take() {
+                        Some((least, _)) => (least, high),
+                        None => (low, high),
+                    });
+                }
+            }
+            _ => {
+                usage.types.push((type_name(code), n));
+                if code == vtype::NUMBER {
+                    usage.numbers = ends(kid, code)?;
+                }
+            }
+        }
+    }
+    Ok(out.into_iter().map(|(_, u)| u).filter(|u| u.count() > 0).collect())
+}
