@@ -84,7 +84,7 @@ fn failure_of(e: &postgres::Error) -> Failure {
 
 pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A catalog URL with its password (if any) replaced, for messages and for `trove.toml`.
+/// A catalog URL without its password (if any), for messages and for `trove.toml`.
 pub fn redacted(url: &str) -> String {
     let mut out = match url.split_once("://") {
         Some((scheme, rest)) => {
@@ -102,10 +102,10 @@ pub fn redacted(url: &str) -> String {
         }
         None => url.to_string(),
     };
-    // A password may also come as a query parameter.
-    if let Some(q) = out.find("password=") {
-        let end = out[q..].find('&').map_or(out.len(), |e| q + e);
-        out.replace_range(q..end, "password=***");
+    // A password may also come as a query parameter: it is left out.
+    if let Some((base, query)) = out.split_once('?') {
+        let kept: Vec<&str> = query.split('&').filter(|p| !p.starts_with("password=")).collect();
+        out = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
     }
     out
 }

@@ -10,7 +10,7 @@ use trove::model::{DatasetPath, Ref};
 use trove::{Compression, DatasetEdit, FileImport, OpenOptions, PreviewOptions, Slice, Store, Target, WriteOptions};
 
 use crate::output::{self, Out};
-use crate::{Cli, Command, ConvertArgs, LsArgs, MetaCommand, ProjectCommand, PutArgs, TagCommand};
+use crate::{CatalogCommand, Cli, Command, ConvertArgs, LsArgs, MetaCommand, ProjectCommand, PutArgs, TagCommand};
 
 /// Finds and opens the store a command works on.
 fn open(cli_store: &Option<PathBuf>, no_fsync: bool, log_only: bool) -> Result<Store> {
@@ -19,12 +19,21 @@ fn open(cli_store: &Option<PathBuf>, no_fsync: bool, log_only: bool) -> Result<S
         None => Store::discover(&std::env::current_dir().context("cannot read the current folder")?)?,
     };
     let on_wait = trove::WaitNotice(std::sync::Arc::new(|message: &str| eprintln!("{message}")));
-    let options = OpenOptions { durable: no_fsync.then_some(false), log_only, on_wait: Some(on_wait) };
+    let options =
+        OpenOptions { durable: no_fsync.then_some(false), log_only, on_wait: Some(on_wait), ..Default::default() };
     let store = Store::open_with(&root, &options)?;
     if let Some(aside) = store.damaged_catalog() {
         eprintln!("warning: the catalog was damaged; it was moved to {} and rebuilt from the log", aside.display());
     }
     Ok(store)
+}
+
+/// The password of a catalog URL given on the command line: the URL's own (used for this command, never
+/// recorded), else none here (the library then reads PGPASSWORD).
+fn password_of(url: &str) -> Option<String> {
+    let authority = url.split_once("://")?.1.split(['/', '?']).next()?;
+    let userinfo = authority.rsplit_once('@')?.0;
+    userinfo.split_once(':').map(|(_, p)| p.to_string())
 }
 
 fn parse_ref(s: &str) -> Result<Ref> {
@@ -68,13 +77,33 @@ fn assignments(items: &[String]) -> Result<Vec<(String, Value)>> {
 pub fn run(cli: Cli) -> Result<()> {
     let out = &mut Out::stdout();
     match cli.command {
-        Command::Init { root, scratch } => {
+        Command::Init { root, scratch, catalog } => {
             let root = match root {
                 Some(r) => r,
                 None => std::env::current_dir()?,
             };
-            let store = Store::init_with(&root, !scratch)?;
+            let url = catalog.unwrap_or_default();
+            let password = password_of(&url);
+            let store = Store::init_with_catalog(&root, !scratch, &url, password.as_deref())?;
             out.line(format!("created trove store at {}", store.root().display()))?;
+            if store.catalog_is_shared() {
+                out.line(format!("catalog: {}", store.catalog_location()))?;
+            }
+        }
+        Command::Catalog(CatalogCommand::Use { target, remove_sqlite }) => {
+            let root = match &cli.store {
+                Some(root) => root.clone(),
+                None => Store::discover(&std::env::current_dir().context("cannot read the current folder")?)?,
+            };
+            let password = password_of(&target);
+            let switch = trove::use_catalog(&root, &target, password.as_deref(), remove_sqlite)?;
+            out.line(format!(
+                "catalog is now {} (rebuilt from the log: {} segments, {} datasets)",
+                switch.catalog, switch.segments_applied, switch.datasets
+            ))?;
+            if let Some(removed) = switch.removed {
+                out.line(format!("removed {}", removed.display()))?;
+            }
         }
         Command::Demo { dir } => crate::demo::run(&dir.unwrap_or_else(|| PathBuf::from("trove-demo")), out)?,
         command => {
@@ -128,7 +157,26 @@ pub fn run(cli: Cli) -> Result<()> {
 
 pub fn run_on(store: &Store, command: Command, out: &mut Out) -> Result<()> {
     match command {
-        Command::Init { .. } | Command::Demo { .. } => unreachable!("handled before a store is opened"),
+        Command::Init { .. } | Command::Demo { .. } | Command::Catalog(CatalogCommand::Use { .. }) => {
+            unreachable!("handled before a store is opened")
+        }
+        Command::Catalog(CatalogCommand::Info { json }) => {
+            let datasets = store.read(|r| Ok(r.count(None)?))?;
+            let lag = store.catalog_lag()?;
+            let location = store.catalog_location();
+            if json {
+                out.json(&serde_json::json!({
+                    "catalog": location,
+                    "shared": store.catalog_is_shared(),
+                    "datasets": datasets,
+                    "segments_behind": lag,
+                }))?;
+            } else {
+                out.line(format!("catalog: {location}"))?;
+                out.line(format!("datasets: {datasets}"))?;
+                out.line(format!("segments not yet merged: {lag}"))?;
+            }
+        }
         Command::Project(ProjectCommand::Create { name, meta }) => {
             store.create_project(&name, &assignments(&meta)?)?;
             out.line(format!("project {name} ready"))?;

@@ -42,7 +42,15 @@ pub enum Command {
         /// Make writes non-durable by default (no fsync): for scratch stores.
         #[arg(long)]
         scratch: bool,
+        /// Keep the catalog in this PostgreSQL database (postgres://USER@HOST[:PORT]/DATABASE) instead of the
+        /// embedded SQLite file, so that many machines share it. The password, if any, comes from PGPASSWORD
+        /// and is never recorded.
+        #[arg(long, value_name = "URL")]
+        catalog: Option<String>,
     },
+    /// Where the catalog lives, and moving it (rebuilt from the log: no migration).
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
     /// Projects and their (run-level) metadata.
     #[command(subcommand)]
     Project(ProjectCommand),
@@ -236,6 +244,24 @@ pub enum ProjectCommand {
     },
     /// List projects.
     Ls {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Use another catalog: a PostgreSQL URL, or `sqlite` for the embedded file. The new catalog is rebuilt
+    /// from the log, then trove.toml records it; the old one is not read.
+    Use {
+        /// postgres://USER@HOST[:PORT]/DATABASE, or sqlite.
+        target: String,
+        /// When moving to PostgreSQL, delete the SQLite file instead of keeping it as a cache.
+        #[arg(long)]
+        remove_sqlite: bool,
+    },
+    /// Where the catalog is, how many datasets it holds and how far behind the log it is.
+    Info {
         #[arg(long)]
         json: bool,
     },

@@ -22,6 +22,10 @@ pub struct StoreSection {
     pub format_version: u32,
     /// When the store was made (RFC 3339).
     pub created: String,
+    /// The store's identity, which a shared catalog records so that it never serves two stores (stores made
+    /// before catalogs could be shared get one when they first use one).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,7 +46,8 @@ impl Default for LogSection {
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct CatalogSection {
-    /// Catalog URL; empty means the embedded SQLite file `.trove/catalog.sqlite`.
+    /// Catalog URL (`postgres://user@host/db`, never with a password); empty means the embedded SQLite file
+    /// `.trove/catalog.sqlite`.
     #[serde(default)]
     pub url: String,
 }
@@ -82,7 +87,7 @@ fn one_line(text: &str, e: &toml::de::Error) -> String {
 impl StoreConfig {
     pub fn new(created: String) -> StoreConfig {
         StoreConfig {
-            store: StoreSection { format_version: FORMAT_VERSION, created },
+            store: StoreSection { format_version: FORMAT_VERSION, created, id: String::new() },
             log: LogSection::default(),
             catalog: CatalogSection::default(),
         }

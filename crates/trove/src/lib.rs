@@ -16,6 +16,7 @@
 //! ```
 
 mod batch;
+mod catalog_at;
 mod check;
 mod compute;
 mod error;
@@ -35,6 +36,7 @@ mod watch;
 mod write;
 
 pub use batch::BatchReport;
+pub use catalog_at::{CatalogSwitch, PASSWORD_VARIABLE, use_catalog};
 pub use check::{CheckReport, DEFAULT_GC_GRACE, Finding, FindingKind, GcReport};
 pub use compute::{
     ComputeOptions, ComputeOutput, Computed, DEFAULT_PROJECT, DERIVED_KIND, KeepWaiting, Loose, Outcome,

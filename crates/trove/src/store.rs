@@ -18,6 +18,7 @@ use trove_model::{DatasetState, FileMove, ProjectChange, ProjectState, Record, S
 use trove_storage::log::{LOG_VERSION, segment_kind};
 use trove_storage::{Clock, Log, LogError, Storage, StoreConfig, Writer};
 
+use crate::catalog_at::{CatalogAt, is_damage, set_catalog_aside};
 use crate::error::{Error, Result};
 
 /// Read connections kept open for reuse (more are opened while more threads read at once).
@@ -50,6 +51,9 @@ pub struct OpenOptions {
     pub log_only: bool,
     /// Called with a message when the process waits for a lease held by another.
     pub on_wait: Option<WaitNotice>,
+    /// The password of a shared (PostgreSQL) catalog, kept out of `trove.toml`; when `None`, the
+    /// `PGPASSWORD` variable's, if set.
+    pub catalog_password: Option<String>,
 }
 
 /// An open trove store: its storage, its log and its catalog. `Send + Sync`; many processes may open the
@@ -60,6 +64,8 @@ pub struct Store {
     pub(crate) log: Log,
     pub(crate) config: StoreConfig,
     pub(crate) catalog: Mutex<Catalog>,
+    /// Where the catalog lives.
+    catalog_at: CatalogAt,
     writer: Writer,
     clock: Mutex<Clock>,
     /// Where a damaged catalog was moved before it was rebuilt from the log, if that happened.
@@ -151,6 +157,13 @@ impl Store {
 
     /// Creates a store, choosing whether its writes are durable (fsync) by default.
     pub fn init_with(root: &Path, durable: bool) -> Result<Store> {
+        Store::init_with_catalog(root, durable, "", None)
+    }
+
+    /// Creates a store whose catalog is `catalog` (`postgres://…`, or empty for the embedded SQLite file).
+    /// A shared catalog is reached (and claimed for this store) before anything is written, so a wrong URL
+    /// or an unreachable server leaves no store behind; `trove.toml` records the URL without its password.
+    pub fn init_with_catalog(root: &Path, durable: bool, catalog: &str, password: Option<&str>) -> Result<Store> {
         let config_path = root.join(CONFIG_FILE);
         if config_path.exists() {
             return Err(Error::AlreadyAStore { path: root.to_path_buf() });
@@ -164,11 +177,18 @@ impl Store {
                 outer.display()
             )));
         }
-        std::fs::create_dir_all(root.join(".trove/log")).map_err(Error::io(root))?;
         let mut config = StoreConfig::new(trove_model::time::rfc3339(trove_storage::writer::now_micros()));
         config.log.durable = durable;
+        config.store.id = uuid::Uuid::new_v4().to_string();
+        let catalog_at = CatalogAt::of(root, catalog, password, &config.store.id)?;
+        if !catalog_at.is_sqlite() {
+            drop(catalog_at.open()?);
+        }
+        config.catalog.url = catalog_at.recorded_url();
+        std::fs::create_dir_all(root.join(".trove/log")).map_err(Error::io(root))?;
         std::fs::write(&config_path, config.to_toml()).map_err(Error::io(&config_path))?;
-        Store::open(root)
+        let options = OpenOptions { catalog_password: password.map(str::to_string), ..OpenOptions::default() };
+        Store::open_with(root, &options)
     }
 
     /// Opens the store at `root` and catches its catalog up with the log.
@@ -196,16 +216,20 @@ impl Store {
         let writer = Writer::current();
         let owner = trove_storage::ProcessOwner::current(&writer.id);
         let leases = trove_storage::Leases::new(storage.clone(), owner.clone());
-        let shared_fs = trove_storage::filesystem_of(&root).ok().filter(|fs| !fs.sqlite_safe);
+        let catalog_at =
+            CatalogAt::of(&root, &config.catalog.url, options.catalog_password.as_deref(), &config.store.id)?;
+        // Only SQLite's locking depends on the filesystem; a catalog server keeps its own.
+        let shared_fs = trove_storage::filesystem_of(&root).ok().filter(|fs| !fs.sqlite_safe && catalog_at.is_sqlite());
         let log_only = match (options.log_only, shared_fs) {
             (true, _) => Some("--log-only was given".to_string()),
             (false, Some(fs)) => Some(format!("the store is on {fs}, where SQLite's locking cannot be trusted")),
             (false, None) => unwritable_catalog(&root)
+                .filter(|_| catalog_at.is_sqlite())
                 .map(|file| format!("the catalog file {} cannot be written by this user", file.display())),
         };
         let (catalog, set_aside) = match &log_only {
-            None => open_catalog(&root).map_err(|e| e.full_disk(&root))?,
-            Some(_) => (open_catalog_read_only(&root)?, None),
+            None => catalog_at.open().map_err(|e| e.full_disk(&root))?,
+            Some(_) => (catalog_at.open_read_only()?, None),
         };
         let log = Log::new(storage.clone());
         let log_watch = if log_only.is_none() { log.watch().map(Mutex::new) } else { None };
@@ -215,6 +239,7 @@ impl Store {
             storage,
             config,
             catalog: Mutex::new(catalog),
+            catalog_at,
             clock: Mutex::new(Clock::default()),
             set_aside: Mutex::new(set_aside),
             damaged_segments: Mutex::default(),
@@ -234,6 +259,16 @@ impl Store {
         };
         store.refresh().map_err(|e| e.full_disk(&store.root))?;
         Ok(store)
+    }
+
+    /// Where the catalog lives, for messages: the SQLite file, or the PostgreSQL URL without its password.
+    pub fn catalog_location(&self) -> String {
+        self.catalog_at.describe()
+    }
+
+    /// Whether the catalog is a shared one (PostgreSQL) rather than the embedded file.
+    pub fn catalog_is_shared(&self) -> bool {
+        !self.catalog_at.is_sqlite()
     }
 
     /// Why this process appends commits to the log alone, never writing the catalog (`--log-only`, or a
@@ -299,7 +334,7 @@ impl Store {
     /// a new one is made, and the operation runs again on it (the catalog holds nothing the log does not).
     fn rebuilding_damaged_catalog<T>(&self, op: impl Fn() -> Result<T>) -> Result<T> {
         match op() {
-            Err(Error::Catalog(e)) if is_damage(&e) && self.log_only.is_none() => {
+            Err(Error::Catalog(e)) if is_damage(&e) && self.log_only.is_none() && self.catalog_at.is_sqlite() => {
                 let path = self.root.join(CATALOG_FILE);
                 let mut catalog = self.catalog();
                 // Closing the damaged catalog first: SQLite must not write to a file that is being moved.
@@ -374,7 +409,7 @@ impl Store {
         let pooled = lock(&self.readers).pop();
         let reader = match pooled {
             Some(reader) => reader,
-            None => match trove_catalog_sqlite::open_reader(&self.root.join(CATALOG_FILE))? {
+            None => match self.catalog_at.open_reader()? {
                 Some(reader) => reader,
                 None => {
                     let catalog = self.catalog();
@@ -844,6 +879,16 @@ impl Store {
     }
 }
 
+/// Replaces `trove.toml` whole (written aside, then renamed over it), so that a process killed meanwhile
+/// leaves the old file.
+pub(crate) fn write_config(root: &Path, config: &StoreConfig) -> Result<()> {
+    let path = root.join(CONFIG_FILE);
+    let temporary = root.join(format!(".trove/{CONFIG_FILE}.writing-{}", std::process::id()));
+    std::fs::write(&temporary, config.to_toml()).map_err(Error::io(&temporary))?;
+    std::fs::rename(&temporary, &path).map_err(Error::io(&path))?;
+    Ok(())
+}
+
 /// Brings a store an older trove wrote to the current layout (see `trove_storage::upgrade`), then records
 /// the new format version in `trove.toml` (replaced whole, so a process killed meanwhile leaves the old
 /// file, and the next open upgrades again: renaming is idempotent).
@@ -855,20 +900,6 @@ fn upgrade_layout(root: &Path, config_path: &Path, text: &str) -> Result<StoreCo
     std::fs::write(&temporary, &upgraded).map_err(Error::io(&temporary))?;
     std::fs::rename(&temporary, config_path).map_err(Error::io(config_path))?;
     Ok(StoreConfig::parse(&upgraded)?)
-}
-
-/// Opens the catalog; one that SQLite finds damaged is moved aside (`catalog.sqlite.damaged-<time>`) and a
-/// new one is made, to be filled from the log.
-fn open_catalog(root: &Path) -> Result<(Catalog, Option<PathBuf>)> {
-    let path = root.join(CATALOG_FILE);
-    match trove_catalog_sqlite::open(&path) {
-        Ok(c) => Ok((c, None)),
-        Err(e) if is_damage(&e) => {
-            let aside = set_catalog_aside(&path)?;
-            Ok((trove_catalog_sqlite::open(&path)?, Some(aside)))
-        }
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// The first of the catalog's files (the database, its WAL and its shared-memory index) that exists and
@@ -901,33 +932,6 @@ fn unwritable_catalog(root: &Path) -> Option<PathBuf> {
         }
     }
     None
-}
-
-/// Moves a damaged catalog file aside (`catalog.sqlite.damaged-<time>`), with its journal files, and says
-/// where it went.
-fn set_catalog_aside(path: &Path) -> Result<PathBuf> {
-    let aside = path.with_extension(format!("sqlite.damaged-{}", trove_storage::writer::now_micros()));
-    std::fs::rename(path, &aside).map_err(Error::io(path))?;
-    for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    Ok(aside)
-}
-
-/// The catalog for a log-only process: the store's catalog opened read-only, or an empty one in memory when
-/// there is none this version can read (a log-only process never creates or migrates the catalog).
-fn open_catalog_read_only(root: &Path) -> Result<Catalog> {
-    let path = root.join(CATALOG_FILE);
-    match trove_catalog_sqlite::open_read_only(&path) {
-        Ok(Some(catalog)) => Ok(catalog),
-        Ok(None) => Ok(trove_catalog_sqlite::open_in_memory()?),
-        Err(e) if is_damage(&e) => Ok(trove_catalog_sqlite::open_in_memory()?),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn is_damage(e: &trove_catalog::CatalogError) -> bool {
-    e.failure() == Some(trove_catalog::Failure::Damaged)
 }
 
 /// The state segments describe, merged in memory (compaction, and `trove check`'s comparison with the
