@@ -25,6 +25,21 @@ impl TestStore {
         TestStore { dir, inputs: tempfile::tempdir().unwrap() }
     }
 
+    /// A fresh store whose catalog is the PostgreSQL database at `url`.
+    pub fn with_catalog(url: &str) -> TestStore {
+        let dir = tempfile::tempdir().unwrap();
+        let out =
+            Command::new(bin()).arg("init").arg(dir.path()).args(["--scratch", "--catalog", url]).output().unwrap();
+        assert!(out.status.success(), "init --catalog {url}: {}", String::from_utf8_lossy(&out.stderr));
+        TestStore { dir, inputs: tempfile::tempdir().unwrap() }
+    }
+
+    /// A fresh store on a new database of the test PostgreSQL server; `None` (said loudly) when there is
+    /// no server outside CI.
+    pub fn on_postgres() -> Option<TestStore> {
+        trove_catalog_postgres::testing::fresh_database().map(|url| TestStore::with_catalog(&url))
+    }
+
     pub fn root(&self) -> &Path {
         self.dir.path()
     }

@@ -1,0 +1,274 @@
+//! Stores whose catalog is a PostgreSQL database (scripts/test starts a throwaway server): the README tour
+//! answers the same as on SQLite, a store moves between the two without losing an answer, secrets stay out
+//! of every file and output, and many writers on "many machines" (processes with separate working folders)
+//! lose nothing.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::{TestStore, bin};
+use serde_json::{Value, json};
+
+/// Ids and times differ between two stores: replaced, so that transcripts compare.
+fn normalized(text: &str) -> String {
+    let ids = regex::Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").unwrap();
+    let times = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z").unwrap();
+    let speed = regex::Regex::new(r"\d+\.\d+ s \(\d+ datasets/s\)").unwrap();
+    let text = ids.replace_all(text, "<id>");
+    let text = speed.replace_all(&text, "<speed>");
+    times.replace_all(&text, "<time>").into_owned()
+}
+
+/// The README tour with a careless user's inputs (Unicode and maximal names, identical contents, NUL in
+/// strings, integers past 2^63, deep JSON), as one transcript of every answer.
+fn tour(s: &TestStore) -> String {
+    let csv = s.file("t.csv", b"a,b\n1,2\n");
+    let csv = csv.to_str().unwrap();
+    let long = format!("{}x", "é".repeat(127));
+    let deep = (0..40).fold(json!(1), |v, i| json!({ format!("k{i}"): v }));
+    let mut transcript = String::new();
+    let mut run = |args: &[&str]| {
+        transcript.push_str(&format!("$ trove {}\n", args.join(" ")));
+        transcript.push_str(&s.ok(args));
+    };
+    run(&["project", "create", "lab", "-m", "site=Grenoble"]);
+    run(&["put", "lab/ü-run 1", csv, "-m", "temperature=300", "-m", "sample.name=steel", "-t", "good"]);
+    run(&["put", "lab/run2", csv, "-m", "temperature=310.5", "-m", "big=18446744073709551615", "-t", "good"]);
+    run(&["put", "lab/run3", "-m", "note:=\"a\\u0000b\"", "-m", "temperature=-2", "-m", "when=2024-05-01T10:00:00Z"]);
+    run(&["put", &format!("lab/{long}"), "-m", &format!("deep:={deep}"), "-m", "xs:=[1,2.5,\"x\",[1]]"]);
+    run(&["put", "lab/a/b/c", "-m", "temperature=2.5", "-m", "empty:={}"]);
+    run(&["tag", "add", "lab/run3", "odd"]);
+    run(&["meta", "set", "lab/run2", "operator=Ann"]);
+    run(&["mv", "lab/a", "lab/moved"]);
+    run(&["cp", "lab/run2", "lab/copy"]);
+    run(&["rm", "lab/copy"]);
+    let lines: String = (0..30)
+        .map(|i| format!("{}\n", json!({"path": format!("bulk/r{i:02}"), "metadata": {"i": i, "even": i % 2 == 0}})))
+        .collect();
+    let jsonl = s.file("in.jsonl", lines.as_bytes());
+    run(&["ingest", jsonl.to_str().unwrap(), "--batch", "7"]);
+    for filter in [
+        "temperature >= 300",
+        "temperature < 300",
+        "big > 9223372036854775807",
+        "note ~ 'a*'",
+        "name =~ '^st'",
+        "exists(deep.k39.k38)",
+        "@tag == 'good' and not @tag == 'odd'",
+        "not exists(temperature)",
+        "xs == 2.5",
+        "when > '2024-01-01'",
+        "@path ~ 'r*'",
+        "i in [1, 2, 3] or even == false",
+    ] {
+        run(&["find", filter]);
+        run(&["find", filter, "--json"]);
+    }
+    run(&["find", "exists(i)", "--sort", "-i", "--limit", "5", "--offset", "2"]);
+    run(&["find", "--count", "exists(i)"]);
+    run(&["ls", "-r", "lab"]);
+    run(&["schema"]);
+    run(&["schema", "--json"]);
+    run(&["sql", "select project, path, kind, lineage from datasets order by project, path"]);
+    run(&["sql", "select path, key, type from metadata order by path, key, type"]);
+    run(&["sql", "select path, tag from tags order by path, tag", "--json"]);
+    run(&["sql", "select path, name, format, size, rows from objects order by path, name", "--json"]);
+    run(&["sync", "--full"]);
+    run(&["find", "temperature >= 300 or exists(i)", "--json"]);
+    let transcript =
+        transcript.replace(s.inputs.path().to_str().unwrap(), "<inputs>").replace(s.root().to_str().unwrap(), "<root>");
+    normalized(&transcript)
+}
+
+#[test]
+fn the_readme_tour_answers_the_same_on_sqlite_and_postgres() {
+    let Some(pg) = TestStore::on_postgres() else { return };
+    let sqlite = TestStore::new();
+    let expected = tour(&sqlite);
+    let got = tour(&pg);
+    for (a, b) in expected.lines().zip(got.lines()) {
+        assert_eq!(a, b, "SQLite and PostgreSQL answer differently");
+    }
+    assert_eq!(expected.lines().count(), got.lines().count());
+    // The tour found things (an empty answer would agree too).
+    for seen in ["lab/run2  -  big=18446744073709551615", "bulk/r03", "steel", "odd", "rows"] {
+        assert!(expected.contains(seen), "{seen} missing from:\n{expected}");
+    }
+    assert!(pg.ok(&["catalog", "info"]).contains("PostgreSQL"));
+}
+
+/// Every dataset's `show --json`, in path order.
+fn everything(s: &TestStore) -> Vec<Value> {
+    s.ok(&["find", "--json"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn a_store_moves_to_postgres_and_back_with_every_answer_intact() {
+    let Some(url) = trove_catalog_postgres::testing::fresh_database() else { return };
+    let s = TestStore::new();
+    let lines: String = (0..10_000)
+        .map(|i| {
+            let mut line = json!({"path": format!("p{}/r{i:05}", i % 7), "metadata": {"i": i, "t": i as f64 / 3.0, "name": format!("ü{i}")}});
+            if i % 1000 == 0 {
+                line["tags"] = json!(["x"]);
+            }
+            format!("{line}\n")
+        })
+        .collect();
+    let jsonl = s.file("in.jsonl", lines.as_bytes());
+    s.ok(&["ingest", jsonl.to_str().unwrap(), "--batch", "2500"]);
+    let raw = s.file("raw.txt", b"1 2 3\n");
+    s.ok(&["put", "p0/raw", raw.to_str().unwrap(), "-m", "kind=input"]);
+    s.ok(&["put", "p0/same", raw.to_str().unwrap()]);
+    let script = "tr ' ' '\\n' < \"$TROVE_INPUT_0\" > \"$TROVE_OUTPUT/peaks.txt\"";
+    s.ok(&["compute", "peaks", "--version", "1", "--input", "p0/raw:raw.txt", "--", "sh", "-c", script]);
+    let before = everything(&s);
+    assert_eq!(before.len(), 10_003);
+    assert!(before.iter().any(|d| d["lineage"]["name"] == "peaks"));
+
+    let out = s.ok(&["catalog", "use", &url]);
+    assert!(out.contains("10003 datasets"), "{out}");
+    assert!(s.ok(&["catalog", "info"]).contains("PostgreSQL"));
+    assert!(s.root().join(".trove/catalog.sqlite").exists(), "kept as a cache");
+    assert_eq!(everything(&s), before, "PostgreSQL");
+    // Writes go on; the way back rebuilds the SQLite catalog from the log (the old file was a stale cache).
+    s.ok(&["put", "p0/later", "-m", "i=-1"]);
+    let after = everything(&s);
+    s.ok(&["catalog", "use", "sqlite"]);
+    assert_eq!(everything(&s), after, "back on SQLite");
+    assert!(s.ok(&["catalog", "info"]).contains("SQLite"));
+    s.ok(&["catalog", "use", &url, "--remove-sqlite"]);
+    assert!(!s.root().join(".trove/catalog.sqlite").exists());
+    assert_eq!(everything(&s), after, "PostgreSQL again");
+}
+
+#[test]
+fn a_wrong_catalog_is_a_clear_error_and_creates_nothing() {
+    let Some(server) = trove_catalog_postgres::testing::server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    for (url, why) in [
+        (
+            "postgres://postgres@127.0.0.1:1/nowhere",
+            "cannot reach the catalog at postgres://postgres@127.0.0.1:1/nowhere",
+        ),
+        ("mysql://x@y/z", "unknown catalog"),
+    ] {
+        let out = std::process::Command::new(bin()).arg("init").arg(&root).args(["--catalog", url]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.lines().next().unwrap().contains(why), "{err}");
+        assert!(!root.exists(), "{url} left a store behind");
+    }
+    // A catalog belongs to one store.
+    let Some(url) = trove_catalog_postgres::testing::fresh_database() else { return };
+    let first = TestStore::with_catalog(&url);
+    first.ok(&["put", "lab/a"]);
+    let out = std::process::Command::new(bin()).arg("init").arg(&root).args(["--catalog", &url]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("belongs to another store"));
+    assert!(!root.exists());
+    assert_eq!(first.all().len(), 1, "the first store's catalog is untouched");
+    drop(server);
+}
+
+#[test]
+fn a_password_is_never_written_or_printed() {
+    let Some(url) = trove_catalog_postgres::testing::fresh_database() else { return };
+    const SECRET: &str = "hunter2-Zq9";
+    // The test server trusts every connection, so any password opens it.
+    let with_secret = url.replacen("postgres@", &format!("postgres:{SECRET}@"), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(bin())
+        .arg("init")
+        .arg(dir.path())
+        .args(["--catalog", &with_secret])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut printed = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    for args in
+        [&["put", "lab/a", "-m", "t=1"][..], &["catalog", "info", "--json"], &["find", "t == 1"], &["sql", "select 1"]]
+    {
+        let out = std::process::Command::new(bin())
+            .arg("--store")
+            .arg(dir.path())
+            .args(args)
+            .env("PGPASSWORD", SECRET)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        printed += &String::from_utf8_lossy(&out.stdout);
+        printed += &String::from_utf8_lossy(&out.stderr);
+    }
+    // An error names the catalog, not its secret.
+    let bad = with_secret.replace("/trove_test_", "/no_such_db_");
+    let out = std::process::Command::new(bin())
+        .arg("--store")
+        .arg(dir.path())
+        .args(["catalog", "use", &bad])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    printed += &String::from_utf8_lossy(&out.stderr);
+    assert!(!printed.contains(SECRET), "{printed}");
+    for entry in walk(dir.path()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains(SECRET), "{} holds the password", entry.display());
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+    }
+    out
+}
+
+#[test]
+fn eight_machines_write_500_datasets_each_into_one_catalog_and_lose_nothing() {
+    let Some(s) = TestStore::on_postgres() else { return };
+    const WRITERS: usize = 8;
+    const EACH: usize = 500;
+    let mut children = Vec::new();
+    for w in 0..WRITERS {
+        // A machine: its own working folder, its own writer id (each process has one), one commit a dataset.
+        let work = tempfile::tempdir().unwrap();
+        let mut lines = String::new();
+        for i in 0..EACH {
+            lines.push_str(&format!("{}\n", json!({"path": format!("m{w}/r{i:03}"), "metadata": {"w": w, "i": i}})));
+            if i % 50 == 0 {
+                // Every machine also writes the same dataset: one dataset results, whatever the order.
+                lines.push_str(&format!("{}\n", json!({"path": "shared/x", "metadata": {format!("w{w}"): i}})));
+            }
+        }
+        let file = work.path().join("in.jsonl");
+        std::fs::write(&file, lines).unwrap();
+        let child = std::process::Command::new(bin())
+            .current_dir(work.path())
+            .arg("--store")
+            .arg(s.root())
+            .args(["ingest", file.to_str().unwrap(), "--batch", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        children.push((child, work));
+    }
+    for (child, _) in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let before = everything(&s);
+    assert_eq!(before.len(), WRITERS * EACH + 1, "nothing lost");
+    let shared: Vec<&Value> = before.iter().filter(|d| d["path"] == "x").collect();
+    assert_eq!(shared.len(), 1);
+    let keys = shared[0]["metadata"].as_object().unwrap();
+    assert_eq!(keys.len(), WRITERS, "every writer's edit of the shared dataset merged: {keys:?}");
+    assert_eq!(s.ok(&["catalog", "info", "--json"]).contains("\"segments_behind\":0"), true);
+    s.ok(&["sync", "--full"]);
+    assert_eq!(everything(&s), before, "the catalog equals a rebuild from the log");
+}
