@@ -9,19 +9,16 @@ use trove::model::value::{parse_assignment, parse_key};
 use trove::model::{DatasetPath, Ref};
 use trove::{Compression, DatasetEdit, FileImport, OpenOptions, PreviewOptions, Slice, Store, Target, WriteOptions};
 
+use crate::connections::StoreTarget;
 use crate::output::{self, Out};
 use crate::{CatalogCommand, Cli, Command, ConvertArgs, LsArgs, MetaCommand, ProjectCommand, PutArgs, TagCommand};
 
 /// Finds and opens the store a command works on.
-fn open(cli_store: &Option<PathBuf>, no_fsync: bool, log_only: bool) -> Result<Store> {
-    let root = match cli_store {
-        Some(root) => root.clone(),
-        None => Store::discover(&std::env::current_dir().context("cannot read the current folder")?)?,
-    };
+fn open(target: &StoreTarget, no_fsync: bool, log_only: bool) -> Result<Store> {
     let on_wait = trove::WaitNotice(std::sync::Arc::new(|message: &str| eprintln!("{message}")));
     let options =
         OpenOptions { durable: no_fsync.then_some(false), log_only, on_wait: Some(on_wait), ..Default::default() };
-    let store = Store::open_with(&root, &options)?;
+    let store = target.open(&options)?;
     if let Some(aside) = store.damaged_catalog() {
         eprintln!("warning: the catalog was damaged; it was moved to {} and rebuilt from the log", aside.display());
     }
@@ -90,13 +87,14 @@ pub fn run(cli: Cli) -> Result<()> {
                 out.line(format!("catalog: {}", store.catalog_location()))?;
             }
         }
+        Command::Connections(command) => crate::connections::run(command, &cli.store, out)?,
         Command::Catalog(CatalogCommand::Use { target, remove_sqlite }) => {
-            let root = match &cli.store {
-                Some(root) => root.clone(),
-                None => Store::discover(&std::env::current_dir().context("cannot read the current folder")?)?,
+            let store = StoreTarget::of(&cli.store, &cli.connection)?;
+            let password = match password_of(&target) {
+                Some(p) => Some(p),
+                None => store.secret()?,
             };
-            let password = password_of(&target);
-            let switch = trove::use_catalog(&root, &target, password.as_deref(), remove_sqlite)?;
+            let switch = trove::use_catalog(&store.root(), &target, password.as_deref(), remove_sqlite)?;
             out.line(format!(
                 "catalog is now {} (rebuilt from the log: {} segments, {} datasets)",
                 switch.catalog, switch.segments_applied, switch.datasets
@@ -107,7 +105,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo { dir } => crate::demo::run(&dir.unwrap_or_else(|| PathBuf::from("trove-demo")), out)?,
         command => {
-            let store = open(&cli.store, cli.no_fsync, cli.log_only)?;
+            let store = open(&StoreTarget::of(&cli.store, &cli.connection)?, cli.no_fsync, cli.log_only)?;
             let writes = matches!(
                 command,
                 Command::Put(_)
@@ -157,7 +155,10 @@ pub fn run(cli: Cli) -> Result<()> {
 
 pub fn run_on(store: &Store, command: Command, out: &mut Out) -> Result<()> {
     match command {
-        Command::Init { .. } | Command::Demo { .. } | Command::Catalog(CatalogCommand::Use { .. }) => {
+        Command::Init { .. }
+        | Command::Demo { .. }
+        | Command::Connections(_)
+        | Command::Catalog(CatalogCommand::Use { .. }) => {
             unreachable!("handled before a store is opened")
         }
         Command::Catalog(CatalogCommand::Info { json }) => {

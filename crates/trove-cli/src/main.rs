@@ -3,6 +3,7 @@
 mod bulk;
 mod commands;
 mod compute;
+mod connections;
 mod demo;
 mod find;
 mod integrity;
@@ -22,6 +23,10 @@ pub struct Cli {
     /// The store root (default: $TROVE_STORE, else the nearest folder above holding trove.toml).
     #[arg(long, global = true, env = "TROVE_STORE", value_name = "ROOT")]
     pub store: Option<PathBuf>,
+    /// Work on the store of this named connection (`trove connections list`; default: $TROVE_CONNECTION, or
+    /// the connection named like the login user when the current folder is in no store).
+    #[arg(short = 'c', long, global = true, env = "TROVE_CONNECTION", value_name = "NAME", conflicts_with = "store")]
+    pub connection: Option<String>,
     /// Do not fsync commits and data (faster; a machine crash may lose the last writes). For scratch work.
     #[arg(long, global = true)]
     pub no_fsync: bool,
@@ -48,6 +53,9 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         catalog: Option<String>,
     },
+    /// Named connections: stores and catalogs by name, with secrets by reference (never printed).
+    #[command(subcommand)]
+    Connections(ConnectionsCommand),
     /// Where the catalog lives, and moving it (rebuilt from the log: no migration).
     #[command(subcommand)]
     Catalog(CatalogCommand),
@@ -247,6 +255,33 @@ pub enum ProjectCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectionsCommand {
+    /// Add (or replace) a connection in $XDG_CONFIG_HOME/trove/config.toml (or $TROVE_CONFIG): the store is
+    /// the one --store names (or $TROVE_STORE, or the store the current folder is in).
+    Add {
+        name: String,
+        /// The catalog URL to use from this machine instead of the one the store records (no password).
+        #[arg(long, value_name = "URL")]
+        catalog: Option<String>,
+        /// Read the catalog password from this environment variable when the connection is used.
+        #[arg(long, value_name = "VAR", conflicts_with = "secret_file")]
+        secret_env: Option<String>,
+        /// Read the catalog password from this file (mode 0600, or it is refused) when the connection is used.
+        #[arg(long, value_name = "FILE")]
+        secret_file: Option<PathBuf>,
+    },
+    /// List the connections (secrets by reference only).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a connection.
+    Rm { name: String },
+    /// Reach a connection's store and catalog, and say which failed and why.
+    Test { name: String },
 }
 
 #[derive(Debug, Subcommand)]

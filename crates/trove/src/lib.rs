@@ -19,6 +19,7 @@ mod batch;
 mod catalog_at;
 mod check;
 mod compute;
+mod connections;
 mod error;
 mod export;
 mod fault;
@@ -41,6 +42,7 @@ pub use check::{CheckReport, DEFAULT_GC_GRACE, Finding, FindingKind, GcReport};
 pub use compute::{
     ComputeOptions, ComputeOutput, Computed, DEFAULT_PROJECT, DERIVED_KIND, KeepWaiting, Loose, Outcome,
 };
+pub use connections::{CONFIG_VARIABLE, Connection, ConnectionTest, Connections, SecretRef};
 pub use error::{Error, Result};
 pub use history::{CHECKPOINT_NOTE, Change, HistoryChange, HistoryEntry, LostTo};
 pub use lineage::{InputNode, LineageTree, Presence, code_checksum};

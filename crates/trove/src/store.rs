@@ -54,6 +54,8 @@ pub struct OpenOptions {
     /// The password of a shared (PostgreSQL) catalog, kept out of `trove.toml`; when `None`, the
     /// `PGPASSWORD` variable's, if set.
     pub catalog_password: Option<String>,
+    /// A catalog URL to use instead of the one `trove.toml` records (a named connection's).
+    pub catalog_url: Option<String>,
 }
 
 /// An open trove store: its storage, its log and its catalog. `Send + Sync`; many processes may open the
@@ -216,8 +218,8 @@ impl Store {
         let writer = Writer::current();
         let owner = trove_storage::ProcessOwner::current(&writer.id);
         let leases = trove_storage::Leases::new(storage.clone(), owner.clone());
-        let catalog_at =
-            CatalogAt::of(&root, &config.catalog.url, options.catalog_password.as_deref(), &config.store.id)?;
+        let url = options.catalog_url.as_deref().unwrap_or(&config.catalog.url);
+        let catalog_at = CatalogAt::of(&root, url, options.catalog_password.as_deref(), &config.store.id)?;
         // Only SQLite's locking depends on the filesystem; a catalog server keeps its own.
         let shared_fs = trove_storage::filesystem_of(&root).ok().filter(|fs| !fs.sqlite_safe && catalog_at.is_sqlite());
         let log_only = match (options.log_only, shared_fs) {

@@ -1,0 +1,281 @@
+//! Named connections (SPEC section 6, Hera's config done safely): `$XDG_CONFIG_HOME/trove/config.toml` (or
+//! `$TROVE_CONFIG`) names stores and their catalogs, with credentials by reference only: an environment
+//! variable or a secrets file readable by its owner alone (mode 0600, refused otherwise, as ssh refuses a
+//! loose key). A secret's value is read when a command needs it and never written or printed: not by
+//! `list`, not in an error, not in `trove.toml`, not in the log.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::store::{OpenOptions, Store};
+
+/// The variable that names the configuration file instead of the default place.
+pub const CONFIG_VARIABLE: &str = "TROVE_CONFIG";
+
+/// Where a connection's secret (its catalog password) is read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretRef {
+    /// An environment variable's value.
+    Env(String),
+    /// A file's contents (without a final newline); the file must be readable by its owner alone.
+    File(PathBuf),
+}
+
+impl std::fmt::Display for SecretRef {
+    /// Where the secret is, never what it is.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretRef::Env(var) => write!(f, "env:{var}"),
+            SecretRef::File(path) => write!(f, "file:{}", path.display()),
+        }
+    }
+}
+
+/// One named connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    #[serde(skip)]
+    pub name: String,
+    /// The store's root folder.
+    pub store: String,
+    /// A catalog URL to use instead of the one the store's `trove.toml` records (the same database reached
+    /// another way from this machine, such as through a tunnel); never with a password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretRef>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct ConfigFile {
+    #[serde(default)]
+    connections: BTreeMap<String, Connection>,
+}
+
+/// The connections of one configuration file.
+#[derive(Debug)]
+pub struct Connections {
+    path: PathBuf,
+    file: ConfigFile,
+}
+
+impl Connections {
+    /// The configuration file: `$TROVE_CONFIG`, else `$XDG_CONFIG_HOME/trove/config.toml`, else
+    /// `~/.config/trove/config.toml`.
+    pub fn default_path() -> Result<PathBuf> {
+        if let Some(path) = std::env::var_os(CONFIG_VARIABLE).filter(|p| !p.is_empty()) {
+            return Ok(PathBuf::from(path));
+        }
+        if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|p| !p.is_empty()) {
+            return Ok(PathBuf::from(dir).join("trove/config.toml"));
+        }
+        match std::env::var_os("HOME").filter(|p| !p.is_empty()) {
+            Some(home) => Ok(PathBuf::from(home).join(".config/trove/config.toml")),
+            None => Err(Error::Invalid(format!(
+                "cannot find the trove configuration: neither {CONFIG_VARIABLE}, XDG_CONFIG_HOME nor HOME is set"
+            ))),
+        }
+    }
+
+    /// Reads the configuration at `path` (none yet: no connections).
+    pub fn load(path: &Path) -> Result<Connections> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(Error::Io { path: path.to_path_buf(), source: e }),
+        };
+        let mut file: ConfigFile = toml::from_str(&text).map_err(|e| {
+            Error::Invalid(format!("{} is not valid: {}", path.display(), e.message().trim().replace('\n', " ")))
+        })?;
+        for (name, connection) in &mut file.connections {
+            connection.name = name.clone();
+        }
+        Ok(Connections { path: path.to_path_buf(), file })
+    }
+
+    /// The configuration at [`Connections::default_path`].
+    pub fn load_default() -> Result<Connections> {
+        Connections::load(&Connections::default_path()?)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every connection, by name.
+    pub fn list(&self) -> impl Iterator<Item = &Connection> {
+        self.file.connections.values()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Connection> {
+        self.file.connections.get(name)
+    }
+
+    /// The name of the default connection: the login user's name.
+    pub fn default_name() -> Option<String> {
+        std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).ok().filter(|u| !u.is_empty())
+    }
+
+    /// The connection `selected` names (an unknown name is an error), else the default one if it exists.
+    pub fn resolve(&self, selected: Option<&str>) -> Result<Option<&Connection>> {
+        match selected {
+            Some(name) => self.get(name).map(Some).ok_or_else(|| Error::NotFound {
+                what: format!("connection {name:?} (in {}; `trove connections list` shows them)", self.path.display()),
+            }),
+            None => Ok(Connections::default_name().and_then(|user| self.get(&user))),
+        }
+    }
+
+    /// Adds (or replaces) a connection and saves the file. The name must be a valid trove name, the store a
+    /// folder, a catalog URL without a password, and a secrets file readable by its owner alone.
+    pub fn add(&mut self, mut connection: Connection) -> Result<()> {
+        trove_model::name::validate_name(&connection.name)
+            .map_err(|e| Error::Invalid(format!("invalid connection name: {e}")))?;
+        if connection.store.is_empty() {
+            return Err(Error::Invalid("a connection needs a store: give the store's folder".into()));
+        }
+        if connection.store.contains("://") {
+            return Err(Error::Invalid(format!(
+                "{} is not a folder: a connection's store is the path of a store folder",
+                connection.store
+            )));
+        }
+        let store = std::path::absolute(&connection.store).map_err(Error::io(&connection.store))?;
+        connection.store = store.to_string_lossy().into_owned();
+        if let Some(url) = &connection.catalog {
+            if !trove_catalog_postgres::is_postgres_url(url) {
+                return Err(Error::Invalid(format!(
+                    "unknown catalog {url:?}: give postgres://USER@HOST[:PORT]/DATABASE"
+                )));
+            }
+            if trove_catalog_postgres::redacted(url) != *url {
+                return Err(Error::Invalid(
+                    "the catalog URL holds a password, which would be written to the configuration: give it by \
+                     reference instead (an environment variable, or a secrets file)"
+                        .into(),
+                ));
+            }
+        }
+        if let Some(SecretRef::File(path)) = &connection.secret {
+            let path = std::path::absolute(path).map_err(Error::io(path))?;
+            check_private(&path)?;
+            connection.secret = Some(SecretRef::File(path));
+        }
+        self.file.connections.insert(connection.name.clone(), connection);
+        self.save()
+    }
+
+    /// Removes a connection and saves the file; false when there was none by that name.
+    pub fn remove(&mut self, name: &str) -> Result<bool> {
+        if self.file.connections.remove(name).is_none() {
+            return Ok(false);
+        }
+        self.save()?;
+        Ok(true)
+    }
+
+    /// Writes the file whole (aside, then renamed over it).
+    fn save(&self) -> Result<()> {
+        let text = toml::to_string_pretty(&self.file)
+            .map_err(|e| Error::Invalid(format!("cannot write the trove configuration: {e}")))?;
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        }
+        let temporary = self.path.with_extension(format!("toml.writing-{}", std::process::id()));
+        let body =
+            format!("# trove's named connections (`trove connections`). Secrets are referenced, never stored.\n{text}");
+        std::fs::write(&temporary, body).map_err(Error::io(&temporary))?;
+        std::fs::rename(&temporary, &self.path).map_err(Error::io(&self.path))?;
+        Ok(())
+    }
+}
+
+/// Refuses a secrets file that others could read (or write), as ssh refuses a loose private key.
+fn check_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(Error::io(path))?;
+    if !meta.is_file() {
+        return Err(Error::Invalid(format!("the secrets file {} is not a regular file", path.display())));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Error::Refused(format!(
+            "permissions {mode:04o} for the secrets file {} are too open: it must be readable by its owner alone \
+             (chmod 600 {})",
+            path.display(),
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+impl Connection {
+    /// The secret's value, read now; `None` when the connection has none.
+    pub fn secret(&self) -> Result<Option<String>> {
+        match &self.secret {
+            None => Ok(None),
+            Some(SecretRef::Env(var)) => match std::env::var(var) {
+                Ok(value) => Ok(Some(value)),
+                Err(_) => Err(Error::Invalid(format!(
+                    "connection {:?} takes its secret from the environment variable {var}, which is not set",
+                    self.name
+                ))),
+            },
+            Some(SecretRef::File(path)) => {
+                check_private(path)?;
+                let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+                Ok(Some(text.strip_suffix('\n').unwrap_or(&text).trim_end_matches('\r').to_string()))
+            }
+        }
+    }
+
+    /// The store's root folder.
+    pub fn root(&self) -> PathBuf {
+        PathBuf::from(&self.store)
+    }
+
+    /// Opens the connection's store with `options`, giving it this connection's catalog and secret.
+    pub fn open(&self, options: &OpenOptions) -> Result<Store> {
+        let mut options = options.clone();
+        options.catalog_password = self.secret()?;
+        if self.catalog.is_some() {
+            options.catalog_url.clone_from(&self.catalog);
+        }
+        Store::open_with(&self.root(), &options)
+    }
+
+    /// What `trove connections test` checks: the store (its `trove.toml` and log can be read) and the
+    /// catalog (it can be opened and counted), each with what went wrong.
+    pub fn test(&self) -> ConnectionTest {
+        let root = self.root();
+        let store = match std::fs::read_to_string(root.join(crate::store::CONFIG_FILE)) {
+            Ok(text) => match trove_storage::StoreConfig::parse(&text) {
+                Ok(_) => std::fs::read_dir(root.join(".trove/log"))
+                    .map(|_| ())
+                    .map_err(|e| format!("cannot list {}: {e}", root.join(".trove/log").display())),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(format!("{} is not a trove store: {e}", root.display())),
+        };
+        let catalog = match &store {
+            Err(_) => Err("not tried: the store could not be read".to_string()),
+            Ok(()) => self
+                .open(&OpenOptions::default())
+                .and_then(|s| Ok((s.catalog_location(), s.read(|r| Ok(r.count(None)?))?)))
+                .map_err(|e| e.to_string()),
+        };
+        ConnectionTest { store, catalog }
+    }
+}
+
+/// The outcome of [`Connection::test`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionTest {
+    pub store: std::result::Result<(), String>,
+    /// Where the catalog is and how many datasets it holds.
+    pub catalog: std::result::Result<(String, u64), String>,
+}
