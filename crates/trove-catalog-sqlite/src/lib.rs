@@ -403,7 +403,7 @@ macro_rules! read_through_queries {
                 Ok(self.queries().max_ts()?)
             }
             fn matching(&self, filter: &Filter, project: Option<&str>) -> trove_catalog::Result<Matches> {
-                Ok(self.queries().matching(filter, project)?)
+                self.queries().matching(filter, project)
             }
             fn universe(&self, project: Option<&str>) -> trove_catalog::Result<RidSet> {
                 Ok(self.queries().universe(project)?)

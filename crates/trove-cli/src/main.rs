@@ -494,6 +494,10 @@ fn hint(e: &trove::Error) -> Option<&'static str> {
         trove::Error::NeedsRecursive(_) => Some("use `rm -r` or `cp -r` to include every dataset in it"),
         trove::Error::ObjectName { .. } => Some("choose an object name with --name"),
         trove::Error::LogOnly { .. } => Some("run it without --log-only, where the catalog can be written"),
+        trove::Error::Catalog(c) if c.failure() == Some(trove::CatalogFailure::Unreachable) => Some(
+            "the catalog server could not be reached or dropped the connection; the log keeps every commit \
+             published, and the next command catches the catalog up",
+        ),
         _ => None,
     }
 }

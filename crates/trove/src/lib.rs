@@ -54,7 +54,7 @@ pub use scan::{
     CopiedDataset, CreatedDataset, MovedDataset, RemovedDataset, ScanPhase, ScanProgress, ScanReport, SkippedEntry,
 };
 pub use store::{CATALOG_FILE, CONFIG_FILE, CompactReport, OpenOptions, STAGING, Store, SyncReport, WaitNotice};
-pub use trove_catalog::{CatalogError, Child, FindOptions, KeyUsage, RidSet, Sort, SortKey};
+pub use trove_catalog::{CatalogError, Child, Failure as CatalogFailure, FindOptions, KeyUsage, RidSet, Sort, SortKey};
 /// The format handlers, re-exported for their table and array helpers and the `Element` trait.
 pub use trove_formats as formats;
 pub use trove_formats::{Compression, PreviewOptions, Slice, TableSelect, WriteOptions};
