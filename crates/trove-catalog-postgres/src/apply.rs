@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use trove_catalog::index::{
-    IndexValue, index_rows, merge_segment, parse_project, parse_state, state_json, vtype, whole_value_bytes,
+    IndexValue, index_rows, merge_segment, merge_stored_project, parse_state, state_json, vtype, whole_value_bytes,
 };
 use trove_model::{DatasetState, Segment};
 use uuid::Uuid;
@@ -27,14 +27,7 @@ pub(crate) fn apply(pg: &Pg, segment: Segment, first: u32) -> Result<()> {
     let merged = merge_segment(segment, first);
     for incoming in merged.projects {
         let stored = pg.query_opt("SELECT state FROM project_rows WHERE name = $1", &[&incoming.name])?;
-        let state = match stored {
-            Some(row) => {
-                let mut state = parse_project(row.get(0), &incoming.name)?;
-                state.merge(&incoming);
-                state
-            }
-            None => incoming,
-        };
+        let state = merge_stored_project(stored.as_ref().map(|r| r.get::<_, &str>(0)), incoming)?;
         pg.execute(
             "INSERT INTO project_rows(name, created, updated, state) VALUES ($1, $2, $3, $4)
              ON CONFLICT (name) DO UPDATE SET created = $2, updated = $3, state = $4",

@@ -7,9 +7,9 @@
 //! their answers never depend on PostgreSQL's pattern dialects.
 
 use postgres::types::ToSql;
+use trove_catalog::RidSet;
 use trove_catalog::index::{vtype, whole_value_bytes};
 use trove_catalog::plan::{Bound, Probe, Probes, Test, glob_prefix, successor};
-use trove_catalog::{FindOptions, Matches, Pager, RidSet, Sort, SortKey};
 use trove_model::filter::{Builtin, CompareOp, Field, FilterValue, compile_regex, glob_matches, parse_timestamp};
 
 use crate::apply::{exact_decimal, numeric_code};
@@ -360,120 +360,96 @@ impl Probes for Pg {
     }
 }
 
-/// The order of value types when sorting by a metadata key, whichever the direction: the values that sort
-/// meaningfully first.
-const SORT_TYPE_ORDER: [i64; 5] = [vtype::NUMBER, vtype::STRING, vtype::BOOL, vtype::ARRAY, vtype::OBJECT];
-
 impl Pg {
-    /// Calls `each` with the ids of `set` in the order and window `options` ask for.
-    pub(crate) fn ordered(
+    /// Streams the row ids `sql` returns into `each` until it says stop (read whole first: the connection is
+    /// free again before any callback runs).
+    fn stream(
         &self,
-        set: &Matches,
-        options: &FindOptions,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
         each: &mut dyn FnMut(i64) -> trove_catalog::Result<bool>,
-    ) -> Result<()> {
-        let mut pager = Pager::new(options.offset, options.limit, each);
-        let Sort { key, descending } = &options.sort;
-        let dir = if *descending { "DESC" } else { "ASC" };
-        let project = options.project.as_deref();
-        let mut done = RidSet::new();
-        match key {
-            SortKey::Meta(key) => {
-                if let Some(kid) = self.kid(key)? {
-                    for code in SORT_TYPE_ORDER.iter().copied().chain([vtype::NULL]) {
-                        let order = if code == vtype::OBJECT {
-                            // The empty object (text) before hashes, as SQLite orders text before blobs.
-                            format!("(length(str) = 16) {dir}, str {dir}")
-                        } else if numeric_code(code) {
-                            format!("num {dir}")
-                        } else {
-                            format!("str {dir}")
-                        };
-                        let sql = format!("SELECT rid FROM meta WHERE kid = $1 AND vtype = $2 ORDER BY {order}");
-                        let rids: Vec<i64> =
-                            self.query(&sql, &[&kid, &(code as i16)])?.iter().map(|r| r.get(0)).collect();
-                        for rid in rids {
-                            if set.contains(rid) && !done.contains(rid) {
-                                done.insert(rid);
-                                if !pager.give(rid)? {
-                                    return Ok(());
-                                }
-                            }
-                        }
-                    }
-                }
-                self.by_path(&set.without(&done), false, project, &mut pager)
-            }
-            SortKey::Builtin(Builtin::Path | Builtin::Project) => self.by_path(set, *descending, project, &mut pager),
-            SortKey::Builtin(b) => {
-                let column = match b {
-                    Builtin::Id => "id",
-                    Builtin::Kind => "kind",
-                    Builtin::Lineage => "lineage",
-                    Builtin::Created => "created",
-                    _ => "updated",
-                };
-                let sql = format!(
-                    "SELECT rid FROM dataset_rows WHERE visible AND {column} IS NOT NULL ORDER BY {column} {dir}"
-                );
-                let rids: Vec<i64> = self.query(&sql, &[])?.iter().map(|r| r.get(0)).collect();
-                for rid in rids {
-                    if set.contains(rid) {
-                        done.insert(rid);
-                        if !pager.give(rid)? {
-                            return Ok(());
-                        }
-                    }
-                }
-                self.by_path(&set.without(&done), false, project, &mut pager)
-            }
-        }
-    }
-
-    /// `matches` in (project, path) order.
-    fn by_path(&self, matches: &Matches, descending: bool, project: Option<&str>, pager: &mut Pager<'_>) -> Result<()> {
-        let n = matches.set.len();
-        if n == 0 && !matches.complement {
-            return Ok(());
-        }
-        let dir = if descending { "DESC" } else { "ASC" };
-        // A small answer is looked up at once and sorted; a large one is read in index order and filtered.
-        if n <= 20_000 && !matches.complement {
-            let rids: Vec<i64> = matches.set.iter().collect();
-            let mut keyed: Vec<(String, String, i64)> = self
-                .query("SELECT project, path, rid FROM dataset_rows WHERE rid = ANY($1)", &[&rids])?
-                .iter()
-                .map(|r| (r.get(0), r.get(1), r.get(2)))
-                .collect();
-            keyed.sort_unstable_by(|a, b| {
-                let o = (&a.0, &a.1).cmp(&(&b.0, &b.1));
-                if descending { o.reverse() } else { o }
-            });
-            for (_, _, rid) in keyed {
-                if !pager.give(rid)? {
-                    return Ok(());
-                }
-            }
-            return Ok(());
-        }
-        let rids: Vec<i64> = match project {
-            Some(p) => self.query(
-                &format!("SELECT rid FROM dataset_rows WHERE visible AND project = $1 ORDER BY path {dir}"),
-                &[&p],
-            )?,
-            None => self.query(
-                &format!("SELECT rid FROM dataset_rows WHERE visible ORDER BY project {dir}, path {dir}"),
-                &[],
-            )?,
-        }
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    ) -> trove_catalog::Result<()> {
+        let rids: Vec<i64> = self.query(sql, params)?.iter().map(|r| r.get(0)).collect();
         for rid in rids {
-            if matches.contains(rid) && !pager.give(rid)? {
-                return Ok(());
+            if !each(rid)? {
+                break;
             }
         }
         Ok(())
+    }
+}
+
+impl trove_catalog::OrderedRows for Pg {
+    fn key_id(&self, key: &str) -> trove_catalog::Result<Option<i64>> {
+        Ok(self.kid(key)?.map(i64::from))
+    }
+
+    fn by_value(
+        &self,
+        kid: i64,
+        code: i64,
+        descending: bool,
+        each: &mut dyn FnMut(i64) -> trove_catalog::Result<bool>,
+    ) -> trove_catalog::Result<()> {
+        let dir = if descending { "DESC" } else { "ASC" };
+        let order = if code == vtype::OBJECT {
+            // The empty object (text) before hashes, as SQLite orders text before blobs.
+            format!("(length(str) = 16) {dir}, str {dir}")
+        } else if numeric_code(code) {
+            format!("num {dir}")
+        } else {
+            format!("str {dir}")
+        };
+        let sql = format!("SELECT rid FROM meta WHERE kid = $1 AND vtype = $2 ORDER BY {order}");
+        self.stream(&sql, &[&(kid as i32), &(code as i16)], each)
+    }
+
+    fn by_column(
+        &self,
+        field: Builtin,
+        descending: bool,
+        each: &mut dyn FnMut(i64) -> trove_catalog::Result<bool>,
+    ) -> trove_catalog::Result<()> {
+        let column = match field {
+            Builtin::Id => "id",
+            Builtin::Kind => "kind",
+            Builtin::Lineage => "lineage",
+            Builtin::Created => "created",
+            _ => "updated",
+        };
+        let dir = if descending { "DESC" } else { "ASC" };
+        let sql =
+            format!("SELECT rid FROM dataset_rows WHERE visible AND {column} IS NOT NULL ORDER BY {column} {dir}");
+        self.stream(&sql, &[], each)
+    }
+
+    fn locations(&self, rids: &[i64]) -> trove_catalog::Result<Vec<(String, String, i64)>> {
+        let rids = rids.to_vec();
+        Ok(self
+            .query("SELECT project, path, rid FROM dataset_rows WHERE rid = ANY($1)", &[&rids])?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    fn by_path(
+        &self,
+        project: Option<&str>,
+        descending: bool,
+        each: &mut dyn FnMut(i64) -> trove_catalog::Result<bool>,
+    ) -> trove_catalog::Result<()> {
+        let dir = if descending { "DESC" } else { "ASC" };
+        match project {
+            Some(p) => self.stream(
+                &format!("SELECT rid FROM dataset_rows WHERE visible AND project = $1 ORDER BY path {dir}"),
+                &[&p],
+                each,
+            ),
+            None => self.stream(
+                &format!("SELECT rid FROM dataset_rows WHERE visible ORDER BY project {dir}, path {dir}"),
+                &[],
+                each,
+            ),
+        }
     }
 }

@@ -232,7 +232,7 @@ impl CatalogRead for Pg {
         options: &FindOptions,
         each: &mut dyn FnMut(i64) -> trove_catalog::Result<bool>,
     ) -> trove_catalog::Result<()> {
-        Ok(self.ordered(set, options, each)?)
+        trove_catalog::ordered(self, set, options, each)
     }
 
     fn datasets_by_rids(&self, rids: &[i64]) -> trove_catalog::Result<Vec<DatasetRow>> {

@@ -9,7 +9,9 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
-use trove_catalog::index::{IndexValue, index_rows, merge_segment, parse_project, state_json, whole_value_bytes};
+use trove_catalog::index::{
+    IndexValue, index_rows, merge_segment, merge_stored_project, state_json, whole_value_bytes,
+};
 use trove_model::{DatasetState, Segment};
 use uuid::Uuid;
 
@@ -34,14 +36,7 @@ pub(crate) fn apply(conn: &Connection, segment: Segment, first: u32) -> Result<(
             .prepare_cached("SELECT state FROM project_rows WHERE name = ?1")?
             .query_row([&incoming.name], |r| r.get(0))
             .optional()?;
-        let state = match stored {
-            Some(json) => {
-                let mut state = parse_project(&json, &incoming.name)?;
-                state.merge(&incoming);
-                state
-            }
-            None => incoming,
-        };
+        let state = merge_stored_project(stored.as_deref(), incoming)?;
         conn.prepare_cached(
             "INSERT INTO project_rows(name, created, updated, state) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(name) DO UPDATE SET created = ?2, updated = ?3, state = ?4",

@@ -414,7 +414,7 @@ macro_rules! read_through_queries {
                 options: &FindOptions,
                 each: &mut dyn FnMut(i64) -> trove_catalog::Result<bool>,
             ) -> trove_catalog::Result<()> {
-                Ok(self.queries().in_order(set, options, each)?)
+                self.queries().in_order(set, options, each)
             }
             fn datasets_by_rids(&self, rids: &[i64]) -> trove_catalog::Result<Vec<DatasetRow>> {
                 Ok(self.queries().datasets_by_rids(rids)?)

@@ -19,7 +19,7 @@ use trove_model::filter::{Builtin, CompareOp, Field, Filter, FilterValue};
 use uuid::Uuid;
 
 use trove_catalog::plan::{Bound, Probe, Probes, Test, successor};
-use trove_catalog::{FindOptions, Matches, Pager, RidSet, Sort, SortKey};
+use trove_catalog::{FindOptions, Matches, RidSet};
 
 use crate::Result;
 use crate::apply::vtype;
@@ -375,125 +375,93 @@ fn glob_condition(column: &str, pattern: &str, first: usize) -> Cond {
     Cond { sql, params }
 }
 
-/// The order of value types when sorting by a metadata key, whichever the direction: the values that sort
-/// meaningfully first.
-/// Numbers are two types (`vtype::BIG` holds the integers above `i64::MAX`); descending, they come first.
-const SORT_TYPE_ORDER: [&[i64]; 6] =
-    [&[vtype::NUMBER, vtype::BIG], &[vtype::STRING], &[vtype::BOOL], &[vtype::ARRAY], &[vtype::OBJECT], &[vtype::NULL]];
-
 impl Executor<'_> {
-    /// Calls `each` with the ids of `set` in `sort` order, skipping `offset` and stopping after `limit` or
-    /// when `each` returns false. Reads as it goes: nothing but the ids is held.
-    pub(crate) fn ordered(
+    /// Streams the first column (a row id) of `sql` into `each` until it says stop.
+    fn stream(
         &self,
-        set: &Matches,
-        sort: &Sort,
-        offset: u64,
-        limit: Option<u64>,
+        sql: &str,
+        params: &[Sql],
         each: &mut dyn FnMut(i64) -> trove_catalog::Result<bool>,
     ) -> Result<()> {
-        let mut pager = Pager::new(offset, limit, each);
-        match &sort.key {
-            SortKey::Meta(key) => {
-                let mut done = RidSet::new();
-                if let Some(kid) = self.key_id(key)? {
-                    let dir = if sort.descending { "DESC" } else { "ASC" };
-                    let sql = format!("SELECT rid FROM meta WHERE kid = ?1 AND vtype = ?2 ORDER BY val {dir}");
-                    let mut stmt = self.conn.prepare_cached(&sql)?;
-                    let codes = SORT_TYPE_ORDER.iter().flat_map(|group| {
-                        let mut group = group.to_vec();
-                        if sort.descending {
-                            group.reverse();
-                        }
-                        group
-                    });
-                    for code in codes {
-                        let mut rows = stmt.query([kid, code])?;
-                        while let Some(row) = rows.next()? {
-                            let rid: i64 = row.get(0)?;
-                            if set.contains(rid) && !done.contains(rid) {
-                                done.insert(rid);
-                                if !pager.give(rid)? {
-                                    return Ok(());
-                                }
-                            }
-                        }
-                    }
-                }
-                self.by_path(&set.without(&done), false, &mut pager)
-            }
-            SortKey::Builtin(Builtin::Path | Builtin::Project) => self.by_path(set, sort.descending, &mut pager),
-            SortKey::Builtin(b) => {
-                let column = match b {
-                    Builtin::Id => "id",
-                    Builtin::Kind => "kind",
-                    Builtin::Lineage => "lineage",
-                    Builtin::Created => "created",
-                    _ => "updated",
-                };
-                let dir = if sort.descending { "DESC" } else { "ASC" };
-                let sql = format!(
-                    "SELECT rid FROM dataset_rows WHERE visible = 1 AND {column} IS NOT NULL ORDER BY {column} {dir}"
-                );
-                let mut done = RidSet::new();
-                let mut stmt = self.conn.prepare_cached(&sql)?;
-                let mut rows = stmt.query([])?;
-                while let Some(row) = rows.next()? {
-                    let rid: i64 = row.get(0)?;
-                    if set.contains(rid) {
-                        done.insert(rid);
-                        if !pager.give(rid)? {
-                            return Ok(());
-                        }
-                    }
-                }
-                self.by_path(&set.without(&done), false, &mut pager)
-            }
-        }
-    }
-
-    /// `set` in (project, path) order.
-    fn by_path(&self, matches: &Matches, descending: bool, pager: &mut Pager) -> Result<()> {
-        let (set, n) = (&matches.set, matches.set.len());
-        if n == 0 && !matches.complement {
-            return Ok(());
-        }
-        let dir = if descending { "DESC" } else { "ASC" };
-        // A small answer is looked up row by row and sorted; a large one is read in index order and filtered.
-        if n <= 20_000 && !matches.complement {
-            let mut stmt = self.conn.prepare_cached("SELECT project, path FROM dataset_rows WHERE rid = ?1")?;
-            let mut keyed: Vec<(String, String, i64)> = Vec::with_capacity(n as usize);
-            for rid in set.iter() {
-                let (project, path): (String, String) = stmt.query_row([rid], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                keyed.push((project, path, rid));
-            }
-            keyed.sort_unstable_by(|a, b| {
-                let o = (&a.0, &a.1).cmp(&(&b.0, &b.1));
-                if descending { o.reverse() } else { o }
-            });
-            for (_, _, rid) in keyed {
-                if !pager.give(rid)? {
-                    return Ok(());
-                }
-            }
-            return Ok(());
-        }
-        let (sql, params) = match self.project {
-            Some(p) => (
-                format!("SELECT rid FROM dataset_rows WHERE visible = 1 AND project = ?1 ORDER BY path {dir}"),
-                vec![Sql::Text(p.to_string())],
-            ),
-            None => {
-                (format!("SELECT rid FROM dataset_rows WHERE visible = 1 ORDER BY project {dir}, path {dir}"), vec![])
-            }
-        };
-        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let mut rows = stmt.query(params_from_iter(params))?;
         while let Some(row) = rows.next()? {
-            let rid: i64 = row.get(0)?;
-            if matches.contains(rid) && !pager.give(rid)? {
-                return Ok(());
+            if !each(row.get(0)?)? {
+                break;
             }
+        }
+        Ok(())
+    }
+}
+
+impl trove_catalog::OrderedRows for Executor<'_> {
+    fn key_id(&self, key: &str) -> trove_catalog::Result<Option<i64>> {
+        Ok(Executor::key_id(self, key)?)
+    }
+
+    fn by_value(
+        &self,
+        kid: i64,
+        code: i64,
+        descending: bool,
+        each: &mut dyn FnMut(i64) -> trove_catalog::Result<bool>,
+    ) -> trove_catalog::Result<()> {
+        let dir = if descending { "DESC" } else { "ASC" };
+        let sql = format!("SELECT rid FROM meta WHERE kid = ?1 AND vtype = ?2 ORDER BY val {dir}");
+        Ok(self.stream(&sql, &[Sql::Integer(kid), Sql::Integer(code)], each)?)
+    }
+
+    fn by_column(
+        &self,
+        field: Builtin,
+        descending: bool,
+        each: &mut dyn FnMut(i64) -> trove_catalog::Result<bool>,
+    ) -> trove_catalog::Result<()> {
+        let column = match field {
+            Builtin::Id => "id",
+            Builtin::Kind => "kind",
+            Builtin::Lineage => "lineage",
+            Builtin::Created => "created",
+            _ => "updated",
+        };
+        let dir = if descending { "DESC" } else { "ASC" };
+        let sql =
+            format!("SELECT rid FROM dataset_rows WHERE visible = 1 AND {column} IS NOT NULL ORDER BY {column} {dir}");
+        Ok(self.stream(&sql, &[], each)?)
+    }
+
+    fn locations(&self, rids: &[i64]) -> trove_catalog::Result<Vec<(String, String, i64)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT project, path FROM dataset_rows WHERE rid = ?1")
+            .map_err(crate::Error::from)?;
+        let mut out = Vec::with_capacity(rids.len());
+        for rid in rids {
+            let (project, path): (String, String) =
+                stmt.query_row([rid], |r| Ok((r.get(0)?, r.get(1)?))).map_err(crate::Error::from)?;
+            out.push((project, path, *rid));
+        }
+        Ok(out)
+    }
+
+    fn by_path(
+        &self,
+        project: Option<&str>,
+        descending: bool,
+        each: &mut dyn FnMut(i64) -> trove_catalog::Result<bool>,
+    ) -> trove_catalog::Result<()> {
+        let dir = if descending { "DESC" } else { "ASC" };
+        match project {
+            Some(p) => self.stream(
+                &format!("SELECT rid FROM dataset_rows WHERE visible = 1 AND project = ?1 ORDER BY path {dir}"),
+                &[Sql::Text(p.to_string())],
+                each,
+            )?,
+            None => self.stream(
+                &format!("SELECT rid FROM dataset_rows WHERE visible = 1 ORDER BY project {dir}, path {dir}"),
+                &[],
+                each,
+            )?,
         }
         Ok(())
     }
@@ -550,8 +518,8 @@ impl<'c> crate::read::Queries<'c> {
         set: &Matches,
         options: &FindOptions,
         each: &mut dyn FnMut(i64) -> trove_catalog::Result<bool>,
-    ) -> Result<()> {
-        self.executor(options.project.as_deref()).ordered(set, &options.sort, options.offset, options.limit, each)
+    ) -> trove_catalog::Result<()> {
+        trove_catalog::ordered(&self.executor(options.project.as_deref()), set, options, each)
     }
 
     /// The datasets in these rows, in the order given.

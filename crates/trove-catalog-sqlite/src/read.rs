@@ -221,26 +221,9 @@ impl<'c> Queries<'c> {
 
 #[cfg(test)]
 mod tests {
-    use trove_model::{DatasetChange, DatasetPath, Location, Record, Segment, SegmentHeader, SegmentKind};
+    use trove_model::{DatasetChange, DatasetPath, Location, Record};
 
-    /// A commit of one test writer at time `ts`.
-    fn segment(ts: i64, records: Vec<Record>) -> Segment {
-        let header = SegmentHeader {
-            trove: SegmentKind::Commit,
-            version: 1,
-            ts,
-            writer: "w".into(),
-            host: "h".into(),
-            pid: 1,
-            user: String::new(),
-            op: "test".into(),
-            records: records.len(),
-            covers: vec![],
-            moves: vec![],
-            seen: 0,
-        };
-        Segment { header, records }
-    }
+    use trove_catalog::conformance::segment;
 
     /// The index tables hold exactly the visible datasets' tags, objects and metadata leaves, through
     /// creates, updates, moves onto a taken path and deletes.

@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Map, Value, json};
 use trove_model::filter::{Builtin, CompareOp, Field, Filter, FilterValue};
 use trove_model::record::{DatasetChange, Location, ObjectManifest, SegmentHeader, SegmentKind};
@@ -19,9 +19,13 @@ use uuid::Uuid;
 
 use crate::{Catalog, FindOptions, Sort};
 
-/// `cases` random cases, with failures reported (shrunk) in the panic rather than saved to a file.
-fn config(cases: u32) -> Config {
-    Config { cases, failure_persistence: None, ..Config::default() }
+/// Runs `test` on `cases` random values of `strategy`; a failure panics with the (shrunk) case rather than
+/// being saved to a file.
+fn check<S: Strategy>(cases: u32, strategy: S, test: impl Fn(S::Value) -> Result<(), TestCaseError>) {
+    let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
+    if let Err(e) = runner.run(&strategy, test) {
+        panic!("{e}");
+    }
 }
 
 const BASE_TS: i64 = 1_714_521_600_000_000; // 2024-05-01T00:00:00Z
@@ -326,9 +330,7 @@ fn reference_answer(catalog: &Catalog, ids: &[Uuid], filter: &Filter, project: O
 /// Random datasets and random filters: the catalog's answers equal the reference evaluator's
 /// ([`Filter::matches`]), within a project and without, and for the MongoDB form of each filter.
 pub fn filters_agree_with_the_reference(open: &dyn Fn() -> Catalog) {
-    let mut runner = TestRunner::new(config(96));
-    let strategy = (prop::collection::vec(spec(), 1..14), prop::collection::vec(filter(), 1..12));
-    let outcome = runner.run(&strategy, |(specs, filters)| {
+    check(96, (prop::collection::vec(spec(), 1..14), prop::collection::vec(filter(), 1..12)), |(specs, filters)| {
         let (catalog, ids) = load(open, &specs);
         for f in &filters {
             for project in [None, Some("p")] {
@@ -354,16 +356,11 @@ pub fn filters_agree_with_the_reference(open: &dyn Fn() -> Catalog) {
         }
         Ok(())
     });
-    if let Err(e) = outcome {
-        panic!("{e}");
-    }
 }
 
 /// Results come in (project, path) order, with offset and limit applied.
 pub fn results_come_in_path_order_with_offset_and_limit(open: &dyn Fn() -> Catalog) {
-    let mut runner = TestRunner::new(config(48));
-    let strategy = (prop::collection::vec(spec(), 1..14), 0u64..4, prop::option::of(0u64..6));
-    let outcome = runner.run(&strategy, |(specs, offset, limit)| {
+    check(48, (prop::collection::vec(spec(), 1..14), 0u64..4, prop::option::of(0u64..6)), |(specs, offset, limit)| {
         let (catalog, _) = load(open, &specs);
         let reader = catalog.read();
         let set = reader.matching(&Filter::True, None).unwrap();
@@ -387,9 +384,6 @@ pub fn results_come_in_path_order_with_offset_and_limit(open: &dyn Fn() -> Catal
         prop_assert_eq!(got, want);
         Ok(())
     });
-    if let Err(e) = outcome {
-        panic!("{e}");
-    }
 }
 
 /// Sorting by a metadata key: numbers before strings in both directions, datasets without the key last.
@@ -481,10 +475,9 @@ fn header_of(ts: i64, writer: &str, records: usize) -> SegmentHeader {
 /// Writers on different machines may create the same path at once. Whatever order the segments are
 /// applied in, the later claim is the visible one and the others stay hidden, not lost.
 pub fn concurrent_claims_resolve_the_same_in_any_order(open: &dyn Fn() -> Catalog) {
-    let mut runner = TestRunner::new(config(48));
     let claim = (0u128..4, 0usize..3, 0i64..6, prop::sample::select(vec!["w1", "w2", "w3"]), any::<bool>());
     let strategy = (prop::collection::vec(claim, 1..12), any::<u64>());
-    let outcome = runner.run(&strategy, |(claims, seed)| {
+    check(48, strategy, |(claims, seed)| {
         let paths = ["x", "y", "x/z"];
         let segments: Vec<(String, Segment)> = claims
             .iter()
@@ -535,9 +528,6 @@ pub fn concurrent_claims_resolve_the_same_in_any_order(open: &dyn Fn() -> Catalo
         }
         Ok(())
     });
-    if let Err(e) = outcome {
-        panic!("{e}");
-    }
 }
 
 fn catalog_with(open: &dyn Fn() -> Catalog, paths: &[&str]) -> Catalog {
@@ -593,8 +583,7 @@ pub fn children_match_a_plain_computation(open: &dyn Fn() -> Catalog) {
     assert!(c.read().has_descendants("p", "a").unwrap());
     assert!(!c.read().has_descendants("p", "z").unwrap());
 
-    let mut runner = TestRunner::new(config(32));
-    let outcome = runner.run(&prop::collection::btree_set("[aé!.~-]{1,2}(/[a!-]{1,2}){0,2}", 1..25), |paths| {
+    check(32, prop::collection::btree_set("[aé!.~-]{1,2}(/[a!-]{1,2}){0,2}", 1..25), |paths| {
         let paths: Vec<&str> =
             paths.iter().map(String::as_str).filter(|p| p.split('/').all(|s| s != "." && s != "..")).collect();
         if paths.is_empty() {
@@ -627,9 +616,6 @@ pub fn children_match_a_plain_computation(open: &dyn Fn() -> Catalog) {
         }
         Ok(())
     });
-    if let Err(e) = outcome {
-        panic!("{e}");
-    }
 }
 
 /// The scan cache keeps the largest sizes and inodes and negative times, forgets what a scan no longer

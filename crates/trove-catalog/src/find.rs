@@ -91,6 +91,115 @@ impl<'a> Pager<'a> {
     }
 }
 
+/// What an engine streams for [`ordered`]: row ids in the order of one of its indexes. Each walk calls
+/// `each` until it returns false.
+pub trait OrderedRows {
+    /// The id of a metadata key, when any dataset has it.
+    fn key_id(&self, key: &str) -> Result<Option<i64>>;
+    /// The rows of one key's index entries of one type code, by value.
+    fn by_value(&self, kid: i64, code: i64, descending: bool, each: &mut dyn FnMut(i64) -> Result<bool>) -> Result<()>;
+    /// The visible datasets with a value in a built-in column (`@id @kind @lineage @created @updated`), by it.
+    fn by_column(&self, field: Builtin, descending: bool, each: &mut dyn FnMut(i64) -> Result<bool>) -> Result<()>;
+    /// `(project, path, rid)` of these rows.
+    fn locations(&self, rids: &[i64]) -> Result<Vec<(String, String, i64)>>;
+    /// Every visible dataset (of `project`) in (project, path) order.
+    fn by_path(&self, project: Option<&str>, descending: bool, each: &mut dyn FnMut(i64) -> Result<bool>)
+    -> Result<()>;
+}
+
+/// The order of value types when sorting by a metadata key, whichever the direction: the values that sort
+/// meaningfully first. Numbers may be two types (`BIG` holds an engine's integers above `i64::MAX`);
+/// descending, those come first.
+const SORT_TYPE_ORDER: [&[i64]; 6] = {
+    use crate::index::vtype;
+    [&[vtype::NUMBER, vtype::BIG], &[vtype::STRING], &[vtype::BOOL], &[vtype::ARRAY], &[vtype::OBJECT], &[vtype::NULL]]
+};
+
+/// Calls `each` with the row ids of `set` in the order and window `options` ask for, stopping after the
+/// limit or when `each` returns false. By a metadata key: its values (numbers, then strings, booleans,
+/// arrays, objects, nulls, each group in the direction asked), then datasets without it in path order. By a
+/// built-in: its index, then those without a value. Reads as it goes: nothing but the ids is held.
+pub fn ordered(
+    rows: &dyn OrderedRows,
+    set: &crate::Matches,
+    options: &FindOptions,
+    each: &mut dyn FnMut(i64) -> Result<bool>,
+) -> Result<()> {
+    let mut pager = Pager::new(options.offset, options.limit, each);
+    let Sort { key, descending } = &options.sort;
+    let project = options.project.as_deref();
+    let mut done = crate::RidSet::new();
+    let stopped = std::cell::Cell::new(false);
+    let mut take = |rid: i64, done: &mut crate::RidSet| -> Result<bool> {
+        if set.contains(rid) && !done.contains(rid) {
+            done.insert(rid);
+            if !pager.give(rid)? {
+                stopped.set(true);
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    };
+    match key {
+        SortKey::Builtin(Builtin::Path | Builtin::Project) => {
+            return in_path_order(rows, set, *descending, project, &mut pager);
+        }
+        SortKey::Meta(key) => {
+            if let Some(kid) = rows.key_id(key)? {
+                for group in SORT_TYPE_ORDER {
+                    let mut group = group.to_vec();
+                    if *descending {
+                        group.reverse();
+                    }
+                    for code in group {
+                        rows.by_value(kid, code, *descending, &mut |rid| take(rid, &mut done))?;
+                        if stopped.get() {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+        SortKey::Builtin(b) => {
+            rows.by_column(*b, *descending, &mut |rid| take(rid, &mut done))?;
+            if stopped.get() {
+                return Ok(());
+            }
+        }
+    }
+    in_path_order(rows, &set.without(&done), false, project, &mut pager)
+}
+
+/// `matches` in (project, path) order: a small answer looked up at once and sorted, a large one read in index
+/// order and filtered.
+fn in_path_order(
+    rows: &dyn OrderedRows,
+    matches: &crate::Matches,
+    descending: bool,
+    project: Option<&str>,
+    pager: &mut Pager<'_>,
+) -> Result<()> {
+    let n = matches.set.len();
+    if n == 0 && !matches.complement {
+        return Ok(());
+    }
+    if n <= 20_000 && !matches.complement {
+        let rids: Vec<i64> = matches.set.iter().collect();
+        let mut keyed = rows.locations(&rids)?;
+        keyed.sort_unstable_by(|a, b| {
+            let o = (&a.0, &a.1).cmp(&(&b.0, &b.1));
+            if descending { o.reverse() } else { o }
+        });
+        for (_, _, rid) in keyed {
+            if !pager.give(rid)? {
+                return Ok(());
+            }
+        }
+        return Ok(());
+    }
+    rows.by_path(project, descending, &mut |rid| if matches.contains(rid) { pager.give(rid) } else { Ok(true) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

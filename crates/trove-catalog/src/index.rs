@@ -257,3 +257,15 @@ pub fn key_usage(
     }
     Ok(out.into_iter().map(|(_, u)| u).filter(|u| u.count() > 0).collect())
 }
+
+/// A project's incoming state merged into the one a catalog stores (as JSON), if it stores one.
+pub fn merge_stored_project(stored: Option<&str>, incoming: ProjectState) -> crate::Result<ProjectState> {
+    match stored {
+        Some(json) => {
+            let mut state = parse_project(json, &incoming.name)?;
+            state.merge(&incoming);
+            Ok(state)
+        }
+        None => Ok(incoming),
+    }
+}

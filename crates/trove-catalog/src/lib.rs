@@ -25,7 +25,7 @@ use std::collections::{HashMap, HashSet};
 use trove_model::filter::Filter;
 use trove_model::{ProjectState, Segment};
 
-pub use find::{FindOptions, Pager, Sort, SortKey};
+pub use find::{FindOptions, OrderedRows, Pager, Sort, SortKey, ordered};
 pub use ridset::{Matches, RidSet};
 pub use rows::{CachedFile, Child, DatasetRow, KeyUsage};
 

@@ -304,28 +304,47 @@ impl Store {
 
 #[pymethods]
 impl Store {
-    /// Opens the store at `root`, else at `$TROVE_STORE`, else the nearest folder at or above the current one
-    /// holding `trove.toml` (as the CLI finds it).
+    /// Opens the store at `root`, else at `$TROVE_STORE`, else that of the named `connection` (else of
+    /// `$TROVE_CONNECTION`), else the nearest folder at or above the current one holding `trove.toml`, else
+    /// the connection named like the login user: as the CLI chooses.
     #[staticmethod]
-    #[pyo3(signature = (root=None))]
-    fn open(py: Python<'_>, root: Option<PathBuf>) -> PyResult<Store> {
+    #[pyo3(signature = (root=None, connection=None))]
+    fn open(py: Python<'_>, root: Option<PathBuf>, connection: Option<String>) -> PyResult<Store> {
         call(py, || {
             let from_env = std::env::var_os("TROVE_STORE").filter(|v| !v.is_empty()).map(PathBuf::from);
-            let root = match root.or(from_env) {
-                Some(root) => root,
-                None => {
-                    let here = std::env::current_dir().map_err(|e| Error::Io { path: ".".into(), source: e })?;
-                    Inner::discover(&here)?
-                }
-            };
-            Ok(Store::wrap(Inner::open(&root)?))
+            let options = trove::OpenOptions::default();
+            if let Some(root) = root.or(from_env) {
+                return Ok(Store::wrap(Inner::open(&root)?));
+            }
+            let named = connection.or_else(|| std::env::var("TROVE_CONNECTION").ok().filter(|v| !v.is_empty()));
+            let connections = || trove::Connections::load_default();
+            if let Some(name) = named {
+                let found = connections()?;
+                let chosen = found.resolve(Some(&name))?.ok_or_else(|| Error::NotFound { what: name.clone() })?;
+                return Ok(Store::wrap(chosen.open(&options)?));
+            }
+            let here = std::env::current_dir().map_err(|e| Error::Io { path: ".".into(), source: e })?;
+            match Inner::discover(&here) {
+                Ok(root) => Ok(Store::wrap(Inner::open(&root)?)),
+                Err(not_found) => match connections()?.resolve(None)? {
+                    Some(default) => Ok(Store::wrap(default.open(&options)?)),
+                    None => Err(not_found.into()),
+                },
+            }
         })
     }
 
-    /// Makes a new store at `root`; `durable=False` skips the fsyncs (scratch stores, tests).
+    /// Makes a new store at `root`; `durable=False` skips the fsyncs (scratch stores, tests); `catalog` a
+    /// PostgreSQL URL for a shared catalog (its password from `PGPASSWORD`, never recorded).
     #[staticmethod]
-    fn init(py: Python<'_>, root: PathBuf, durable: bool) -> PyResult<Store> {
-        call(py, || Ok(Store::wrap(Inner::init_with(&root, durable)?)))
+    #[pyo3(signature = (root, durable, catalog=None))]
+    fn init(py: Python<'_>, root: PathBuf, durable: bool, catalog: Option<String>) -> PyResult<Store> {
+        call(py, || Ok(Store::wrap(Inner::init_with_catalog(&root, durable, catalog.as_deref().unwrap_or(""), None)?)))
+    }
+
+    /// Where the catalog lives: the SQLite file, or the PostgreSQL URL without its password.
+    fn catalog_location(&self, py: Python<'_>) -> PyResult<String> {
+        call(py, || Ok(self.inner()?.catalog_location()))
     }
 
     fn root(&self, py: Python<'_>) -> PyResult<PathBuf> {

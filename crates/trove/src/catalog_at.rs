@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use trove_catalog::{Catalog, Failure};
-use trove_storage::{Log, Storage, StoreConfig};
+use trove_storage::{Log, Storage};
 
 use crate::error::{Error, Result};
 use crate::store::{CATALOG_FILE, CONFIG_FILE};
@@ -144,15 +144,7 @@ pub struct CatalogSwitch {
 /// store copied to a laptop) can switch too. A SQLite file left behind is kept as a cache (it catches up if
 /// the store switches back), or removed when `remove_sqlite` asks.
 pub fn use_catalog(root: &Path, url: &str, password: Option<&str>, remove_sqlite: bool) -> Result<CatalogSwitch> {
-    let config_path = root.join(CONFIG_FILE);
-    let text = match std::fs::read_to_string(&config_path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::NotAStore { path: root.to_path_buf() });
-        }
-        Err(e) => return Err(Error::Io { path: config_path, source: e }),
-    };
-    let mut config = StoreConfig::parse(&text)?;
+    let (mut config, _) = crate::store::read_config(root)?;
     if config.store.format_version < trove_storage::config::FORMAT_VERSION {
         // Older layouts are upgraded by a normal open first.
         drop(crate::Store::open(root)?);

@@ -199,15 +199,8 @@ impl Store {
     }
 
     pub fn open_with(root: &Path, options: &OpenOptions) -> Result<Store> {
+        let (mut config, text) = read_config(root)?;
         let config_path = root.join(CONFIG_FILE);
-        let text = match std::fs::read_to_string(&config_path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NotAStore { path: root.to_path_buf() });
-            }
-            Err(e) => return Err(Error::Io { path: config_path, source: e }),
-        };
-        let mut config = StoreConfig::parse(&text)?;
         if config.store.format_version < trove_storage::config::FORMAT_VERSION {
             config = upgrade_layout(root, &config_path, &text)?;
         }
@@ -879,6 +872,19 @@ impl Store {
         }
         Ok(CompactReport { segments_merged: inputs.len(), checkpoint: Some(name), datasets: n })
     }
+}
+
+/// Reads and parses `trove.toml` (returning its text too, for an upgrade that keeps its comments).
+pub(crate) fn read_config(root: &Path) -> Result<(StoreConfig, String)> {
+    let path = root.join(CONFIG_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NotAStore { path: root.to_path_buf() });
+        }
+        Err(e) => return Err(Error::Io { path, source: e }),
+    };
+    Ok((StoreConfig::parse(&text)?, text))
 }
 
 /// Replaces `trove.toml` whole (written aside, then renamed over it), so that a process killed meanwhile

@@ -1,14 +1,12 @@
 //! Log replay: random histories, split into commits and replayed in random orders, give identical catalogs;
 //! a catalog rebuilt from scratch gives identical answers.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use trove::model::{DatasetPath, DatasetState, Record, Ref, Segment, SegmentHeader, SegmentKind, Stamp};
 use trove::{DatasetEdit, Store};
-use trove_catalog::Catalog;
 use trove_storage::{Log, Storage};
 
 #[derive(Debug, Clone)]
@@ -73,18 +71,7 @@ fn run(store: &Store, op: &Op) {
     };
 }
 
-/// Every dataset row of a catalog (live or not, visible or not), by id.
-fn rows(catalog: &Catalog) -> BTreeMap<String, (bool, DatasetState)> {
-    let mut out = BTreeMap::new();
-    catalog
-        .read()
-        .all_rows(|row| {
-            out.insert(row.state.id.to_string(), (row.visible, row.state));
-            Ok(())
-        })
-        .unwrap();
-    out
-}
+use trove_catalog::conformance::rows;
 
 /// Every visible dataset's `show --json`, in path order, and the project's metadata.
 fn answers(store: &Store) -> (Vec<Value>, Value) {

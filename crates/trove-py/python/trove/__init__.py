@@ -76,21 +76,27 @@ BATCH = 1000
 MAX_BATCH = 64_000
 
 
-def open(root: PathLike | None = None) -> Store:  # noqa: A001 - the module's verb, like `io.open`
-    """Opens a store: `root`, else `$TROVE_STORE`, else the nearest folder above the current one holding
-    `trove.toml`.
+def open(root: PathLike | None = None, connection: str | None = None) -> Store:  # noqa: A001 - the module's verb
+    """Opens a store: `root`, else `$TROVE_STORE`, else the named `connection` (else `$TROVE_CONNECTION`; see
+    `trove connections`), else the nearest folder above the current one holding `trove.toml`, else the
+    connection named like the login user.
 
     >>> s = trove.open("/data/lab-store")   # doctest: +SKIP
+    >>> s = trove.open(connection="lab")    # doctest: +SKIP
     """
-    return Store(_trove.Store.open(None if root is None else os.fspath(Path(root).expanduser())))
+    if root is not None and connection is not None:
+        raise ValueError("give root or connection, not both")
+    return Store(_trove.Store.open(None if root is None else os.fspath(Path(root).expanduser()), connection))
 
 
-def init(root: PathLike, durable: bool = True) -> Store:
-    """Makes a new store at `root` and opens it. `durable=False` skips fsyncs (scratch stores, tests).
+def init(root: PathLike, durable: bool = True, catalog: str | None = None) -> Store:
+    """Makes a new store at `root` and opens it. `durable=False` skips fsyncs (scratch stores, tests);
+    `catalog` is a PostgreSQL URL for a catalog many machines share (the password from `PGPASSWORD`).
 
     >>> s = trove.init("/tmp/scratch-store", durable=False)   # doctest: +SKIP
+    >>> s = trove.init("/data/lab", catalog="postgres://ann@db/lab")   # doctest: +SKIP
     """
-    return Store(_trove.Store.init(os.fspath(Path(root).expanduser()), durable))
+    return Store(_trove.Store.init(os.fspath(Path(root).expanduser()), durable, catalog))
 
 
 def _edit(**parts: Any) -> str:
@@ -115,6 +121,15 @@ class Store:
         >>> s.root / "lab"   # doctest: +SKIP
         """
         return Path(self._native.root())
+
+    @property
+    def catalog(self) -> str:
+        """Where the catalog lives: the SQLite file, or the PostgreSQL URL (without its password).
+
+        >>> s.catalog   # doctest: +SKIP
+        'PostgreSQL postgres://ann@db/lab'
+        """
+        return self._native.catalog_location()
 
     def __repr__(self) -> str:
         return f"trove.Store({str(self.root)!r})"
