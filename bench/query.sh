@@ -150,6 +150,13 @@ for name, args, scan in queries:
         print(f"| {name} | {times} | {count} | | |")
 PY
 
+# The index design, measured on the PostgreSQL catalog just built (bench/pg_index.sh).
+for pair in "${STORES[@]}"; do
+    if [[ "${pair%%=*}" == postgres ]]; then
+        bash "$REPO/bench/pg_index.sh" "$(grep '^url' "${pair#*=}/trove.toml" | cut -d'"' -f2)"
+    fi
+done
+
 # Catch-up: datasets written "on another machine" (log-only: to the log alone), then the first command here
 # merges them into this machine's catalog.
 CATCHUP_N="${BENCH_CATCHUP_N:-100000}"
