@@ -125,6 +125,11 @@ pub fn open(url: &str, password: Option<&str>, store_id: &str) -> trove_catalog:
     Ok(Catalog::new(PgCatalog { pg }))
 }
 
+/// Another connection to a catalog [`open`] set up already (for reads: nothing is created or checked).
+pub fn connect(url: &str, password: Option<&str>) -> trove_catalog::Result<Catalog> {
+    Ok(Catalog::new(PgCatalog { pg: Pg::connect(url, password)? }))
+}
+
 /// The state of the connection's transaction.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct TxState {
@@ -262,6 +267,10 @@ impl Pg {
                 self.batch(if commit { "COMMIT" } else { "ROLLBACK" })
             }
         }
+    }
+
+    pub(crate) fn forget_statements(&self) {
+        self.statements.borrow_mut().clear();
     }
 
     /// Another connection to the same database.

@@ -121,9 +121,7 @@ impl Pg {
                     bi += 1;
                 }
             }
-            for r in self.query(&sql, &params)? {
-                set.insert(r.get(0));
-            }
+            set.union_with(&self.rid_set(&sql, &params)?);
         }
         Ok(set)
     }
@@ -181,7 +179,7 @@ impl Pg {
     }
 
     fn rids(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<RidSet> {
-        Ok(self.query(sql, params)?.iter().map(|r| r.get::<_, i64>(0)).collect())
+        self.rid_set(sql, params)
     }
 
     fn test(&self, field: &Field, test: Test<'_>, project: Option<&str>) -> Result<RidSet> {
@@ -251,7 +249,8 @@ impl Pg {
                 self.judged(&base, &scope, None, &|text| compare(op, text.as_bytes(), s.as_bytes()))
             }
             Test::Cmp(op, FilterValue::String(s)) => {
-                self.rids(&format!("{base} AND {column} {} $2", sql_op(op)), &[&scope, &s.as_str()])
+                let ids_only = base.replacen(&format!("SELECT rid, {column} FROM"), "SELECT rid FROM", 1);
+                self.rids(&format!("{ids_only} AND {column} {} $2", sql_op(op)), &[&scope, &s.as_str()])
             }
             // Text that is itself a timestamp compares with a time (`@kind == "2024-05-01"` is allowed, if odd).
             Test::Cmp(op, FilterValue::Time(t)) => {
@@ -361,21 +360,33 @@ impl Probes for Pg {
 }
 
 impl Pg {
-    /// Streams the row ids `sql` returns into `each` until it says stop (read whole first: the connection is
-    /// free again before any callback runs).
+    /// Streams the row ids `sql` (ordered) returns into `each` until it says stop.
     fn stream(
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
         each: &mut dyn FnMut(i64) -> trove_catalog::Result<bool>,
     ) -> trove_catalog::Result<()> {
-        let rids: Vec<i64> = self.query(sql, params)?.iter().map(|r| r.get(0)).collect();
-        for rid in rids {
-            if !each(rid)? {
-                break;
+        // Windows of growing size, so that `--limit 10` reads tens of rows and a full walk reads each row
+        // about once (the rows are read before any callback runs: the connection is free again by then).
+        let mut offset = 0u64;
+        let mut window = 256u64;
+        loop {
+            // ARRAY(subquery) keeps the subquery's order.
+            let page = format!("SELECT ARRAY({sql} LIMIT {window} OFFSET {offset})");
+            let rids: Vec<i64> = self.query(&page, params)?.first().map(|row| row.get(0)).unwrap_or_default();
+            let full = rids.len() as u64 == window;
+            for rid in rids {
+                if !each(rid)? {
+                    return Ok(());
+                }
             }
+            if !full {
+                return Ok(());
+            }
+            offset += window;
+            window = (window * 4).min(1 << 20);
         }
-        Ok(())
     }
 }
 

@@ -31,8 +31,12 @@ impl Pg {
         dataset_rows(self.query(&sql, &[&value])?)
     }
 
-    fn rid_set(&self, sql: &str, params: &[&(dyn postgres::types::ToSql + Sync)]) -> Result<RidSet> {
-        Ok(self.query(sql, params)?.iter().map(|r| r.get::<_, i64>(0)).collect())
+    /// The row ids `sql` (selecting one column of row ids) returns, as one array: a row per id would cost
+    /// the client a message and an allocation each (100,000 ids: 60 ms against 5).
+    pub(crate) fn rid_set(&self, sql: &str, params: &[&(dyn postgres::types::ToSql + Sync)]) -> Result<RidSet> {
+        let all = format!("SELECT ARRAY({sql})");
+        let rids: Vec<i64> = self.query(&all, params)?.first().map(|row| row.get(0)).unwrap_or_default();
+        Ok(rids.into_iter().collect())
     }
 
     pub(crate) fn universe_of(&self, project: Option<&str>) -> Result<RidSet> {

@@ -108,7 +108,25 @@ CREATE TABLE scan_files (
 /// Creates the tables and views (or rebuilds them for another schema version) and checks that the catalog
 /// belongs to `store_id`, claiming it when it belongs to none. Openers wait for each other on the write lock.
 pub(crate) fn set_up(pg: &Pg, store_id: &str, url: &str) -> trove_catalog::Result<()> {
-    set_up_locked(pg, store_id).map_err(trove_catalog::CatalogError::from).and_then(|found| match found {
+    // The common case, in one round trip and no lock: the tables are there, of this version, for this store.
+    let current = pg
+        .query(
+            "SELECT (SELECT value FROM trove.info WHERE key = 'schema_version'),
+                    (SELECT value FROM trove.info WHERE key = 'store')",
+            &[],
+        )
+        .ok()
+        .and_then(|rows| rows.first().map(|r| (r.get::<_, Option<String>>(0), r.get::<_, Option<String>>(1))));
+    if let Some((Some(version), Some(store))) = current
+        && version == SCHEMA_VERSION.to_string()
+        && store == store_id
+    {
+        return Ok(());
+    }
+    let outcome = set_up_locked(pg, store_id);
+    // Tables may have been made again: statements prepared before refer to the old ones.
+    pg.forget_statements();
+    outcome.map_err(trove_catalog::CatalogError::from).and_then(|found| match found {
         Some(other) if other != store_id => Err(trove_catalog::CatalogError::Refused(format!(
             "the catalog at {} belongs to another store (id {other}, this store is {store_id}): give each store \
              a database of its own",

@@ -90,7 +90,9 @@ impl CatalogAt {
     pub(crate) fn open_reader(&self) -> Result<Option<Catalog>> {
         match self {
             CatalogAt::Sqlite { path } => Ok(trove_catalog_sqlite::open_reader(path)?),
-            CatalogAt::Postgres { .. } => Ok(Some(self.open()?.0)),
+            CatalogAt::Postgres { url, password, .. } => {
+                Ok(Some(trove_catalog_postgres::connect(url, password.as_deref())?))
+            }
         }
     }
 

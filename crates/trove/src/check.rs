@@ -387,7 +387,7 @@ impl Store {
             // A lagging catalog (log-only writers) differs from the log by design until `trove sync`.
             report.findings.push(Finding {
                 kind: FindingKind::CatalogBehind,
-                subject: CATALOG_FILE.into(),
+                subject: if self.catalog_is_shared() { self.catalog_location() } else { CATALOG_FILE.into() },
                 path: None,
                 detail: format!("{lag} log segments are not merged into the catalog yet (`trove sync` merges them)"),
             });

@@ -227,7 +227,9 @@ impl Store {
             Some(_) => (catalog_at.open_read_only()?, None),
         };
         let log = Log::new(storage.clone());
-        let log_watch = if log_only.is_none() { log.watch().map(Mutex::new) } else { None };
+        // The watch sees this machine's writers only: with a catalog other machines write too, a commit one of
+        // them published but did not merge (it died) must be found by listing the log, so every catch-up lists.
+        let log_watch = if log_only.is_none() && catalog_at.is_sqlite() { log.watch().map(Mutex::new) } else { None };
         let store = Store {
             log,
             root,
