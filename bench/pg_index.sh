@@ -25,13 +25,13 @@ url, sizes = sys.argv[1], sys.argv[2].splitlines()
 kid = lambda k: f"(SELECT kid FROM keys WHERE key = convert_to('{k}', 'UTF8'))"
 questions = [
     ("equality: material == \"steel\"",
-     f"SELECT count(*) FROM meta WHERE kid = {kid('material')} AND vtype = 3 AND str = convert_to('steel', 'UTF8')",
+     f"SELECT count(*) FROM meta WHERE kid = {kid('material')} AND vtype = 3 AND num IS NULL AND str = convert_to('steel', 'UTF8')",
      "SELECT count(*) FROM bench_docs WHERE meta @> '{\"material\": \"steel\"}'"),
     ("1% range: 300 <= temperature < 302",
      f"SELECT count(*) FROM meta WHERE kid = {kid('temperature')} AND vtype = 2 AND num >= 300 AND num < 302",
      "SELECT count(*) FROM bench_docs WHERE (meta->>'temperature')::numeric >= 300 AND (meta->>'temperature')::numeric < 302"),
     ("array element: channels contains \"IR\"",
-     f"SELECT count(*) FROM meta WHERE kid = {kid('channels')} AND vtype = 13 AND str = convert_to('IR', 'UTF8')",
+     f"SELECT count(*) FROM meta WHERE kid = {kid('channels')} AND vtype = 13 AND num IS NULL AND str = convert_to('IR', 'UTF8')",
      "SELECT count(*) FROM bench_docs WHERE meta @> '{\"channels\": [\"IR\"]}'"),
     ("top 10 by temperature",
      f"SELECT rid FROM meta WHERE kid = {kid('temperature')} AND vtype = 2 ORDER BY num DESC LIMIT 10",

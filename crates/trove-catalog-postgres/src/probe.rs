@@ -91,7 +91,13 @@ impl Pg {
         let Some(kid) = self.kid(key)? else { return Ok(set) };
         for part in parts {
             let code = (part.code + offset) as i16;
-            let mut sql = String::from("SELECT rid FROM meta WHERE kid = $1 AND vtype = $2");
+            // Rows keep their value in `num` or in `str`, the other NULL: naming which lets the B-tree
+            // `(kid, vtype, num, str, rid)` seek straight to a string (`num IS NULL` is an index condition).
+            let mut sql = String::from(if numeric_code(part.code + offset) {
+                "SELECT rid FROM meta WHERE kid = $1 AND vtype = $2"
+            } else {
+                "SELECT rid FROM meta WHERE kid = $1 AND vtype = $2 AND num IS NULL"
+            });
             let mut nums: Vec<String> = Vec::new();
             let mut bytes: Vec<Vec<u8>> = Vec::new();
             let mut order: Vec<bool> = Vec::new();
@@ -137,7 +143,7 @@ impl Pg {
         let Some(kid) = self.kid(key)? else { return Ok(set) };
         let code = vtype::STRING as i16;
         let rows = self.query(
-            "SELECT rid, str FROM meta WHERE kid = $1 AND vtype = $2 AND ($3::bytea IS NULL OR str >= $3)
+            "SELECT rid, str FROM meta WHERE kid = $1 AND vtype = $2 AND num IS NULL AND ($3::bytea IS NULL OR str >= $3)
              AND ($4::bytea IS NULL OR str < $4)",
             &[&kid, &code, &range.0, &range.1],
         )?;
@@ -409,9 +415,11 @@ impl trove_catalog::OrderedRows for Pg {
         } else if numeric_code(code) {
             format!("num {dir}")
         } else {
-            format!("str {dir}")
+            // `num` is NULL on every one of these rows: naming it lets the B-tree give the order.
+            format!("num {dir}, str {dir}")
         };
-        let sql = format!("SELECT rid FROM meta WHERE kid = $1 AND vtype = $2 ORDER BY {order}");
+        let only = if numeric_code(code) { "" } else { " AND num IS NULL" };
+        let sql = format!("SELECT rid FROM meta WHERE kid = $1 AND vtype = $2{only} ORDER BY {order}");
         self.stream(&sql, &[&(kid as i32), &(code as i16)], each)
     }
 
