@@ -425,17 +425,10 @@ impl trove_catalog::OrderedRows for Pg {
 
     fn by_column(
         &self,
-        field: Builtin,
+        column: &'static str,
         descending: bool,
         each: &mut dyn FnMut(i64) -> trove_catalog::Result<bool>,
     ) -> trove_catalog::Result<()> {
-        let column = match field {
-            Builtin::Id => "id",
-            Builtin::Kind => "kind",
-            Builtin::Lineage => "lineage",
-            Builtin::Created => "created",
-            _ => "updated",
-        };
         let dir = if descending { "DESC" } else { "ASC" };
         let sql =
             format!("SELECT rid FROM dataset_rows WHERE visible AND {column} IS NOT NULL ORDER BY {column} {dir}");

@@ -48,6 +48,9 @@ pub fn segment(ts: i64, records: Vec<Record>) -> Segment {
     Segment { header, records }
 }
 
+/// Floats that test exactness: halves and quarters, whole floats, and the edges of 2^63 and 2^64.
+const FLOATS: [f64; 8] = [-2.5, 0.5, 1.0, 2.0, 3.25, 1e20, 9_223_372_036_854_775_808.0, 18_446_744_073_709_551_616.0];
+
 /// A random dataset, before it is given an id and a path.
 #[derive(Clone, Debug)]
 struct Spec {
@@ -86,17 +89,7 @@ fn scalar() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         (-3i64..4).prop_map(|i| json!(i)),
-        prop::sample::select(vec![
-            -2.5,
-            0.5,
-            1.0,
-            2.0,
-            3.25,
-            1e20,
-            9_223_372_036_854_775_808.0,
-            18_446_744_073_709_551_616.0
-        ])
-        .prop_map(|x| json!(x)),
+        prop::sample::select(FLOATS.to_vec()).prop_map(|x| json!(x)),
         prop::sample::select(vec![1u64 << 63, (1 << 63) + 1, 12345678901234567890, 12345678901234567891, u64::MAX])
             .prop_map(|u| json!(u)),
         prop::sample::select(vec![
@@ -165,17 +158,7 @@ fn filter_value() -> impl Strategy<Value = FilterValue> {
         Just(FilterValue::Null),
         any::<bool>().prop_map(FilterValue::Bool),
         (-3i64..4).prop_map(FilterValue::Int),
-        prop::sample::select(vec![
-            -2.5,
-            0.5,
-            1.0,
-            2.0,
-            3.25,
-            1e20,
-            9_223_372_036_854_775_808.0,
-            18_446_744_073_709_551_616.0
-        ])
-        .prop_map(FilterValue::Float),
+        prop::sample::select(FLOATS.to_vec()).prop_map(FilterValue::Float),
         prop::sample::select(vec![1u64 << 63, (1 << 63) + 1, 12345678901234567890, 12345678901234567891, u64::MAX])
             .prop_map(FilterValue::UInt),
         prop::sample::select(vec![

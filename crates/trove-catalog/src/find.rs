@@ -98,8 +98,14 @@ pub trait OrderedRows {
     fn key_id(&self, key: &str) -> Result<Option<i64>>;
     /// The rows of one key's index entries of one type code, by value.
     fn by_value(&self, kid: i64, code: i64, descending: bool, each: &mut dyn FnMut(i64) -> Result<bool>) -> Result<()>;
-    /// The visible datasets with a value in a built-in column (`@id @kind @lineage @created @updated`), by it.
-    fn by_column(&self, field: Builtin, descending: bool, each: &mut dyn FnMut(i64) -> Result<bool>) -> Result<()>;
+    /// The visible datasets with a value in a column of `dataset_rows` (`id kind lineage created updated`),
+    /// by it.
+    fn by_column(
+        &self,
+        column: &'static str,
+        descending: bool,
+        each: &mut dyn FnMut(i64) -> Result<bool>,
+    ) -> Result<()>;
     /// `(project, path, rid)` of these rows.
     fn locations(&self, rids: &[i64]) -> Result<Vec<(String, String, i64)>>;
     /// Every visible dataset (of `project`) in (project, path) order.
@@ -161,7 +167,15 @@ pub fn ordered(
             }
         }
         SortKey::Builtin(b) => {
-            rows.by_column(*b, *descending, &mut |rid| take(rid, &mut done))?;
+            // Every engine names the columns of built-in fields alike.
+            let column = match b {
+                Builtin::Id => "id",
+                Builtin::Kind => "kind",
+                Builtin::Lineage => "lineage",
+                Builtin::Created => "created",
+                _ => "updated",
+            };
+            rows.by_column(column, *descending, &mut |rid| take(rid, &mut done))?;
             if stopped.get() {
                 return Ok(());
             }
