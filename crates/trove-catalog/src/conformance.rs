@@ -382,34 +382,23 @@ pub fn sort_by_a_metadata_key_puts_missing_last_in_both_directions(open: &dyn Fn
     let (catalog, _) = load(open, &specs);
     let reader = catalog.read();
     let set = reader.matching(&Filter::True, None).unwrap();
-    let order = |sort: &str| {
-        let options = FindOptions { sort: sort.parse::<Sort>().unwrap(), ..FindOptions::default() };
+    let paths = |options: &FindOptions| {
         let mut got = Vec::new();
         reader
-            .in_order(&set, &options, |rid| {
-                Ok({
-                    got.push(reader.location_by_rid(rid)?.unwrap().1);
-                    true
-                })
+            .in_order(&set, options, |rid| {
+                got.push(reader.location_by_rid(rid)?.unwrap().1);
+                Ok(true)
             })
             .unwrap();
         got
     };
+    let order = |sort: &str| paths(&FindOptions { sort: sort.parse::<Sort>().unwrap(), ..FindOptions::default() });
     // Numbers before strings in both directions; r2 has no `t`.
     assert_eq!(order("t"), ["r4", "r1", "r0", "r3", "r2"]);
     assert_eq!(order("-t"), ["r0", "r1", "r4", "r3", "r2"]);
     assert_eq!(order("-@path"), ["r4", "r3", "r2", "r1", "r0"]);
-    let options = FindOptions { sort: "t".parse().unwrap(), offset: 1, limit: Some(2), ..FindOptions::default() };
-    let mut got = Vec::new();
-    reader
-        .in_order(&set, &options, |rid| {
-            Ok({
-                got.push(reader.location_by_rid(rid)?.unwrap().1);
-                true
-            })
-        })
-        .unwrap();
-    assert_eq!(got, ["r1", "r0"]);
+    let window = FindOptions { sort: "t".parse().unwrap(), offset: 1, limit: Some(2), ..FindOptions::default() };
+    assert_eq!(paths(&window), ["r1", "r0"]);
 }
 
 /// Two bounds on one key (merged into one range) still answer exactly.
