@@ -75,14 +75,14 @@ pub fn run(cli: Cli) -> Result<()> {
     let out = &mut Out::stdout();
     match cli.command {
         Command::Init { root, scratch, catalog } => {
-            let root = match root {
-                Some(r) => r,
-                None => std::env::current_dir()?,
+            let location = match root {
+                Some(r) => trove::Location::parse(&r),
+                None => trove::Location::Folder(std::env::current_dir()?),
             };
             let url = catalog.unwrap_or_default();
             let password = password_of(&url);
-            let store = Store::init_with_catalog(&root, !scratch, &url, password.as_deref())?;
-            out.line(format!("created trove store at {}", store.root().display()))?;
+            let store = Store::init_at(&location, !scratch, &url, password.as_deref())?;
+            out.line(format!("created trove store at {}", store.location()))?;
             if store.catalog_is_shared() {
                 out.line(format!("catalog: {}", store.catalog_location()))?;
             }
@@ -94,7 +94,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 Some(p) => Some(p),
                 None => store.secret()?,
             };
-            let switch = trove::use_catalog(&store.root(), &target, password.as_deref(), remove_sqlite)?;
+            let switch = trove::use_catalog(&store.location(), &target, password.as_deref(), remove_sqlite)?;
             out.line(format!(
                 "catalog is now {} (rebuilt from the log: {} segments, {} datasets)",
                 switch.catalog, switch.segments_applied, switch.datasets

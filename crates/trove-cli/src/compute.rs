@@ -137,7 +137,7 @@ pub fn compute(store: &Store, args: ComputeArgs, out: &mut Out) -> Result<()> {
             .env("TROVE_OUTPUT", output.dir())
             .env("TROVE_LINEAGE_KEY", &key)
             .env("TROVE_CONFIG", config_json.to_string())
-            .env("TROVE_STORE", store.root())
+            .env("TROVE_STORE", store.location().to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::from(std::io::stderr()));
         for (n, path) in input_paths.iter().enumerate() {

@@ -1,11 +1,9 @@
 //! `trove connections`: named stores and catalogs in the user's configuration, and choosing the store a
 //! command works on (`--store`, `-c NAME`, the folder the command runs in, the default connection).
 
-use std::path::PathBuf;
-
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use trove::{Connection, Connections, OpenOptions, SecretRef, Store};
+use trove::{Connection, Connections, Location, OpenOptions, SecretRef, Store};
 
 use crate::ConnectionsCommand;
 use crate::output::Out;
@@ -13,14 +11,14 @@ use crate::output::Out;
 /// Where a command's store is: `--store` (or `$TROVE_STORE`), else `-c NAME` (or `$TROVE_CONNECTION`), else
 /// the store the current folder is in, else the connection named like the login user.
 pub(crate) enum StoreTarget {
-    Root(PathBuf),
+    At(Location),
     Connection(Connection),
 }
 
 impl StoreTarget {
-    pub(crate) fn of(store: &Option<PathBuf>, connection: &Option<String>) -> Result<StoreTarget> {
-        if let Some(root) = store {
-            return Ok(StoreTarget::Root(root.clone()));
+    pub(crate) fn of(store: &Option<String>, connection: &Option<String>) -> Result<StoreTarget> {
+        if let Some(location) = store {
+            return Ok(StoreTarget::At(Location::parse(location)));
         }
         if let Some(name) = connection {
             let connections = Connections::load_default()?;
@@ -30,7 +28,7 @@ impl StoreTarget {
         }
         let here = std::env::current_dir().context("cannot read the current folder")?;
         match Store::discover(&here) {
-            Ok(root) => Ok(StoreTarget::Root(root)),
+            Ok(root) => Ok(StoreTarget::At(Location::Folder(root))),
             Err(not_found) => match Connections::load_default()?.resolve(None)? {
                 Some(default) => Ok(StoreTarget::Connection(default.clone())),
                 None => Err(not_found.into()),
@@ -38,39 +36,40 @@ impl StoreTarget {
         }
     }
 
-    pub(crate) fn root(&self) -> PathBuf {
+    pub(crate) fn location(&self) -> Location {
         match self {
-            StoreTarget::Root(root) => root.clone(),
-            StoreTarget::Connection(c) => c.root(),
+            StoreTarget::At(location) => location.clone(),
+            StoreTarget::Connection(c) => c.location(),
         }
     }
 
     /// The catalog password this target brings (a connection's secret), if any.
     pub(crate) fn secret(&self) -> Result<Option<String>> {
         match self {
-            StoreTarget::Root(_) => Ok(None),
+            StoreTarget::At(_) => Ok(None),
             StoreTarget::Connection(c) => Ok(c.secret()?),
         }
     }
 
     pub(crate) fn open(&self, options: &OpenOptions) -> Result<Store> {
         Ok(match self {
-            StoreTarget::Root(root) => Store::open_with(root, options)?,
+            StoreTarget::At(location) => Store::open_at(location, options)?,
             StoreTarget::Connection(c) => c.open(options)?,
         })
     }
 }
 
-pub(crate) fn run(command: ConnectionsCommand, store: &Option<PathBuf>, out: &mut Out) -> Result<()> {
+pub(crate) fn run(command: ConnectionsCommand, store: &Option<String>, out: &mut Out) -> Result<()> {
     let mut connections = Connections::load_default()?;
     match command {
         ConnectionsCommand::Add { name, catalog, secret_env, secret_file } => {
             let store = match store {
-                Some(root) => root.clone(),
+                Some(location) => location.clone(),
                 None => Store::discover(&std::env::current_dir().context("cannot read the current folder")?)
-                    .context("a connection needs a store: give --store ROOT")?,
+                    .context("a connection needs a store: give --store ROOT")?
+                    .to_string_lossy()
+                    .into_owned(),
             };
-            let store = store.to_string_lossy().into_owned();
             let secret = match (secret_env, secret_file) {
                 (Some(var), None) => Some(SecretRef::Env(var)),
                 (None, Some(file)) => Some(SecretRef::File(file)),

@@ -20,9 +20,10 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "trove", version, about, long_about = None, disable_help_subcommand = true)]
 pub struct Cli {
-    /// The store root (default: $TROVE_STORE, else the nearest folder above holding trove.toml).
-    #[arg(long, global = true, env = "TROVE_STORE", value_name = "ROOT")]
-    pub store: Option<PathBuf>,
+    /// The store: a folder, or an object-store URL such as s3://BUCKET/PREFIX (default: $TROVE_STORE, else the
+    /// nearest folder above holding trove.toml).
+    #[arg(long, global = true, env = "TROVE_STORE", value_name = "ROOT|URL")]
+    pub store: Option<String>,
     /// Work on the store of this named connection (`trove connections list`; default: $TROVE_CONNECTION, or
     /// the connection named like the login user when the current folder is in no store).
     #[arg(short = 'c', long, global = true, env = "TROVE_CONNECTION", value_name = "NAME", conflicts_with = "store")]
@@ -42,8 +43,9 @@ pub struct Cli {
 pub enum Command {
     /// Create a store.
     Init {
-        /// Where (default: the current folder).
-        root: Option<PathBuf>,
+        /// Where: a folder (default: the current one), or an object-store URL (s3://BUCKET/PREFIX, gs://…,
+        /// az://…; credentials and endpoint from the usual AWS_* / GOOGLE_* / AZURE_* variables).
+        root: Option<String>,
         /// Make writes non-durable by default (no fsync): for scratch stores.
         #[arg(long)]
         scratch: bool,

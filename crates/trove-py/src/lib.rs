@@ -309,12 +309,12 @@ impl Store {
     /// the connection named like the login user: as the CLI chooses.
     #[staticmethod]
     #[pyo3(signature = (root=None, connection=None))]
-    fn open(py: Python<'_>, root: Option<PathBuf>, connection: Option<String>) -> PyResult<Store> {
+    fn open(py: Python<'_>, root: Option<String>, connection: Option<String>) -> PyResult<Store> {
         call(py, || {
-            let from_env = std::env::var_os("TROVE_STORE").filter(|v| !v.is_empty()).map(PathBuf::from);
+            let from_env = std::env::var("TROVE_STORE").ok().filter(|v| !v.is_empty());
             let options = trove::OpenOptions::default();
             if let Some(root) = root.or(from_env) {
-                return Ok(Store::wrap(Inner::open(&root)?));
+                return Ok(Store::wrap(Inner::open_at(&trove::Location::parse(&root), &options)?));
             }
             let named = connection.or_else(|| std::env::var("TROVE_CONNECTION").ok().filter(|v| !v.is_empty()));
             let connections = || trove::Connections::load_default();
@@ -338,8 +338,16 @@ impl Store {
     /// PostgreSQL URL for a shared catalog (its password from `PGPASSWORD`, never recorded).
     #[staticmethod]
     #[pyo3(signature = (root, durable, catalog=None))]
-    fn init(py: Python<'_>, root: PathBuf, durable: bool, catalog: Option<String>) -> PyResult<Store> {
-        call(py, || Ok(Store::wrap(Inner::init_with_catalog(&root, durable, catalog.as_deref().unwrap_or(""), None)?)))
+    fn init(py: Python<'_>, root: String, durable: bool, catalog: Option<String>) -> PyResult<Store> {
+        call(py, || {
+            let location = trove::Location::parse(&root);
+            Ok(Store::wrap(Inner::init_at(&location, durable, catalog.as_deref().unwrap_or(""), None)?))
+        })
+    }
+
+    /// Where the store is: its folder, or its object-store URL.
+    fn location(&self, py: Python<'_>) -> PyResult<String> {
+        call(py, || Ok(self.inner()?.location().to_string()))
     }
 
     /// Where the catalog lives: the SQLite file, or the PostgreSQL URL without its password.

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use object_store::memory::InMemory;
 use object_store::path::Path;
+use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 /// Size of the pieces a streamed write or read moves at a time.
@@ -38,6 +39,8 @@ pub enum StorageError {
     NotAFolder { key: String, path: PathBuf },
     #[error("cannot start the storage runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("{url}: {message}")]
+    Location { url: String, message: String },
 }
 
 impl StorageError {
@@ -52,6 +55,100 @@ impl StorageError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, StorageError::NotFound { .. })
     }
+
+    /// Whether the object store refused the credentials (a wrong secret, an unknown key, no permission).
+    pub fn is_denied(&self) -> bool {
+        matches!(
+            self,
+            StorageError::Backend {
+                source: object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. },
+                ..
+            }
+        )
+    }
+
+    /// Whether the object store could not be reached or answered with a server error.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            StorageError::Backend { source: object_store::Error::Generic { source, .. }, .. } => {
+                let text = source.to_string();
+                ["error sending request", "connect", "timed out", "dns error", "Connection refused"]
+                    .iter()
+                    .any(|needle| text.contains(needle))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The URL schemes a store may live at, besides a folder on this machine.
+pub const URL_SCHEMES: [&str; 7] = ["s3", "s3a", "gs", "az", "abfs", "abfss", "memory"];
+
+/// Whether `location` names an object store (`s3://bucket/prefix`, `gs://…`, `az://…`, `memory://name`)
+/// rather than a folder.
+pub fn is_store_url(location: &str) -> bool {
+    location.split_once("://").is_some_and(|(scheme, _)| URL_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()))
+}
+
+/// The in-memory stores of this process by name, so that `memory://name` opened twice is one store.
+fn memory_store(name: &str) -> Arc<dyn ObjectStore> {
+    static STORES: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, Arc<InMemory>>>> =
+        std::sync::OnceLock::new();
+    let mut stores = STORES.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    stores.entry(name.to_string()).or_insert_with(|| Arc::new(InMemory::new())).clone()
+}
+
+/// The object store at a URL, and the prefix inside it that is the store root. Credentials and endpoints
+/// come from the environment as each cloud's own tools read them (`AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT_URL`,
+/// `AWS_ALLOW_HTTP`, `GOOGLE_SERVICE_ACCOUNT`, `AZURE_STORAGE_ACCOUNT_NAME`, …), then from `options`
+/// (`aws_secret_access_key` and the like), which win.
+fn object_store_at(url: &str, options: &[(String, String)]) -> Result<(Arc<dyn ObjectStore>, Path)> {
+    let refuse = |message: String| StorageError::Location { url: url.to_string(), message };
+    let parsed = url::Url::parse(url).map_err(|e| refuse(format!("not a valid URL ({e})")))?;
+    let prefix = percent_encoding::percent_decode_str(parsed.path().trim_matches('/'))
+        .decode_utf8()
+        .map_err(|_| refuse("the path is not UTF-8".into()))?
+        .into_owned();
+    let bucket = parsed.host_str().unwrap_or_default().to_string();
+    if bucket.is_empty() {
+        return Err(refuse("name the bucket (or container): SCHEME://BUCKET/PREFIX".into()));
+    }
+    let configured = |e: object_store::Error| refuse(e.to_string());
+    let store: Arc<dyn ObjectStore> = match parsed.scheme() {
+        "memory" => memory_store(&bucket),
+        "s3" | "s3a" => {
+            let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(&bucket);
+            for (key, value) in options {
+                if let Ok(key) = key.to_ascii_lowercase().parse() {
+                    builder = builder.with_config(key, value);
+                }
+            }
+            Arc::new(builder.build().map_err(configured)?)
+        }
+        "gs" => {
+            let mut builder = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_bucket_name(&bucket);
+            for (key, value) in options {
+                if let Ok(key) = key.to_ascii_lowercase().parse() {
+                    builder = builder.with_config(key, value);
+                }
+            }
+            Arc::new(builder.build().map_err(configured)?)
+        }
+        "az" | "abfs" | "abfss" => {
+            let mut builder = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url);
+            for (key, value) in options {
+                if let Ok(key) = key.to_ascii_lowercase().parse() {
+                    builder = builder.with_config(key, value);
+                }
+            }
+            Arc::new(builder.build().map_err(configured)?)
+        }
+        other => {
+            return Err(refuse(format!("trove cannot keep a store at a {other}:// URL (it knows {URL_SCHEMES:?})")));
+        }
+    };
+    let prefix = Path::parse(&prefix).map_err(|e| refuse(format!("the prefix is not a valid object path ({e})")))?;
+    Ok((store, prefix))
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
@@ -89,7 +186,7 @@ impl std::fmt::Debug for Storage {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().build().map_err(StorageError::Runtime)
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(StorageError::Runtime)
 }
 
 /// The object_store path of a key, one path part a name, taken as it is.
@@ -153,7 +250,22 @@ impl Storage {
         })
     }
 
-    /// The store's URL (`file:///abs/path` or `memory://`).
+    /// A store at an object-store URL (`s3://bucket/prefix`, `gs://…`, `az://…`, `memory://name`): every key
+    /// lives below the prefix. `options` are the backend's settings by name (`aws_secret_access_key`, …),
+    /// over what the environment says.
+    pub fn open_url(url: &str, options: &[(String, String)]) -> Result<Storage> {
+        let (store, prefix) = object_store_at(url, options)?;
+        let store: Arc<dyn ObjectStore> =
+            if prefix.as_ref().is_empty() { store } else { Arc::new(PrefixStore::new(store, prefix)) };
+        Ok(Storage {
+            backend: Backend::Objects(store),
+            runtime: runtime()?,
+            durable: true,
+            url: url.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// The store's URL (`file:///abs/path`, `s3://bucket/prefix`, `memory://`).
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -517,7 +629,13 @@ impl Storage {
                 Err(source) => Err(StorageError::Io { path, source }),
             };
         }
-        Ok(self.head(key)?.is_some())
+        if self.head(key)?.is_some() {
+            return Ok(true);
+        }
+        match &self.backend {
+            Backend::Objects(store) => Ok(!self.objects_below(store, key)?.is_empty()),
+            Backend::Local(_) => Ok(false),
+        }
     }
 
     /// Deletes an object; an absent object is not an error. On a local root, a folder at `key` (a folder
@@ -542,10 +660,64 @@ impl Storage {
             }
             Backend::Objects(store) => store,
         };
-        match self.runtime.block_on(store.delete(&path_of(key))) {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(StorageError::backend(key, e)),
+        // A folder object (a Zarr array) is every object below its key.
+        let mut doomed = vec![path_of(key)];
+        doomed.extend(self.objects_below(store, key)?);
+        for path in doomed {
+            match self.runtime.block_on(store.delete(&path)) {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(StorageError::backend(key, e)),
+            }
         }
+        Ok(())
+    }
+
+    /// The objects strictly below `key/` in an object store: the files of a folder object.
+    fn objects_below(&self, store: &Arc<dyn ObjectStore>, key: &str) -> Result<Vec<Path>> {
+        let folder = path_of(key);
+        if folder.as_ref().is_empty() {
+            return Ok(Vec::new());
+        }
+        self.runtime.block_on(async {
+            let mut found = Vec::new();
+            let mut stream = store.list(Some(&folder));
+            while let Some(meta) = stream.next().await {
+                let meta = meta.map_err(|e| StorageError::backend(key, e))?;
+                if meta.location != folder {
+                    found.push(meta.location);
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    /// Copies `from` to `to` in an object store, a folder object file by file (each copy made by the server).
+    /// What `to` held before and the copy does not replace is deleted afterwards, so that `to` ends up as
+    /// `from` was.
+    fn copy_objects(&self, store: &Arc<dyn ObjectStore>, from: &str, to: &str) -> Result<()> {
+        let (source, target) = (path_of(from), path_of(to));
+        match self.runtime.block_on(store.copy(&source, &target)) {
+            Ok(()) => return Ok(()),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(StorageError::backend(from, e)),
+        }
+        let files = self.objects_below(store, from)?;
+        if files.is_empty() {
+            return Err(StorageError::NotFound { key: from.to_string() });
+        }
+        let stale = self.objects_below(store, to)?;
+        let mut written = std::collections::HashSet::new();
+        for file in &files {
+            let relative = file.as_ref().strip_prefix(source.as_ref()).unwrap_or_default().trim_start_matches('/');
+            let dest = path_of(&format!("{to}/{relative}"));
+            self.runtime.block_on(store.copy(file, &dest)).map_err(|e| StorageError::backend(from, e))?;
+            written.insert(dest);
+        }
+        for old in stale.into_iter().filter(|p| !written.contains(p)) {
+            let _ = self.runtime.block_on(store.delete(&old));
+        }
+        let _ = self.runtime.block_on(store.delete(&target));
+        Ok(())
     }
 
     /// Moves an object (on a local root, a file or a whole folder), replacing whatever is at `to` atomically:
@@ -556,10 +728,10 @@ impl Storage {
                 (self.writable_path(from)?.unwrap_or_default(), self.writable_path(to)?.unwrap_or_default())
             }
             Backend::Objects(store) => {
-                return self
-                    .runtime
-                    .block_on(store.rename(&path_of(from), &path_of(to)))
-                    .map_err(|e| StorageError::backend(from, e));
+                // No rename in an object store: a copy made by the server (atomic per object for readers),
+                // then the source goes. Dying between the two leaves the source for a retry.
+                self.copy_objects(store, from, to)?;
+                return self.delete(from);
             }
         };
         self.rename_local(&from_path, &to_path)
@@ -655,7 +827,7 @@ impl Storage {
             }
             Backend::Objects(store) => store,
         };
-        self.runtime.block_on(store.copy(&path_of(from), &path_of(to))).map_err(|e| StorageError::backend(from, e))
+        self.copy_objects(store, from, to)
     }
 
     /// On a durable local store: flushes a written file and the folder entry that names it.

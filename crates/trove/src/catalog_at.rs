@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use trove_catalog::{Catalog, Failure};
-use trove_storage::{Log, Storage};
+use trove_storage::Log;
 
 use crate::error::{Error, Result};
+use crate::location::Location;
 use crate::store::{CATALOG_FILE, CONFIG_FILE};
 
 /// The variable a PostgreSQL password is read from when none is given (libpq's own convention).
@@ -145,18 +146,27 @@ pub struct CatalogSwitch {
 /// moment the switch becomes true). The old catalog is not read, so a store whose server is gone (a team
 /// store copied to a laptop) can switch too. A SQLite file left behind is kept as a cache (it catches up if
 /// the store switches back), or removed when `remove_sqlite` asks.
-pub fn use_catalog(root: &Path, url: &str, password: Option<&str>, remove_sqlite: bool) -> Result<CatalogSwitch> {
-    let (mut config, _) = crate::store::read_config(root)?;
+pub fn use_catalog(
+    location: &Location,
+    url: &str,
+    password: Option<&str>,
+    remove_sqlite: bool,
+) -> Result<CatalogSwitch> {
+    let (mut config, _) = crate::store::read_config(location)?;
     if config.store.format_version < trove_storage::config::FORMAT_VERSION {
         // Older layouts are upgraded by a normal open first.
-        drop(crate::Store::open(root)?);
-        return use_catalog(root, url, password, remove_sqlite);
+        drop(crate::Store::open_at(location, &crate::OpenOptions::default())?);
+        return use_catalog(location, url, password, remove_sqlite);
     }
+    let root = &match location {
+        Location::Folder(root) => root.clone(),
+        Location::Url(_) => crate::store::prepare_local_folder(location, &config)?,
+    };
     if config.store.id.is_empty() {
         config.store.id = uuid::Uuid::new_v4().to_string();
     }
     let target = CatalogAt::of(root, url, password, &config.store.id)?;
-    let storage = Arc::new(Storage::local(root, config.log.durable)?);
+    let storage = Arc::new(location.storage(config.log.durable, &[])?);
     let log = Log::new(storage.clone());
     let (mut catalog, _) = target.open()?;
     let damaged = std::sync::Mutex::new(std::collections::BTreeMap::new());
@@ -170,7 +180,7 @@ pub fn use_catalog(root: &Path, url: &str, password: Option<&str>, remove_sqlite
     };
     drop(catalog);
     config.catalog.url = target.recorded_url();
-    crate::store::write_config(root, &config)?;
+    crate::store::write_config(location, &config)?;
     let sqlite = root.join(CATALOG_FILE);
     let removed = if remove_sqlite && !target.is_sqlite() && sqlite.exists() {
         std::fs::remove_file(&sqlite).map_err(Error::io(&sqlite))?;

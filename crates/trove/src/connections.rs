@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::location::Location;
 use crate::store::{OpenOptions, Store};
 
 /// The variable that names the configuration file instead of the default place.
@@ -138,14 +139,19 @@ impl Connections {
         if connection.store.is_empty() {
             return Err(Error::Invalid("a connection needs a store: give the store's folder".into()));
         }
-        if connection.store.contains("://") {
-            return Err(Error::Invalid(format!(
-                "{} is not a folder: a connection's store is the path of a store folder",
-                connection.store
-            )));
+        match Location::parse(&connection.store) {
+            Location::Url(url) => connection.store = url,
+            Location::Folder(folder) => {
+                if connection.store.contains("://") {
+                    return Err(Error::Invalid(format!(
+                        "{}: not a folder, nor a URL trove can keep a store at (s3://, gs://, az://)",
+                        connection.store
+                    )));
+                }
+                let store = std::path::absolute(&folder).map_err(Error::io(&folder))?;
+                connection.store = store.to_string_lossy().into_owned();
+            }
         }
-        let store = std::path::absolute(&connection.store).map_err(Error::io(&connection.store))?;
-        connection.store = store.to_string_lossy().into_owned();
         if let Some(url) = &connection.catalog {
             if !trove_catalog_postgres::is_postgres_url(url) {
                 return Err(Error::Invalid(format!(
@@ -233,9 +239,9 @@ impl Connection {
         }
     }
 
-    /// The store's root folder.
-    pub fn root(&self) -> PathBuf {
-        PathBuf::from(&self.store)
+    /// Where the connection's store is.
+    pub fn location(&self) -> Location {
+        Location::parse(&self.store)
     }
 
     /// Opens the connection's store with `options`, giving it this connection's catalog and secret.
@@ -245,22 +251,17 @@ impl Connection {
         if self.catalog.is_some() {
             options.catalog_url.clone_from(&self.catalog);
         }
-        Store::open_with(&self.root(), &options)
+        Store::open_at(&self.location(), &options)
     }
 
     /// What `trove connections test` checks: the store (its `trove.toml` and log can be read) and the
     /// catalog (it can be opened and counted), each with what went wrong.
     pub fn test(&self) -> ConnectionTest {
-        let root = self.root();
-        let store = match std::fs::read_to_string(root.join(crate::store::CONFIG_FILE)) {
-            Ok(text) => match trove_storage::StoreConfig::parse(&text) {
-                Ok(_) => std::fs::read_dir(root.join(".trove/log"))
-                    .map(|_| ())
-                    .map_err(|e| format!("cannot list {}: {e}", root.join(".trove/log").display())),
-                Err(e) => Err(e.to_string()),
-            },
-            Err(e) => Err(format!("{} is not a trove store: {e}", root.display())),
-        };
+        let location = self.location();
+        let store = crate::store::read_config(&location)
+            .and_then(|_| Ok(location.storage(false, &[])?.list(trove_storage::log::LOG_PREFIX)?))
+            .map(|_| ())
+            .map_err(|e| e.to_string());
         let catalog = match &store {
             Err(_) => Err("not tried: the store could not be read".to_string()),
             Ok(()) => self

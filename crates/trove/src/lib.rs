@@ -25,6 +25,7 @@ mod export;
 mod fault;
 mod history;
 mod lineage;
+mod location;
 mod objects;
 mod placement;
 mod query;
@@ -46,6 +47,7 @@ pub use connections::{CONFIG_VARIABLE, Connection, ConnectionTest, Connections, 
 pub use error::{Error, Result};
 pub use history::{CHECKPOINT_NOTE, Change, HistoryChange, HistoryEntry, LostTo};
 pub use lineage::{InputNode, LineageTree, Presence, code_checksum};
+pub use location::{CACHE_VARIABLE, Location};
 pub use objects::{FileImport, ObjectInfo, ZARR_THRESHOLD_BYTES};
 pub use query::SqlConsole;
 pub use query::{Query, key_usage_json};

@@ -20,6 +20,7 @@ use trove_storage::{Clock, Log, LogError, Storage, StoreConfig, Writer};
 
 use crate::catalog_at::{CatalogAt, is_damage, set_catalog_aside};
 use crate::error::{Error, Result};
+use crate::location::Location;
 
 /// Read connections kept open for reuse (more are opened while more threads read at once).
 const MAX_IDLE_READERS: usize = 4;
@@ -61,6 +62,10 @@ pub struct OpenOptions {
 /// An open trove store: its storage, its log and its catalog. `Send + Sync`; many processes may open the
 /// same store at once.
 pub struct Store {
+    /// Where the store is.
+    location: Location,
+    /// The folder on this machine with the store's local state: the store folder itself, or for a store in
+    /// an object store a cache folder (its SQLite catalog, scratch space).
     pub(crate) root: PathBuf,
     pub(crate) storage: Arc<Storage>,
     pub(crate) log: Log,
@@ -166,31 +171,59 @@ impl Store {
     /// A shared catalog is reached (and claimed for this store) before anything is written, so a wrong URL
     /// or an unreachable server leaves no store behind; `trove.toml` records the URL without its password.
     pub fn init_with_catalog(root: &Path, durable: bool, catalog: &str, password: Option<&str>) -> Result<Store> {
-        let config_path = root.join(CONFIG_FILE);
-        if config_path.exists() {
-            return Err(Error::AlreadyAStore { path: root.to_path_buf() });
-        }
-        // A store inside another would be taken for a folder object of the outer one at its next scan.
-        let absolute = std::path::absolute(root).map_err(Error::io(root))?;
-        if let Some(outer) = absolute.ancestors().skip(1).find(|dir| dir.join(CONFIG_FILE).is_file()) {
-            return Err(Error::Invalid(format!(
-                "{} is inside the trove store {}: a store cannot hold another (choose a folder outside it)",
-                root.display(),
-                outer.display()
-            )));
-        }
+        Store::init_at(&Location::from(root), durable, catalog, password)
+    }
+
+    /// Creates a store at a folder or an object-store URL (see [`Store::init_with_catalog`]). On an object
+    /// store, `trove.toml` is written with a create-only PUT, so of two processes making one store, one wins
+    /// and the other is told the store exists.
+    pub fn init_at(location: &Location, durable: bool, catalog: &str, password: Option<&str>) -> Result<Store> {
         let mut config = StoreConfig::new(trove_model::time::rfc3339(trove_storage::writer::now_micros()));
         config.log.durable = durable;
         config.store.id = uuid::Uuid::new_v4().to_string();
-        let catalog_at = CatalogAt::of(root, catalog, password, &config.store.id)?;
-        if !catalog_at.is_sqlite() {
-            drop(catalog_at.open()?);
+        let local = location.local_folder()?;
+        let catalog_at = CatalogAt::of(&local, catalog, password, &config.store.id)?;
+        match location {
+            Location::Folder(root) => {
+                let config_path = root.join(CONFIG_FILE);
+                if config_path.exists() {
+                    return Err(Error::AlreadyAStore { path: root.to_path_buf() });
+                }
+                // A store inside another would be taken for a folder object of the outer one at its next scan.
+                let absolute = std::path::absolute(root).map_err(Error::io(root))?;
+                if let Some(outer) = absolute.ancestors().skip(1).find(|dir| dir.join(CONFIG_FILE).is_file()) {
+                    return Err(Error::Invalid(format!(
+                        "{} is inside the trove store {}: a store cannot hold another (choose a folder outside it)",
+                        root.display(),
+                        outer.display()
+                    )));
+                }
+                if !catalog_at.is_sqlite() {
+                    drop(catalog_at.open()?);
+                }
+                config.catalog.url = catalog_at.recorded_url();
+                std::fs::create_dir_all(root.join(".trove/log")).map_err(Error::io(root))?;
+                std::fs::write(&config_path, config.to_toml()).map_err(Error::io(&config_path))?;
+            }
+            Location::Url(url) => {
+                let storage = location.storage(durable, &[])?;
+                if storage.exists(CONFIG_FILE)? {
+                    return Err(Error::AlreadyAStore { path: PathBuf::from(url) });
+                }
+                if !catalog_at.is_sqlite() {
+                    drop(catalog_at.open()?);
+                }
+                config.catalog.url = catalog_at.recorded_url();
+                match storage.put(CONFIG_FILE, config.to_toml(), true) {
+                    Err(e) if matches!(e, trove_storage::StorageError::AlreadyExists { .. }) => {
+                        return Err(Error::AlreadyAStore { path: PathBuf::from(url) });
+                    }
+                    other => other?,
+                }
+            }
         }
-        config.catalog.url = catalog_at.recorded_url();
-        std::fs::create_dir_all(root.join(".trove/log")).map_err(Error::io(root))?;
-        std::fs::write(&config_path, config.to_toml()).map_err(Error::io(&config_path))?;
         let options = OpenOptions { catalog_password: password.map(str::to_string), ..OpenOptions::default() };
-        Store::open_with(root, &options)
+        Store::open_at(location, &options)
     }
 
     /// Opens the store at `root` and catches its catalog up with the log.
@@ -199,15 +232,24 @@ impl Store {
     }
 
     pub fn open_with(root: &Path, options: &OpenOptions) -> Result<Store> {
-        let (mut config, text) = read_config(root)?;
-        let config_path = root.join(CONFIG_FILE);
-        if config.store.format_version < trove_storage::config::FORMAT_VERSION {
-            config = upgrade_layout(root, &config_path, &text)?;
+        Store::open_at(&Location::from(root), options)
+    }
+
+    /// Opens the store at a folder or an object-store URL and catches its catalog up with the log.
+    pub fn open_at(location: &Location, options: &OpenOptions) -> Result<Store> {
+        let (mut config, text) = read_config(location)?;
+        if let Location::Folder(root) = location {
+            if config.store.format_version < trove_storage::config::FORMAT_VERSION {
+                config = upgrade_layout(root, &root.join(CONFIG_FILE), &text)?;
+            }
+            std::fs::create_dir_all(root.join(".trove/log")).map_err(Error::io(root))?;
         }
         let durable = options.durable.unwrap_or(config.log.durable);
-        std::fs::create_dir_all(root.join(".trove/log")).map_err(Error::io(root))?;
-        let storage = Arc::new(Storage::local(root, durable)?);
-        let root = storage.local_root().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
+        let storage = Arc::new(location.storage(durable, &[])?);
+        let root = match storage.local_root() {
+            Some(root) => root.to_path_buf(),
+            None => prepare_local_folder(location, &config)?,
+        };
         let writer = Writer::current();
         let owner = trove_storage::ProcessOwner::current(&writer.id);
         let leases = trove_storage::Leases::new(storage.clone(), owner.clone());
@@ -232,6 +274,10 @@ impl Store {
         let log_watch = if log_only.is_none() && catalog_at.is_sqlite() { log.watch().map(Mutex::new) } else { None };
         let store = Store {
             log,
+            location: match location {
+                Location::Folder(_) => Location::Folder(root.clone()),
+                Location::Url(url) => Location::Url(url.clone()),
+            },
             root,
             storage,
             config,
@@ -361,9 +407,15 @@ impl Store {
         Err(Error::NoStore { start })
     }
 
-    /// The store's root folder.
+    /// The folder on this machine with the store's local state: the store's root folder, or for a store in
+    /// an object store the cache folder that holds this machine's copy of its catalog.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Where the store is: its folder, or its object-store URL.
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
     /// The store's settings.
@@ -877,26 +929,65 @@ impl Store {
 }
 
 /// Reads and parses `trove.toml` (returning its text too, for an upgrade that keeps its comments).
-pub(crate) fn read_config(root: &Path) -> Result<(StoreConfig, String)> {
-    let path = root.join(CONFIG_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::NotAStore { path: root.to_path_buf() });
+pub(crate) fn read_config(location: &Location) -> Result<(StoreConfig, String)> {
+    let text = match location {
+        Location::Folder(root) => {
+            let path = root.join(CONFIG_FILE);
+            match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(Error::NotAStore { path: root.to_path_buf() });
+                }
+                Err(e) => return Err(Error::Io { path, source: e }),
+            }
         }
-        Err(e) => return Err(Error::Io { path, source: e }),
+        Location::Url(url) => match location.storage(true, &[])?.get(CONFIG_FILE) {
+            Ok(bytes) => String::from_utf8(bytes.to_vec())
+                .map_err(|_| Error::Invalid(format!("{url}/{CONFIG_FILE} is not UTF-8 text")))?,
+            Err(e) if e.is_not_found() => return Err(Error::NotAStore { path: PathBuf::from(url) }),
+            Err(e) => return Err(e.into()),
+        },
     };
     Ok((StoreConfig::parse(&text)?, text))
 }
 
-/// Replaces `trove.toml` whole (written aside, then renamed over it), so that a process killed meanwhile
-/// leaves the old file.
-pub(crate) fn write_config(root: &Path, config: &StoreConfig) -> Result<()> {
+/// Replaces `trove.toml` whole (written aside, then renamed over it; on an object store one PUT), so that a
+/// process killed meanwhile leaves the old file.
+pub(crate) fn write_config(location: &Location, config: &StoreConfig) -> Result<()> {
+    let root = match location {
+        Location::Folder(root) => root,
+        Location::Url(_) => {
+            location.storage(true, &[])?.put(CONFIG_FILE, config.to_toml(), false)?;
+            return Ok(());
+        }
+    };
     let path = root.join(CONFIG_FILE);
     let temporary = root.join(format!(".trove/{CONFIG_FILE}.writing-{}", std::process::id()));
     std::fs::write(&temporary, config.to_toml()).map_err(Error::io(&temporary))?;
     std::fs::rename(&temporary, &path).map_err(Error::io(&path))?;
     Ok(())
+}
+
+/// Makes the local folder of a store that is not a folder (see [`Location::local_folder`]) and returns it.
+/// It names the store it belongs to; a catalog cached there for another store that had the same URL (one
+/// deleted and made again) is removed, to be rebuilt from this store's log.
+pub(crate) fn prepare_local_folder(location: &Location, config: &StoreConfig) -> Result<PathBuf> {
+    let folder = location.local_folder()?;
+    let state = folder.join(".trove");
+    std::fs::create_dir_all(&state).map_err(Error::io(&state))?;
+    let owner = state.join("store");
+    let expected = format!("{location}\n{}\n", config.store.id);
+    if std::fs::read_to_string(&owner).ok().as_deref() != Some(expected.as_str()) {
+        for suffix in ["", "-wal", "-shm"] {
+            let file = folder.join(format!("{CATALOG_FILE}{suffix}"));
+            match std::fs::remove_file(&file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::Io { path: file, source: e }),
+                _ => {}
+            }
+        }
+        std::fs::write(&owner, expected).map_err(Error::io(&owner))?;
+    }
+    Ok(folder)
 }
 
 /// Brings a store an older trove wrote to the current layout (see `trove_storage::upgrade`), then records

@@ -86,7 +86,7 @@ def open(root: PathLike | None = None, connection: str | None = None) -> Store: 
     """
     if root is not None and connection is not None:
         raise ValueError("give root or connection, not both")
-    return Store(_trove.Store.open(None if root is None else os.fspath(Path(root).expanduser()), connection))
+    return Store(_trove.Store.open(None if root is None else _location(root), connection))
 
 
 def init(root: PathLike, durable: bool = True, catalog: str | None = None) -> Store:
@@ -96,7 +96,15 @@ def init(root: PathLike, durable: bool = True, catalog: str | None = None) -> St
     >>> s = trove.init("/tmp/scratch-store", durable=False)   # doctest: +SKIP
     >>> s = trove.init("/data/lab", catalog="postgres://ann@db/lab")   # doctest: +SKIP
     """
-    return Store(_trove.Store.init(os.fspath(Path(root).expanduser()), durable, catalog))
+    return Store(_trove.Store.init(_location(root), durable, catalog))
+
+
+def _location(root: PathLike) -> str:
+    """A store location as the library takes it: an object-store URL as it is, a folder with `~` expanded."""
+    text = os.fspath(root)
+    if isinstance(text, str) and "://" in text:
+        return text
+    return os.fspath(Path(root).expanduser())
 
 
 def _edit(**parts: Any) -> str:
@@ -116,11 +124,16 @@ class Store:
 
     @property
     def root(self) -> Path:
-        """The store's folder.
+        """The store's folder (for a store in an object store, this machine's folder of its cached catalog).
 
         >>> s.root / "lab"   # doctest: +SKIP
         """
         return Path(self._native.root())
+
+    @property
+    def location(self) -> str:
+        """Where the store is: its folder, or its object-store URL (`s3://bucket/prefix`)."""
+        return self._native.location()
 
     @property
     def catalog(self) -> str:
