@@ -154,11 +154,10 @@ impl Store {
     /// writer's staged data, then folders of the data tree left empty.
     pub fn gc(&self, grace: Duration) -> Result<GcReport> {
         let (_, removable) = self.audit()?;
-        let root = self.local_root()?;
+        let tree = self.tree()?;
         let mut report = GcReport::default();
         let now = SystemTime::now();
         for r in removable {
-            let path = root.join(&r.key);
             if !r.immediate {
                 if let Some(owner) = staging_owner(&r.key)
                     && owner_alive_here(&owner, &self.writer().host)
@@ -166,7 +165,7 @@ impl Store {
                     report.kept.push((r.key, format!("staged by a live writer (pid {})", owner.0)));
                     continue;
                 }
-                let newest = newest_mtime(&path);
+                let newest = tree.newest(&r.key);
                 let age = newest.and_then(|t| now.duration_since(t).ok()).unwrap_or_default();
                 if age < grace {
                     report.kept.push((r.key, format!("younger than the grace period ({} s old)", age.as_secs())));
@@ -178,7 +177,14 @@ impl Store {
                 report.removed.push(r.key);
                 continue;
             }
-            let bytes = tree_size(&path);
+            let bytes = tree.total_size(&r.key);
+            let Tree::Disk(root) = &tree else {
+                self.storage.delete(&r.key)?;
+                report.bytes += bytes;
+                report.removed.push(r.key);
+                continue;
+            };
+            let path = root.join(&r.key);
             // Orphans are removed as the local files they are: some (a killed publish's `name#1`) have names
             // the storage layer does not accept as keys.
             let removed = match std::fs::symlink_metadata(&path) {
@@ -203,19 +209,23 @@ impl Store {
             })?;
             Ok(keys)
         })?;
-        report.folders = prune_empty_folders(root, root, "", &objects)?;
+        // An object store has no folders to leave empty.
+        if let Tree::Disk(root) = &tree {
+            report.folders = prune_empty_folders(root, root, "", &objects)?;
+        }
         Ok(report)
     }
 
-    fn local_root(&self) -> Result<&Path> {
-        self.storage.local_root().ok_or_else(|| {
-            Error::Unsupported(format!("check and gc walk local folders; {} is not one", self.storage.url()))
+    /// What is stored: the local folder, or the object store's listing, taken now.
+    fn tree(&self) -> Result<Tree> {
+        Ok(match self.storage.local_root() {
+            Some(root) => Tree::Disk(root.to_path_buf()),
+            None => Tree::listed(self.storage.list("")?),
         })
     }
 
     /// The whole audit: the findings, and which of them `gc` may remove.
     fn audit(&self) -> Result<(CheckReport, Vec<Removable>)> {
-        let root = self.local_root()?.to_path_buf();
         self.refresh()?;
         let mut report = CheckReport::default();
         let mut removable = Vec::new();
@@ -252,7 +262,9 @@ impl Store {
                 removable.push(Removable { key, immediate: true, by_key: false });
             }
         }
-        self.log_folder_leftovers(&root, &mut report, &mut removable)?;
+        // Listed after the log was read: what a writer published since is in the listing, and its data too.
+        let tree = self.tree()?;
+        self.log_folder_leftovers(&tree, &mut report, &mut removable)?;
         self.compare_catalog(&replayed, &mut report)?;
 
         // The files, compared with the objects the log names.
@@ -293,14 +305,14 @@ impl Store {
             }
         }
         let mut walk = Walk {
-            root: &root,
+            tree: &tree,
             expected: &expected,
             dead: &dead,
             live_folders: &live_folders,
             seen: HashSet::new(),
             report: &mut report,
         };
-        walk.folder(&root, "", &mut removable)?;
+        walk.folder("", &mut removable)?;
         let seen = std::mem::take(&mut walk.seen);
         let mut missing: Vec<&String> = expected.keys().filter(|k| !seen.contains(*k)).collect();
         missing.sort();
@@ -314,7 +326,7 @@ impl Store {
             });
         }
 
-        self.staging_leftovers(&root, &mut report, &mut removable)?;
+        self.staging_leftovers(&tree, &mut report, &mut removable)?;
         for holder in self.leases.holders()? {
             if holder.state != trove_storage::HolderState::Live {
                 report.findings.push(orphan(&holder.key, &holder.key, format!("a lease nobody holds: {holder}")));
@@ -328,13 +340,12 @@ impl Store {
     /// Files in the log folder that are not segments: temporary files of a publish that was killed.
     fn log_folder_leftovers(
         &self,
-        root: &Path,
+        tree: &Tree,
         report: &mut CheckReport,
         removable: &mut Vec<Removable>,
     ) -> Result<()> {
-        let dir = root.join(LOG_PREFIX);
-        for entry in read_dir(&dir)? {
-            let name = entry.file_name().to_string_lossy().into_owned();
+        for entry in tree.children(LOG_PREFIX)? {
+            let name = entry.name;
             if segment_kind(&name).is_none() {
                 let key = format!("{LOG_PREFIX}/{name}");
                 report.findings.push(orphan(&key, &key, "not a log segment (a commit whose writer was killed)".into()));
@@ -345,14 +356,14 @@ impl Store {
     }
 
     /// Everything in the staging area: data streamed in for commits that were never published.
-    fn staging_leftovers(&self, root: &Path, report: &mut CheckReport, removable: &mut Vec<Removable>) -> Result<()> {
-        let dir = root.join(STAGING);
-        if !dir.exists() {
+    fn staging_leftovers(&self, tree: &Tree, report: &mut CheckReport, removable: &mut Vec<Removable>) -> Result<()> {
+        let staged = tree.children(STAGING)?;
+        if staged.is_empty() {
             return Ok(());
         }
         let awaited = self.awaited_moves()?;
-        for entry in read_dir(&dir)? {
-            let key = format!("{STAGING}/{}", entry.file_name().to_string_lossy());
+        for entry in staged {
+            let key = entry.key;
             if awaited.contains(&key) {
                 // A published commit still has to move it into place (its moves failed, or a log-only
                 // writer's commit is not merged yet): it is data, not an orphan.
@@ -490,7 +501,7 @@ impl Store {
 
 /// Walks the data tree, comparing what is there with what the log names.
 struct Walk<'a> {
-    root: &'a Path,
+    tree: &'a Tree,
     expected: &'a HashMap<String, (String, &'a ObjectManifest)>,
     dead: &'a HashMap<String, String>,
     /// Every folder above an object the log names.
@@ -500,18 +511,15 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    fn folder(&mut self, dir: &Path, prefix: &str, removable: &mut Vec<Removable>) -> Result<()> {
-        for entry in read_dir(dir)? {
-            let name = entry.file_name().to_string_lossy().into_owned();
+    fn folder(&mut self, prefix: &str, removable: &mut Vec<Removable>) -> Result<()> {
+        for entry in self.tree.children(prefix)? {
+            let Child { name, key, is_dir, .. } = entry;
             if prefix.is_empty() && (name == ".trove" || name == CONFIG_FILE) {
                 continue;
             }
-            let key = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
-            let path = entry.path();
-            let is_dir = entry.file_type().map_err(Error::io(&path))?.is_dir();
             if let Some((subject, manifest)) = self.expected.get(&key) {
                 self.seen.insert(key.clone());
-                self.object(&key, subject, manifest, &path, is_dir)?;
+                self.object(&key, subject, manifest, is_dir)?;
             } else if let Some(why) = self.dead.get(&key).filter(|_| !self.live_folders.contains(key.as_str())) {
                 self.report.findings.push(orphan(&key, &key, format!("left behind: {why}")));
                 removable.push(Removable { key, immediate: false, by_key: false });
@@ -519,7 +527,7 @@ impl Walk<'_> {
                 self.report.findings.push(orphan(&key, &key, "a copy that was interrupted".into()));
                 removable.push(Removable { key, immediate: false, by_key: false });
             } else if is_dir {
-                self.folder(&path, &key, removable)?;
+                self.folder(&key, removable)?;
             } else {
                 self.report.files += 1;
                 self.report.findings.push(Finding {
@@ -535,7 +543,7 @@ impl Walk<'_> {
 
     /// Compares one object's file or folder with its manifest (sizes and the folder's listing; `trove verify`
     /// compares checksums).
-    fn object(&mut self, key: &str, subject: &str, manifest: &ObjectManifest, path: &Path, is_dir: bool) -> Result<()> {
+    fn object(&mut self, key: &str, subject: &str, manifest: &ObjectManifest, is_dir: bool) -> Result<()> {
         let mismatch = |detail: String| Finding {
             kind: FindingKind::SizeMismatch,
             subject: subject.to_string(),
@@ -545,7 +553,7 @@ impl Walk<'_> {
         match (&manifest.files, is_dir) {
             (None, false) => {
                 self.report.files += 1;
-                let size = std::fs::metadata(path).map_err(Error::io(path))?.len();
+                let size = self.tree.size(key)?;
                 if size != manifest.size {
                     self.report
                         .findings
@@ -553,8 +561,7 @@ impl Walk<'_> {
                 }
             }
             (Some(files), true) => {
-                let mut found = HashMap::new();
-                list_files(path, "", &mut found)?;
+                let mut found = self.tree.files_below(key)?;
                 self.report.files += found.len() as u64;
                 for (inner, entry) in files {
                     match found.remove(inner) {
@@ -589,7 +596,6 @@ impl Walk<'_> {
                 self.report.findings.push(mismatch("the manifest names a folder, a file is there".into()));
             }
         }
-        let _ = self.root;
         Ok(())
     }
 }
@@ -641,6 +647,123 @@ fn read_dir(dir: &Path) -> Result<Vec<std::fs::DirEntry>> {
     };
     entries.sort_by_key(|e| e.file_name());
     Ok(entries)
+}
+
+/// What is stored, seen as folders and files: a local folder read as it is, or an object store's listing
+/// (where a folder is every key that has more after it).
+enum Tree {
+    Disk(PathBuf),
+    Listed {
+        /// Every object: its size and last modification.
+        objects: BTreeMap<String, (u64, i64)>,
+        /// The names directly below each folder key (`""` for the root), with whether each is a folder.
+        children: HashMap<String, BTreeMap<String, bool>>,
+    },
+}
+
+/// One name directly inside a folder of a [`Tree`].
+struct Child {
+    name: String,
+    key: String,
+    is_dir: bool,
+}
+
+impl Tree {
+    fn listed(entries: Vec<trove_storage::Entry>) -> Tree {
+        let mut objects = BTreeMap::new();
+        let mut children: HashMap<String, BTreeMap<String, bool>> = HashMap::new();
+        for entry in entries {
+            let mut parent = String::new();
+            let parts: Vec<&str> = entry.key.split('/').collect();
+            for (i, part) in parts.iter().enumerate() {
+                let is_dir = i + 1 < parts.len();
+                let slot = children.entry(parent.clone()).or_default().entry(part.to_string()).or_insert(is_dir);
+                *slot |= is_dir;
+                if !parent.is_empty() {
+                    parent.push('/');
+                }
+                parent.push_str(part);
+            }
+            objects.insert(entry.key, (entry.size, entry.modified));
+        }
+        Tree::Listed { objects, children }
+    }
+
+    /// The names directly inside `prefix`, sorted.
+    fn children(&self, prefix: &str) -> Result<Vec<Child>> {
+        let key_of = |name: &str| if prefix.is_empty() { name.to_string() } else { format!("{prefix}/{name}") };
+        match self {
+            Tree::Disk(root) => {
+                let dir = if prefix.is_empty() { root.clone() } else { root.join(prefix) };
+                read_dir(&dir)?
+                    .into_iter()
+                    .map(|entry| {
+                        let name = entry.file_name().to_string_lossy().into_owned();
+                        let is_dir = entry.file_type().map_err(Error::io(entry.path()))?.is_dir();
+                        Ok(Child { key: key_of(&name), name, is_dir })
+                    })
+                    .collect()
+            }
+            Tree::Listed { children, .. } => Ok(children
+                .get(prefix)
+                .into_iter()
+                .flatten()
+                .map(|(name, is_dir)| Child { key: key_of(name), name: name.clone(), is_dir: *is_dir })
+                .collect()),
+        }
+    }
+
+    /// The size of the file at `key`.
+    fn size(&self, key: &str) -> Result<u64> {
+        match self {
+            Tree::Disk(root) => {
+                let path = root.join(key);
+                Ok(std::fs::metadata(&path).map_err(Error::io(&path))?.len())
+            }
+            Tree::Listed { objects, .. } => Ok(objects.get(key).map_or(0, |(size, _)| *size)),
+        }
+    }
+
+    /// Every file below the folder `key` with its size, by path relative to it.
+    fn files_below(&self, key: &str) -> Result<HashMap<String, u64>> {
+        let mut out = HashMap::new();
+        match self {
+            Tree::Disk(root) => list_files(&root.join(key), "", &mut out)?,
+            Tree::Listed { objects, .. } => {
+                let folder = format!("{key}/");
+                for (inner, (size, _)) in objects.range(folder.clone()..).take_while(|(k, _)| k.starts_with(&folder)) {
+                    out.insert(inner[folder.len()..].to_string(), *size);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest modification time of the file at `key`, or of anything in the folder there.
+    fn newest(&self, key: &str) -> Option<SystemTime> {
+        match self {
+            Tree::Disk(root) => newest_mtime(&root.join(key)),
+            Tree::Listed { objects, .. } => {
+                let folder = format!("{key}/");
+                let inner = objects.range(folder.clone()..).take_while(|(k, _)| k.starts_with(&folder));
+                let micros = objects.get(key).into_iter().chain(inner.map(|(_, v)| v)).map(|(_, m)| *m).max()?;
+                let micros = u64::try_from(micros).ok()?;
+                Some(SystemTime::UNIX_EPOCH + Duration::from_micros(micros))
+            }
+        }
+    }
+
+    /// The bytes of the file at `key`, or of everything in the folder there.
+    fn total_size(&self, key: &str) -> u64 {
+        match self {
+            Tree::Disk(root) => tree_size(&root.join(key)),
+            Tree::Listed { objects, .. } => {
+                let folder = format!("{key}/");
+                let inner = objects.range(folder.clone()..).take_while(|(k, _)| k.starts_with(&folder));
+                objects.get(key).into_iter().chain(inner.map(|(_, v)| v)).map(|(size, _)| size).sum()
+            }
+        }
+    }
 }
 
 /// Every file below `dir` with its size, by path relative to `dir`.

@@ -30,6 +30,7 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::view::object_key;
+use trove_storage::Storage;
 
 /// The size of the pieces a big file is hashed in: a power of two, so that every piece is a whole subtree
 /// of the BLAKE3 tree. Files bigger than one piece are split.
@@ -194,7 +195,10 @@ struct ObjectJob {
     id: Uuid,
     name: String,
     manifest: ObjectManifest,
+    /// The local path, or on an object store the object's URL (for reports).
     path: PathBuf,
+    /// The storage key.
+    key: String,
 }
 
 /// What is at an object's path before anything is hashed.
@@ -213,6 +217,8 @@ struct FileJob {
     /// The file's path inside its folder object; `None` for a single-file object.
     relative: Option<String>,
     path: PathBuf,
+    /// The file's storage key (what an object store reads).
+    key: String,
     /// The size seen when the object was surveyed (the manifest's for a listed file that was not there).
     size: u64,
 }
@@ -282,11 +288,16 @@ impl Store {
         }
         drop(datasets);
         let mut report = VerifyReport { objects: jobs.len() as u64, ..Default::default() };
-        let damaged = check_objects(&jobs, &mut report, progress);
+        let damaged = check_objects(&self.remote(), &jobs, &mut report, progress);
         report.damaged = if damaged.is_empty() { damaged } else { self.confirm(damaged, &mut report)? };
         report.damaged.sort_by(|a, b| a.reference.cmp(&b.reference));
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
+    }
+
+    /// The storage to read objects through when they are not on a local disk.
+    fn remote(&self) -> Option<&Storage> {
+        self.storage.local_root().is_none().then_some(&*self.storage)
     }
 
     fn object_job(&self, state: &DatasetState, name: &str) -> Result<ObjectJob> {
@@ -296,15 +307,14 @@ impl Store {
             .get(name)
             .ok_or_else(|| Error::NotFound { what: format!("object {}/{}:{name}", at.project(), at.path()) })?;
         let key = object_key(at.project(), at.path(), name);
-        let path = self.storage.local_path(&key).ok_or_else(|| {
-            Error::Unsupported(format!("verify reads objects from a local disk; {} is not one", self.storage.url()))
-        })?;
+        let path = self.storage.local_path(&key).unwrap_or_else(|| PathBuf::from(self.storage.locate(&key)));
         Ok(ObjectJob {
             reference: format!("{}/{}:{name}", at.project(), at.path()),
             id: state.id,
             name: name.to_string(),
             manifest: manifest.clone(),
             path,
+            key,
         })
     }
 
@@ -329,7 +339,7 @@ impl Store {
         }
         if !again.is_empty() {
             let mut recheck = VerifyReport::default();
-            confirmed.extend(check_objects(&again, &mut recheck, &mut |_, _| {}));
+            confirmed.extend(check_objects(&self.remote(), &again, &mut recheck, &mut |_, _| {}));
             report.files += recheck.files;
             report.bytes += recheck.bytes;
         }
@@ -385,11 +395,19 @@ fn datasets_in_scope(
 
 /// Checks objects, returns the damaged ones and adds the files and bytes hashed to `report`.
 fn check_objects(
+    remote: &Option<&Storage>,
     jobs: &[ObjectJob],
     report: &mut VerifyReport,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Vec<DamagedObject> {
-    let surveys = in_parallel(jobs, |job, _| survey(job), &mut || {});
+    let surveys = in_parallel(
+        jobs,
+        |job, _| match remote {
+            Some(storage) => survey_stored(storage, job),
+            None => survey(job),
+        },
+        &mut || {},
+    );
 
     let mut files: Vec<FileJob> = Vec::new();
     for (i, (job, survey)) in jobs.iter().zip(&surveys).enumerate() {
@@ -397,6 +415,7 @@ fn check_objects(
             object: i,
             relative: relative.cloned(),
             path: relative.map_or_else(|| job.path.clone(), |r| job.path.join(r)),
+            key: relative.map_or_else(|| job.key.clone(), |r| format!("{}/{r}", job.key)),
             size,
         };
         match (survey, &job.manifest.files) {
@@ -415,7 +434,8 @@ fn check_objects(
     // Big files become pieces; the biggest work is handed out first, so that small files fill the gaps.
     let mut tasks: Vec<Task> = Vec::new();
     for (f, file) in files.iter().enumerate() {
-        if file.size > PIECE {
+        // An object store is read in order, one request an object.
+        if file.size > PIECE && remote.is_none() {
             let mut pieces = Vec::new();
             subtrees(0, file.size, &mut pieces);
             tasks.extend(pieces.into_iter().map(|piece| Task { file: f, piece: Some(piece) }));
@@ -431,6 +451,7 @@ fn check_objects(
         |task, buffer| {
             let file = &files[task.file];
             match task.piece {
+                None if remote.is_some() => Outcome::Whole(hash_stored(remote, &file.key, &done)),
                 None => Outcome::Whole(hash_whole(&file.path, buffer, &done)),
                 Some((offset, len)) => Outcome::Piece(hash_piece(&file.path, file.size, offset, len, buffer, &done)),
             }
@@ -482,6 +503,51 @@ fn survey(job: &ObjectJob) -> Survey {
     match trove_formats::folder::files(&job.path) {
         Ok(files) => Survey::Folder(files.into_iter().map(|f| (f.relative, f.size)).collect()),
         Err(e) => Survey::Unreadable(e.to_string()),
+    }
+}
+
+/// What is at an object's key in an object store: an object and its size, or the objects below it (a folder
+/// object's files).
+fn survey_stored(storage: &Storage, job: &ObjectJob) -> Survey {
+    match storage.head(&job.key) {
+        Ok(Some(entry)) => return Survey::File(entry.size),
+        Ok(None) => {}
+        Err(e) => return Survey::Unreadable(e.to_string()),
+    }
+    match storage.list(&job.key) {
+        Ok(entries) if entries.is_empty() => Survey::Missing,
+        Ok(entries) => Survey::Folder(
+            entries
+                .into_iter()
+                .filter_map(|e| Some((e.key.strip_prefix(&format!("{}/", job.key))?.to_string(), e.size)))
+                .collect(),
+        ),
+        Err(e) => Survey::Unreadable(e.to_string()),
+    }
+}
+
+/// Hashes a stored object as it streams in; `done` counts its bytes.
+fn hash_stored(remote: &Option<&Storage>, key: &str, done: &AtomicU64) -> Found {
+    let Some(storage) = remote else { return Found::Unreadable("no storage to read from".into()) };
+    let mut counter = CountingSink(done);
+    match storage.get_stream(key, &mut counter) {
+        Ok((size, hash)) => Found::Bytes { size, checksum: checksum(hash) },
+        Err(e) if e.is_not_found() => Found::Missing,
+        Err(e) => Found::Unreadable(e.to_string()),
+    }
+}
+
+/// A writer that keeps nothing and counts what passes.
+struct CountingSink<'a>(&'a AtomicU64);
+
+impl std::io::Write for CountingSink<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -793,6 +859,7 @@ mod tests {
                 edited: None,
             },
             path: path.to_path_buf(),
+            key: "lab/r/big".into(),
         }
     }
 
@@ -807,7 +874,7 @@ mod tests {
             std::fs::write(&path, &content).unwrap();
             let mut report = VerifyReport::default();
             let mut calls = 0;
-            let damaged = check_objects(&[job_for(&path, &content)], &mut report, &mut |done, total| {
+            let damaged = check_objects(&None, &[job_for(&path, &content)], &mut report, &mut |done, total| {
                 calls += 1;
                 assert!(done <= total);
             });
@@ -818,7 +885,7 @@ mod tests {
             let mut flipped = content.clone();
             flipped[len / 2] ^= 1;
             std::fs::write(&path, &flipped).unwrap();
-            let damaged = check_objects(&[job_for(&path, &content)], &mut report, &mut |_, _| {});
+            let damaged = check_objects(&None, &[job_for(&path, &content)], &mut report, &mut |_, _| {});
             assert_eq!(damaged.len(), 1);
             assert_eq!(damaged[0].damage[0].kind, DamageKind::ChecksumMismatch);
             assert_eq!(damaged[0].found, Some(checksum(blake3::hash(&flipped))));
@@ -876,7 +943,7 @@ mod tests {
 
         let stale = vec![store.object_job(&before, "v.txt").unwrap()];
         let mut report = VerifyReport::default();
-        let damaged = check_objects(&stale, &mut report, &mut |_, _| {});
+        let damaged = check_objects(&None, &stale, &mut report, &mut |_, _| {});
         assert_eq!(damaged.len(), 1);
         assert_eq!(damaged[0].damage[0].kind, DamageKind::SizeMismatch);
         assert!(store.confirm(damaged, &mut report).unwrap().is_empty());
