@@ -152,10 +152,48 @@ fn converted_name(source: &Path, to: &dyn Format) -> Option<String> {
 }
 
 impl Store {
+    /// Where a format handler writes what will be staged at `key`: the staging file itself on a local store;
+    /// on an object store, the same key in this machine's folder of the store, uploaded by
+    /// [`Store::manifest_of_staged`] once it is written and described.
     pub(crate) fn staging_path(&self, key: &str) -> Result<PathBuf> {
-        self.storage
-            .local_path(key)
-            .ok_or_else(|| Error::Unsupported("converting data needs a store on a local disk".to_string()))
+        Ok(match self.storage.local_path(key) {
+            Some(path) => path,
+            None => self.root.join(key),
+        })
+    }
+
+    /// On an object store: uploads what was written at the local staging path of `key` (a file, or a
+    /// folder's files) to `key`, checking that what went up is what was described, then removes the local
+    /// copy. Nothing to do on a local store.
+    fn upload_staged(&self, key: &str, manifest: &ObjectManifest) -> Result<()> {
+        if self.storage.local_root().is_some() {
+            return Ok(());
+        }
+        let local = self.staging_path(key)?;
+        let uploaded = (|| {
+            let sent = match &manifest.files {
+                None => vec![(key.to_string(), local.clone(), manifest.size, manifest.checksum.clone())],
+                Some(files) => files
+                    .iter()
+                    .map(|(relative, entry)| {
+                        (format!("{key}/{relative}"), local.join(relative), entry.size, entry.checksum.clone())
+                    })
+                    .collect(),
+            };
+            for (file_key, path, size, checksum) in sent {
+                let (stored_size, hash) = self.storage.import_file(&file_key, &path, false)?;
+                if stored_size != size || hex(hash) != checksum {
+                    return Err(Error::Damaged {
+                        what: format!("{} (changed while it was uploaded)", path.display()),
+                        expected: checksum,
+                        found: hex(hash),
+                    });
+                }
+            }
+            Ok(())
+        })();
+        remove_any(&local);
+        uploaded
     }
 
     /// Streams files and folders into the staging area, converting where asked, hashing on the way.
@@ -256,6 +294,7 @@ impl Store {
         let manifest = file_manifest(format, source, head, size, hex(hash))?;
         let dest = self.staging_path(key)?;
         std::fs::rename(source, &dest).map_err(Error::io(source))?;
+        self.upload_staged(key, &manifest)?;
         Ok(manifest)
     }
 
@@ -302,6 +341,12 @@ impl Store {
 
     /// Hashes and summarises what a format handler wrote at a staging key, and makes it durable.
     pub(crate) fn manifest_of_staged(&self, format: &'static dyn Format, key: &str) -> Result<ObjectManifest> {
+        let manifest = self.describe_staged(format, key)?;
+        self.upload_staged(key, &manifest)?;
+        Ok(manifest)
+    }
+
+    fn describe_staged(&self, format: &'static dyn Format, key: &str) -> Result<ObjectManifest> {
         let dest = self.staging_path(key)?;
         if format.layout() == Layout::Folder {
             let mut files = BTreeMap::new();
@@ -450,6 +495,13 @@ impl Store {
     /// while it is read (its folder is swapped in one step, see `Storage::rename`) is read again, once the
     /// catalog has caught up.
     fn read_stable<T>(&self, r: &Ref, read: impl Fn(&ObjectInfo, &Path) -> Result<T>) -> Result<T> {
+        if self.storage.local_root().is_none() {
+            let info = self.object_info(r)?;
+            let scratch = self.scratch_dir()?;
+            let result = self.fetch_verified(&info, &scratch.join(&info.name)).and_then(|path| read(&info, &path));
+            remove_any(&scratch);
+            return result;
+        }
         let identity = |p: &Path| {
             use std::os::unix::fs::MetadataExt;
             std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
@@ -554,6 +606,34 @@ impl Store {
             remove_any(&part);
         }
         result
+    }
+
+    /// Downloads an object (a file, or a folder object's files) to `dest`, each file checked against its
+    /// manifest on the way; returns `dest`.
+    fn fetch_verified(&self, info: &ObjectInfo, dest: &Path) -> Result<PathBuf> {
+        let wanted = match &info.manifest.files {
+            None => vec![(info.key.clone(), dest.to_path_buf(), info.manifest.checksum.clone(), info.name.clone())],
+            Some(files) => files
+                .iter()
+                .map(|(relative, entry)| {
+                    let what = format!("{} ({relative})", info.name);
+                    (format!("{}/{relative}", info.key), dest.join(relative), entry.checksum.clone(), what)
+                })
+                .collect(),
+        };
+        std::fs::create_dir_all(if info.manifest.is_folder() { dest } else { dest.parent().unwrap_or(dest) })
+            .map_err(Error::io(dest))?;
+        for (key, path, checksum, what) in wanted {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
+            }
+            let mut file = std::fs::File::create(&path).map_err(Error::io(&path))?;
+            let (_, hash) = self.storage.get_stream(&key, &mut file)?;
+            if hex(hash) != checksum {
+                return Err(Error::Damaged { what, expected: checksum, found: hex(hash) });
+            }
+        }
+        Ok(dest.to_path_buf())
     }
 
     /// A fresh folder under `.trove/staging` for scratch work (the caller removes it).
