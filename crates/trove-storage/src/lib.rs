@@ -10,6 +10,7 @@ pub mod log;
 pub mod log_watch;
 pub mod process;
 pub mod storage;
+pub mod testing;
 pub mod upgrade;
 pub mod writer;
 

@@ -31,6 +31,9 @@ pub enum StorageError {
     AlreadyExists { key: String },
     #[error("{key}: {source}")]
     Backend { key: String, source: object_store::Error },
+    /// The object store refused the request's credentials (a wrong secret, an unknown key, no permission).
+    #[error("{key}: the object store refused access: check the credentials (for S3: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) and the bucket's permissions\n  caused by: {source}")]
+    Denied { key: String, source: object_store::Error },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{key}: {} is a symbolic link, and trove never writes or deletes through a link inside a store (it could lead outside)", link.display())]
@@ -48,6 +51,9 @@ impl StorageError {
         match source {
             object_store::Error::NotFound { .. } => StorageError::NotFound { key: key.to_string() },
             object_store::Error::AlreadyExists { .. } => StorageError::AlreadyExists { key: key.to_string() },
+            source @ (object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }) => {
+                StorageError::Denied { key: key.to_string(), source }
+            }
             source => StorageError::Backend { key: key.to_string(), source },
         }
     }
@@ -58,13 +64,7 @@ impl StorageError {
 
     /// Whether the object store refused the credentials (a wrong secret, an unknown key, no permission).
     pub fn is_denied(&self) -> bool {
-        matches!(
-            self,
-            StorageError::Backend {
-                source: object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. },
-                ..
-            }
-        )
+        matches!(self, StorageError::Denied { .. })
     }
 
     /// Whether the object store could not be reached or answered with a server error.
@@ -83,12 +83,6 @@ impl StorageError {
 
 /// The URL schemes a store may live at, besides a folder on this machine.
 pub const URL_SCHEMES: [&str; 7] = ["s3", "s3a", "gs", "az", "abfs", "abfss", "memory"];
-
-/// Whether `location` names an object store (`s3://bucket/prefix`, `gs://…`, `az://…`, `memory://name`)
-/// rather than a folder.
-pub fn is_store_url(location: &str) -> bool {
-    location.split_once("://").is_some_and(|(scheme, _)| URL_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()))
-}
 
 /// The in-memory stores of this process by name, so that `memory://name` opened twice is one store.
 fn memory_store(name: &str) -> Arc<dyn ObjectStore> {
@@ -265,6 +259,11 @@ impl Storage {
         })
     }
 
+    /// An object store's error about `key`, naming the object by its whole URL.
+    fn fail(&self, key: &str, source: object_store::Error) -> StorageError {
+        StorageError::backend(&self.locate(key), source)
+    }
+
     /// The store's URL (`file:///abs/path`, `s3://bucket/prefix`, `memory://`).
     pub fn url(&self) -> &str {
         &self.url
@@ -394,7 +393,7 @@ impl Storage {
         let opts = PutOptions { mode, ..Default::default() };
         self.runtime
             .block_on(store.put_opts(&path_of(key), PutPayload::from(bytes), opts))
-            .map_err(|e| StorageError::backend(key, e))?;
+            .map_err(|e| self.fail(key, e))?;
         Ok(())
     }
 
@@ -426,7 +425,7 @@ impl Storage {
         let mut hasher = blake3::Hasher::new();
         let mut size = 0u64;
         let result: Result<()> = self.runtime.block_on(async {
-            let mut upload = store.put_multipart(&path).await.map_err(|e| StorageError::backend(key, e))?;
+            let mut upload = store.put_multipart(&path).await.map_err(|e| self.fail(key, e))?;
             let mut pending: Option<object_store::UploadPart> = None;
             let outcome: Result<()> = async {
                 loop {
@@ -441,7 +440,7 @@ impl Storage {
                     size += n as u64;
                     // Keep one part in flight while the next one is read and hashed.
                     if let Some(part) = pending.take() {
-                        part.await.map_err(|e| StorageError::backend(key, e))?;
+                        part.await.map_err(|e| self.fail(key, e))?;
                     }
                     pending = Some(upload.put_part(PutPayload::from(buf)));
                     if n < CHUNK {
@@ -449,9 +448,9 @@ impl Storage {
                     }
                 }
                 if let Some(part) = pending.take() {
-                    part.await.map_err(|e| StorageError::backend(key, e))?;
+                    part.await.map_err(|e| self.fail(key, e))?;
                 }
-                upload.complete().await.map_err(|e| StorageError::backend(key, e))?;
+                upload.complete().await.map_err(|e| self.fail(key, e))?;
                 Ok(())
             }
             .await;
@@ -522,8 +521,8 @@ impl Storage {
         };
         let path = path_of(key);
         self.runtime.block_on(async {
-            let got = store.get(&path).await.map_err(|e| StorageError::backend(key, e))?;
-            got.bytes().await.map_err(|e| StorageError::backend(key, e))
+            let got = store.get(&path).await.map_err(|e| self.fail(key, e))?;
+            got.bytes().await.map_err(|e| self.fail(key, e))
         })
     }
 
@@ -550,11 +549,11 @@ impl Storage {
                 }
             }
             Backend::Objects(store) => {
-                let got = self.runtime.block_on(store.get(&path_of(key))).map_err(|e| StorageError::backend(key, e))?;
+                let got = self.runtime.block_on(store.get(&path_of(key))).map_err(|e| self.fail(key, e))?;
                 let mut stream = got.into_stream();
                 self.runtime.block_on(async {
                     while let Some(chunk) = stream.next().await {
-                        pass(&chunk.map_err(|e| StorageError::backend(key, e))?)?;
+                        pass(&chunk.map_err(|e| self.fail(key, e))?)?;
                     }
                     Ok::<_, StorageError>(())
                 })?;
@@ -586,7 +585,7 @@ impl Storage {
                 modified: meta.last_modified.timestamp_micros(),
             })),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(StorageError::backend(key, e)),
+            Err(e) => Err(self.fail(key, e)),
         }
     }
 
@@ -605,7 +604,7 @@ impl Storage {
                 self.runtime.block_on(async {
                     let mut stream = store.list(Some(&path));
                     while let Some(meta) = stream.next().await {
-                        let meta = meta.map_err(|e| StorageError::backend(prefix, e))?;
+                        let meta = meta.map_err(|e| self.fail(prefix, e))?;
                         out.push(Entry {
                             key: key_of(&meta.location),
                             size: meta.size,
@@ -666,7 +665,7 @@ impl Storage {
         for path in doomed {
             match self.runtime.block_on(store.delete(&path)) {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(StorageError::backend(key, e)),
+                Err(e) => return Err(self.fail(key, e)),
             }
         }
         Ok(())
@@ -682,7 +681,7 @@ impl Storage {
             let mut found = Vec::new();
             let mut stream = store.list(Some(&folder));
             while let Some(meta) = stream.next().await {
-                let meta = meta.map_err(|e| StorageError::backend(key, e))?;
+                let meta = meta.map_err(|e| self.fail(key, e))?;
                 if meta.location != folder {
                     found.push(meta.location);
                 }
@@ -699,7 +698,7 @@ impl Storage {
         match self.runtime.block_on(store.copy(&source, &target)) {
             Ok(()) => return Ok(()),
             Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(StorageError::backend(from, e)),
+            Err(e) => return Err(self.fail(from, e)),
         }
         let files = self.objects_below(store, from)?;
         if files.is_empty() {
@@ -710,7 +709,7 @@ impl Storage {
         for file in &files {
             let relative = file.as_ref().strip_prefix(source.as_ref()).unwrap_or_default().trim_start_matches('/');
             let dest = path_of(&format!("{to}/{relative}"));
-            self.runtime.block_on(store.copy(file, &dest)).map_err(|e| StorageError::backend(from, e))?;
+            self.runtime.block_on(store.copy(file, &dest)).map_err(|e| self.fail(from, e))?;
             written.insert(dest);
         }
         for old in stale.into_iter().filter(|p| !written.contains(p)) {

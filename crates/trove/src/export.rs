@@ -69,10 +69,7 @@ impl Store {
             let mut file = std::fs::OpenOptions::new().write(true).open(dest).map_err(Error::io(dest))?;
             return self.read_object(r, &mut file);
         }
-        let part = dest.with_extension(match dest.extension() {
-            Some(e) => format!("{}.trove-part", e.to_string_lossy()),
-            None => "trove-part".to_string(),
-        });
+        let part = crate::objects::part_path(dest);
         let mut file = std::fs::File::create(&part).map_err(Error::io(&part))?;
         let result = self.read_object(r, &mut file).and_then(|n| {
             file.sync_all().map_err(Error::io(&part))?;

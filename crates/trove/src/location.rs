@@ -21,12 +21,21 @@ pub enum Location {
 pub const CACHE_VARIABLE: &str = "TROVE_CACHE";
 
 impl Location {
-    /// A store location as a user writes it: a URL with a scheme trove knows, else a folder path.
+    /// A store location as a user writes it: `SCHEME://…` is a URL (one trove cannot keep a store at is
+    /// refused when it is opened, rather than taken for a folder of that name), `file://PATH` and anything
+    /// else a folder path.
     pub fn parse(text: &str) -> Location {
-        if trove_storage::storage::is_store_url(text) {
+        if let Some(path) = text.strip_prefix("file://") {
+            return Location::Folder(PathBuf::from(path));
+        }
+        let looks_like_url = text.split_once("://").is_some_and(|(scheme, _)| {
+            scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        });
+        if looks_like_url {
             Location::Url(text.trim_end_matches('/').to_string())
         } else {
-            Location::Folder(PathBuf::from(text.strip_prefix("file://").unwrap_or(text)))
+            Location::Folder(PathBuf::from(text))
         }
     }
 

@@ -741,10 +741,10 @@ fn verify_local(info: &ObjectInfo, path: &Path, r: &Ref) -> Result<()> {
 }
 
 /// Where an export is written before it is renamed into place.
-fn part_path(dest: &Path) -> PathBuf {
-    let mut name = dest.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(".trove-part");
-    dest.with_file_name(name)
+/// Where an export is written before it is renamed to `dest`: beside it, under a short name of its own (so
+/// that a destination of maximal length still has room for it, and two exports never share one).
+pub(crate) fn part_path(dest: &Path) -> PathBuf {
+    dest.with_file_name(format!(".trove-part-{}", uuid::Uuid::now_v7().simple()))
 }
 
 fn remove_any(path: &Path) {

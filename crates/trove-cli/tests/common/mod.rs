@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod tour;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -11,18 +13,24 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_trove"))
 }
 
-/// A fresh store in a temporary folder.
+/// A fresh store in a temporary folder, or under a fresh prefix of the test S3 server.
 pub struct TestStore {
+    /// The store folder; for a store on S3, this machine's cache folder (`TROVE_CACHE`).
     pub dir: tempfile::TempDir,
     /// Input files live here, outside the store.
     pub inputs: tempfile::TempDir,
+    /// What `--store` names: the folder, or the S3 URL.
+    pub location: String,
+    /// Variables every command gets (the S3 credentials and endpoint, the cache folder).
+    pub env: Vec<(String, String)>,
 }
 
 impl TestStore {
     pub fn new() -> TestStore {
         let dir = tempfile::tempdir().unwrap();
         Command::new(bin()).arg("init").arg(dir.path()).arg("--scratch").assert().success();
-        TestStore { dir, inputs: tempfile::tempdir().unwrap() }
+        let location = dir.path().to_string_lossy().into_owned();
+        TestStore { dir, inputs: tempfile::tempdir().unwrap(), location, env: Vec::new() }
     }
 
     /// A fresh store whose catalog is the PostgreSQL database at `url`.
@@ -31,7 +39,30 @@ impl TestStore {
         let out =
             Command::new(bin()).arg("init").arg(dir.path()).args(["--scratch", "--catalog", url]).output().unwrap();
         assert!(out.status.success(), "init --catalog {url}: {}", String::from_utf8_lossy(&out.stderr));
-        TestStore { dir, inputs: tempfile::tempdir().unwrap() }
+        let location = dir.path().to_string_lossy().into_owned();
+        TestStore { dir, inputs: tempfile::tempdir().unwrap(), location, env: Vec::new() }
+    }
+
+    /// A fresh store under a new prefix of the test S3 server, with the catalog at `catalog` (empty: a
+    /// SQLite catalog cached in this test's folder); `None` (said loudly) when there is no server outside CI.
+    pub fn on_s3(catalog: &str) -> Option<TestStore> {
+        let (url, mut env) = trove_storage::testing::s3_location()?;
+        let dir = tempfile::tempdir().unwrap();
+        env.push(("TROVE_CACHE".into(), dir.path().to_string_lossy().into_owned()));
+        let mut init = Command::new(bin());
+        init.env_remove("TROVE_STORE").envs(env.clone()).args(["init", &url]);
+        if !catalog.is_empty() {
+            init.args(["--catalog", catalog]);
+        }
+        let out = init.output().unwrap();
+        assert!(out.status.success(), "init {url}: {}", String::from_utf8_lossy(&out.stderr));
+        Some(TestStore { dir, inputs: tempfile::tempdir().unwrap(), location: url, env })
+    }
+
+    /// A store on S3 with a PostgreSQL catalog; `None` when either server is missing outside CI.
+    pub fn on_s3_and_postgres() -> Option<TestStore> {
+        let url = trove_catalog_postgres::testing::fresh_database()?;
+        TestStore::on_s3(&url)
     }
 
     /// A fresh store on a new database of the test PostgreSQL server; `None` (said loudly) when there is
@@ -47,7 +78,7 @@ impl TestStore {
     /// `trove --store ROOT ARGS...`
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
-        c.env_remove("TROVE_STORE").arg("--store").arg(self.root()).args(args);
+        c.env_remove("TROVE_STORE").envs(self.env.clone()).arg("--store").arg(&self.location).args(args);
         c
     }
 

@@ -1,0 +1,240 @@
+//! Stores in an S3 bucket (scripts/test starts a SeaweedFS server on loopback): the README tour answers as on
+//! a folder, with the catalog cached on this machine or in PostgreSQL; data objects of every kind go up and
+//! come back verified; hand edits in the bucket are found; a wrong secret is a clear error; processes killed
+//! mid-write leave only what `gc` removes; many "machines" write at once and lose nothing.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::tour::tour;
+use common::{TestStore, bin};
+use serde_json::{Value, json};
+
+/// Every dataset's `show --json`, in path order.
+fn everything(s: &TestStore) -> Vec<Value> {
+    s.ok(&["find", "--json"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// The storage of a test store, reached from this process with the test's credentials.
+fn storage(s: &TestStore) -> trove_storage::Storage {
+    let options: Vec<(String, String)> =
+        s.env.iter().filter(|(k, _)| k.starts_with("AWS_")).map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect();
+    trove_storage::Storage::open_url(&s.location, &options).unwrap()
+}
+
+fn assert_same_tour(s: &TestStore, what: &str) {
+    let expected = tour(&TestStore::new());
+    let got = tour(s);
+    for (a, b) in expected.lines().zip(got.lines()) {
+        assert_eq!(a, b, "a folder store and {what} answer differently");
+    }
+    assert_eq!(expected.lines().count(), got.lines().count());
+    for seen in ["lab/run2  -  big=18446744073709551615", "bulk/r03", "steel", "odd", "rows"] {
+        assert!(got.contains(seen), "{seen} missing from:\n{got}");
+    }
+}
+
+#[test]
+fn the_readme_tour_answers_the_same_on_s3_with_a_cached_catalog() {
+    let Some(s) = TestStore::on_s3("") else { return };
+    assert_same_tour(&s, "a store on S3");
+    let info = s.ok(&["catalog", "info"]);
+    assert!(info.contains(s.root().to_str().unwrap()), "the SQLite catalog is cached in TROVE_CACHE: {info}");
+    assert!(storage(&s).list("").unwrap().iter().all(|e| !e.key.ends_with(".sqlite")), "no catalog in the bucket");
+}
+
+#[test]
+fn the_readme_tour_answers_the_same_on_s3_with_a_postgres_catalog() {
+    let Some(s) = TestStore::on_s3_and_postgres() else { return };
+    assert_same_tour(&s, "a store on S3 with PostgreSQL");
+    assert!(s.ok(&["catalog", "info"]).contains("PostgreSQL"));
+}
+
+#[test]
+fn objects_of_every_kind_go_up_and_come_back_verified() {
+    let Some(s) = TestStore::on_s3("") else { return };
+    let csv = s.file("velocity.csv", b"t,vx\n1,2.5\n2,3.5\n3,\n");
+    let same = s.file("same.txt", b"identical contents\n");
+    let empty = s.file("empty.dat", b"");
+    let folder = s.inputs.path().join("frames");
+    std::fs::create_dir_all(folder.join("sub/deeper")).unwrap();
+    std::fs::write(folder.join("a.txt"), "a").unwrap();
+    std::fs::write(folder.join("sub/deeper/ü b.txt"), "b").unwrap();
+    let long = format!("{}.txt", "é".repeat(125));
+    let (csv, same, empty) = (csv.to_str().unwrap(), same.to_str().unwrap(), empty.to_str().unwrap());
+
+    s.ok(&["put", "lab/r1", csv, "--as", "parquet", "-m", "t=1"]);
+    s.ok(&["put", "lab/r1", same, empty, folder.to_str().unwrap()]);
+    s.ok(&["put", "lab/r1", same, "--name", &long]);
+    s.ok(&["put", "lab/ü r2", same]);
+    let table = s.ok(&["cat", "lab/r1:velocity.parquet", "--columns", "vx"]);
+    assert!(table.contains("2.5") && table.contains("3 rows"), "{table}");
+    let out = s.inputs.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    s.ok(&["get", "lab/r1:velocity.parquet", "--as", "csv", "-o", out.join("v.csv").to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(out.join("v.csv")).unwrap(), "t,vx\n1,2.5\n2,3.5\n3,\n");
+    s.ok(&["get", "lab/r1", "-o", out.join("r1").to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(out.join("r1/frames/sub/deeper/ü b.txt")).unwrap(), "b");
+    assert_eq!(std::fs::read(out.join("r1/empty.dat")).unwrap(), b"");
+    assert_eq!(std::fs::read_to_string(out.join("r1").join(&long)).unwrap(), "identical contents\n");
+    let located = s.ok(&["locate", "lab/r1:same.txt"]);
+    assert_eq!(located.trim(), format!("{}/lab/r1/same.txt", s.location));
+    assert!(s.ok(&["verify", "--all"]).contains(": 0 damaged"));
+    assert!(s.findings().is_empty(), "{:?}", s.findings());
+
+    // Hand edits in the bucket: a changed object, a file inside a folder object, a stray file.
+    let bucket = storage(&s);
+    bucket.put("lab/r1/same.txt", &b"changed by hand\n"[..], false).unwrap();
+    bucket.put("lab/r1/frames/extra.txt", &b"x"[..], false).unwrap();
+    bucket.put("lab/stray.bin", &b"\0\x01"[..], false).unwrap();
+    let verify = s.fails(&["verify", "--all"], 1);
+    assert!(verify.contains("2 damaged"), "{verify}");
+    let kinds: Vec<String> = s.findings().iter().map(|f| f["kind"].as_str().unwrap().to_string()).collect();
+    assert_eq!(kinds, ["size-mismatch", "unknown", "unknown"], "{:?}", s.findings());
+    let err = s.fails(&["get", "lab/r1:same.txt", "-o", out.join("x").to_str().unwrap()], 1);
+    assert!(err.contains("damaged"), "a changed object is never handed out as if it were the stored one: {err}");
+}
+
+#[test]
+fn a_second_machine_sees_the_first_ones_writes() {
+    let Some(first) = TestStore::on_s3("") else { return };
+    first.ok(&["put", "lab/a", "-m", "n=1"]);
+    // Another machine: its own cache folder, so its own copy of the catalog, built from the log.
+    let cache = tempfile::tempdir().unwrap();
+    let mut env = first.env.clone();
+    env.retain(|(k, _)| k != "TROVE_CACHE");
+    env.push(("TROVE_CACHE".into(), cache.path().to_string_lossy().into_owned()));
+    let second = TestStore { dir: cache, inputs: tempfile::tempdir().unwrap(), location: first.location.clone(), env };
+    assert_eq!(everything(&second).len(), 1);
+    second.ok(&["put", "lab/b", "-m", "n=2"]);
+    first.ok(&["meta", "set", "lab/a", "n=3"]);
+    assert_eq!(everything(&first), everything(&second));
+    assert_eq!(everything(&first).len(), 2);
+}
+
+#[test]
+fn a_wrong_secret_or_an_unknown_store_is_a_clear_error_and_changes_nothing() {
+    let Some(s) = TestStore::on_s3("") else { return };
+    s.ok(&["put", "lab/a"]);
+    let with = |name: &str, value: &str| {
+        let mut c = Command::new(bin());
+        c.env_remove("TROVE_STORE").envs(s.env.clone()).env(name, value);
+        c
+    };
+    let out = with("AWS_SECRET_ACCESS_KEY", "wrong").args(["--store", &s.location, "put", "lab/b"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let first = err.lines().next().unwrap();
+    assert!(first.contains("refused access") && first.contains(&s.location), "{err}");
+    let fresh = format!("{}-new", s.location);
+    let out = with("AWS_SECRET_ACCESS_KEY", "wrong").args(["init", &fresh]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refused access"));
+    assert!(storage(&s).head("trove.toml").unwrap().is_some());
+    let nothing = format!("{}-nothing", s.location);
+    let out = with("X", "x").args(["--store", &nothing, "ls"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a trove store"));
+    let out = with("X", "x").args(["init", &s.location]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already a trove store"));
+    assert_eq!(everything(&s).len(), 1, "nothing changed");
+    let here = tempfile::tempdir().unwrap();
+    let out = with("X", "x").current_dir(here.path()).args(["init", "ftp://host/x"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot keep a store at a ftp:// URL"));
+    assert_eq!(std::fs::read_dir(here.path()).unwrap().count(), 0, "no folder named like the URL");
+}
+
+/// A process killed at a random moment of a put, an ingest or a compaction leaves a store whose `check`
+/// finds orphans at most, which `gc` removes; the operation is there whole or not at all.
+#[test]
+fn writers_killed_mid_way_leave_only_what_gc_removes() {
+    let Some(s) = TestStore::on_s3("") else { return };
+    let big = s.file("big.bin", &vec![7u8; 24 << 20]);
+    let lines: String =
+        (0..3000).map(|i| format!("{}\n", json!({"path": format!("bulk/r{i:04}"), "metadata": {"i": i}}))).collect();
+    let jsonl = s.file("in.jsonl", lines.as_bytes());
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64 ^ u64::from(std::process::id());
+    eprintln!("seed {seed}");
+    for round in 0..6 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let args: Vec<String> = match round % 3 {
+            0 => vec!["put".into(), format!("lab/big{round}"), big.to_str().unwrap().into()],
+            1 => vec!["ingest".into(), jsonl.to_str().unwrap().into(), "--batch".into(), "500".into()],
+            _ => vec!["compact".into()],
+        };
+        let mut child = Command::new(bin())
+            .env_remove("TROVE_STORE")
+            .envs(s.env.clone())
+            .arg("--store")
+            .arg(&s.location)
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(seed % 600));
+        let _ = child.kill();
+        let _ = child.wait();
+        for finding in s.findings() {
+            assert_eq!(finding["kind"], "orphan", "round {round} ({args:?}): {finding}");
+        }
+        s.ok(&["gc", "--grace", "0s"]);
+        assert!(s.findings().is_empty(), "round {round}: {:?}", s.findings());
+        let all = everything(&s);
+        let bulk = all.iter().filter(|d| d["path"].as_str().is_some_and(|p| p.starts_with("bulk/"))).count();
+        assert_eq!(bulk % 500, 0, "an ingest commits whole batches: {bulk}");
+        for d in all.iter().filter(|d| d["path"].as_str().is_some_and(|p| p.starts_with("big"))) {
+            assert_eq!(d["objects"][0]["size"], 24 << 20, "a put is whole or absent");
+        }
+    }
+    s.ok(&["sync", "--full"]);
+    assert!(s.ok(&["verify", "--all"]).contains(": 0 damaged"));
+}
+
+#[test]
+fn eight_machines_write_500_datasets_each_to_s3_and_postgres_and_lose_nothing() {
+    let Some(s) = TestStore::on_s3_and_postgres() else { return };
+    const WRITERS: usize = 8;
+    const EACH: usize = 500;
+    let mut children = Vec::new();
+    for w in 0..WRITERS {
+        // A machine: its own working folder and cache folder, its own writer id, one commit a dataset.
+        let work = tempfile::tempdir().unwrap();
+        let mut lines = String::new();
+        for i in 0..EACH {
+            lines.push_str(&format!("{}\n", json!({"path": format!("m{w}/r{i:03}"), "metadata": {"w": w, "i": i}})));
+            if i % 50 == 0 {
+                lines.push_str(&format!("{}\n", json!({"path": "shared/x", "metadata": {format!("w{w}"): i}})));
+            }
+        }
+        let file = work.path().join("in.jsonl");
+        std::fs::write(&file, lines).unwrap();
+        let child = Command::new(bin())
+            .current_dir(work.path())
+            .env_remove("TROVE_STORE")
+            .envs(s.env.clone())
+            .env("TROVE_CACHE", work.path())
+            .args(["--store", &s.location, "ingest", file.to_str().unwrap(), "--batch", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        children.push((child, work));
+    }
+    for (child, _) in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let before = everything(&s);
+    assert_eq!(before.len(), WRITERS * EACH + 1, "nothing lost");
+    let shared: Vec<&Value> = before.iter().filter(|d| d["path"] == "x").collect();
+    assert_eq!(shared.len(), 1);
+    assert_eq!(shared[0]["metadata"].as_object().unwrap().len(), WRITERS, "every writer's edit merged");
+    s.ok(&["sync", "--full"]);
+    assert_eq!(everything(&s), before, "the catalog equals a rebuild from the log");
+}
