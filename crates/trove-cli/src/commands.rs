@@ -193,6 +193,7 @@ pub fn run_on(store: &Store, command: Command, out: &mut Out) -> Result<()> {
         Command::Ls(args) => ls(store, args, out)?,
         Command::Find(args) => crate::find::find(store, args, out)?,
         Command::Compute(args) => crate::compute::compute(store, args, out)?,
+        Command::Transfer(args) => crate::transfer::run(store, args, &OpenOptions::default(), out)?,
         Command::Lineage { reference, json } => crate::compute::lineage(store, &reference, json, out)?,
         Command::Schema { project, json } => crate::find::schema(store, project, json, out)?,
         Command::Sql { query, json } => crate::find::sql(store, &query, json, out)?,

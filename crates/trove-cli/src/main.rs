@@ -9,6 +9,7 @@ mod find;
 mod integrity;
 mod output;
 mod scan;
+mod transfer;
 mod upkeep;
 
 use std::path::PathBuf;
@@ -241,6 +242,10 @@ pub enum Command {
         #[arg(long)]
         full: bool,
     },
+    /// Copy datasets to another store (folder or bucket) with their ids, metadata, tags, lineage and objects,
+    /// files sent in parallel with a progress bar. Run it again after an interruption: it sends only what
+    /// never arrived and commits only what is missing.
+    Transfer(transfer::TransferArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -74,9 +74,9 @@ fn csv_becomes_parquet_with_a_summary_a_preview_and_conversions_out() {
     assert_eq!(object(&s.show("lab/t"), "t.arrow")["summary"]["rows"], 3);
     // Nothing was left in staging, and no export left a part file.
     assert_eq!(std::fs::read_dir(s.root().join(".trove/staging")).map(|d| d.count()).unwrap_or(0), 0);
-    let parts = std::fs::read_dir(s.inputs.path()).unwrap().filter(|e| {
-        e.as_ref().unwrap().file_name().to_string_lossy().contains(".trove-part")
-    });
+    let parts = std::fs::read_dir(s.inputs.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".trove-part"));
     assert_eq!(parts.count(), 0);
 }
 

@@ -238,3 +238,120 @@ fn eight_machines_write_500_datasets_each_to_s3_and_postgres_and_lose_nothing() 
     s.ok(&["sync", "--full"]);
     assert_eq!(everything(&s), before, "the catalog equals a rebuild from the log");
 }
+
+/// A source store with objects of every kind: files of a few MiB (so that a kill lands mid-transfer), the
+/// same contents in several datasets, a folder object, an empty file, Unicode and maximal-length names.
+fn varied_source(s: &TestStore) {
+    let same = s.file("same.bin", &vec![1u8; 3 << 20]);
+    let folder = s.inputs.path().join("frames");
+    std::fs::create_dir_all(folder.join("sub")).unwrap();
+    std::fs::write(folder.join("a.txt"), "a").unwrap();
+    std::fs::write(folder.join("sub/ü.txt"), vec![2u8; 1 << 20]).unwrap();
+    let empty = s.file("empty.dat", b"");
+    let long = format!("{}", "é".repeat(127));
+    for i in 0..24 {
+        let own = s.file(&format!("own{i}.bin"), &vec![i as u8; (i % 4 + 1) << 20]);
+        let path = if i == 5 { format!("lab/{long}") } else { format!("lab/ü run {i}") };
+        s.ok(&["put", &path, own.to_str().unwrap(), same.to_str().unwrap(), "-m", &format!("i={i}"), "-t", "t"]);
+    }
+    s.ok(&["put", "lab/ü run 3", folder.to_str().unwrap(), empty.to_str().unwrap(), "-m", "big=18446744073709551615"]);
+    s.ok(&["meta", "set", "lab/ü run 4", "note:=\"a\\u0000b\""]);
+    s.ok(&["project", "create", "other", "-m", "site=Grenoble"]);
+    s.ok(&["put", "other/x", "-m", "n=1"]);
+}
+
+fn transfer_json(s: &TestStore, to: &str) -> Value {
+    let out = s.ok(&["transfer", "--all", "--to", to, "--json", "--jobs", "3"]);
+    serde_json::from_str::<Value>(&out).unwrap()["report"].clone()
+}
+
+#[test]
+fn a_transfer_killed_20_times_resumes_to_an_exact_copy_without_sending_anything_twice() {
+    let Some(dest) = TestStore::on_s3("") else { return };
+    let source = TestStore::new();
+    varied_source(&source);
+    let mut source = source;
+    source.env = dest.env.clone();
+    let bucket = storage(&dest);
+    let arrived =
+        || bucket.list(".trove/staging").unwrap().into_iter().filter(|e| e.key.contains("/transfer-")).count();
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64 ^ u64::from(std::process::id());
+    eprintln!("seed {seed}");
+    let total = everything(&source).len();
+    // Kills come early at first, then later and later, so that the transfer advances by pieces.
+    let mut longest = 40.0_f64;
+    let mut interrupted_with_files_waiting = 0;
+    let (mut last_committed, mut last_waiting) = (0, 0);
+    for round in 0..20 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        longest *= 1.3;
+        let mut child = Command::new(bin())
+            .env_remove("TROVE_STORE")
+            .envs(source.env.clone())
+            .args(["--store", &source.location, "transfer", "--all", "--to", &dest.location, "--jobs", "2"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(seed % longest as u64));
+        let _ = child.kill();
+        let _ = child.wait();
+        for finding in dest.findings() {
+            assert_eq!(finding["kind"], "orphan", "round {round}: {finding}");
+        }
+        let (committed, waiting) = (everything(&dest).len(), arrived());
+        eprintln!("round {round}: {committed} of {total} datasets committed, {waiting} files sent and waiting");
+        if committed < total && waiting > 0 {
+            interrupted_with_files_waiting += 1;
+        }
+        // A resumed run keeps what arrived before (until its commit takes it into place).
+        assert!(committed > last_committed || waiting >= last_waiting, "round {round}: arrived files went away");
+        (last_committed, last_waiting) = (committed, waiting);
+    }
+    assert!(interrupted_with_files_waiting > 0, "no kill landed between the sending and the commit");
+    // The run that finishes sends only what never arrived: files found under their transfer names are used.
+    let waiting = arrived();
+    let committed_before = everything(&dest).len();
+    let report = transfer_json(&source, &dest.location);
+    eprintln!("after 20 kills: {committed_before} datasets committed, {waiting} files waiting; the last run: {report}");
+    assert_eq!(report["files_reused"], waiting, "{report}");
+    assert_eq!(everything(&dest), everything(&source), "the destination equals the source");
+    assert_eq!(dest.ok(&["ls", "--json"]), source.ok(&["ls", "--json"]), "projects with their metadata");
+    assert!(dest.ok(&["verify", "--all"]).contains(": 0 damaged"));
+    let again = transfer_json(&source, &dest.location);
+    assert_eq!((again["files_sent"].as_u64(), again["committed"].as_u64()), (Some(0), Some(0)), "{again}");
+    // What killed runs left half-sent is an orphan, and only that.
+    dest.ok(&["gc", "--grace", "0s"]);
+    assert!(dest.findings().is_empty(), "{:?}", dest.findings());
+    assert_eq!(arrived(), 0);
+}
+
+#[test]
+fn a_transfer_comes_back_from_s3_and_refuses_a_taken_place() {
+    let Some(middle) = TestStore::on_s3("") else { return };
+    let source = TestStore::new();
+    varied_source(&source);
+    let back = TestStore::new();
+    let mut from_s3 = TestStore { dir: tempfile::tempdir().unwrap(), inputs: tempfile::tempdir().unwrap(), ..middle };
+    from_s3.env.retain(|(k, _)| k != "TROVE_CACHE");
+    from_s3.env.push(("TROVE_CACHE".into(), from_s3.dir.path().to_string_lossy().into_owned()));
+    let mut source = source;
+    source.env = from_s3.env.clone();
+    let dry = source.ok(&["transfer", "lab", "--to", &from_s3.location, "--dry-run"]);
+    assert!(dry.starts_with("would commit 24 datasets"), "{dry}");
+    assert!(everything(&from_s3).is_empty(), "a dry run changes nothing");
+    source.ok(&["transfer", "lab", "--to", &from_s3.location, "--verify"]);
+    from_s3.ok(&["transfer", "i >= 6", "--to", &back.location, "--verify"]);
+    let wanted: Vec<Value> =
+        everything(&source).into_iter().filter(|d| d["metadata"]["i"].as_u64() >= Some(6)).collect();
+    assert_eq!(everything(&back), wanted);
+    // Another dataset at the same place at the destination: refused before anything is sent.
+    let other = TestStore::new();
+    other.ok(&["put", "lab/ü run 1", "-m", "mine=1"]);
+    let err = from_s3.fails(&["transfer", "lab", "--to", &other.location], 1);
+    assert!(err.contains("another dataset already holds the place") && err.contains("nothing was sent"), "{err}");
+    assert_eq!(everything(&other).len(), 1);
+    assert!(std::fs::read_dir(other.root().join(".trove/staging")).map(|d| d.count()).unwrap_or(0) == 0);
+}

@@ -32,7 +32,9 @@ pub enum StorageError {
     #[error("{key}: {source}")]
     Backend { key: String, source: object_store::Error },
     /// The object store refused the request's credentials (a wrong secret, an unknown key, no permission).
-    #[error("{key}: the object store refused access: check the credentials (for S3: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) and the bucket's permissions\n  caused by: {source}")]
+    #[error(
+        "{key}: the object store refused access: check the credentials (for S3: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) and the bucket's permissions\n  caused by: {source}"
+    )]
     Denied { key: String, source: object_store::Error },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
@@ -251,9 +253,16 @@ impl Storage {
         let (store, prefix) = object_store_at(url, options)?;
         let store: Arc<dyn ObjectStore> =
             if prefix.as_ref().is_empty() { store } else { Arc::new(PrefixStore::new(store, prefix)) };
+        // Network requests run on worker threads, so that many threads of the caller's (verify, transfer)
+        // have requests in flight at once.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(StorageError::Runtime)?;
         Ok(Storage {
             backend: Backend::Objects(store),
-            runtime: runtime()?,
+            runtime,
             durable: true,
             url: url.trim_end_matches('/').to_string(),
         })

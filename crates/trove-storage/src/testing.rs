@@ -19,7 +19,9 @@ pub fn s3_location() -> Option<(String, Vec<(String, String)>)> {
             !under_ci(),
             "{ENDPOINT_VARIABLE} is not set: under CI the S3 tests must run (scripts/test starts the server)"
         );
-        eprintln!("\n*** SKIPPED: no S3 server for this test ({ENDPOINT_VARIABLE} is not set; scripts/test starts one) ***\n");
+        eprintln!(
+            "\n*** SKIPPED: no S3 server for this test ({ENDPOINT_VARIABLE} is not set; scripts/test starts one) ***\n"
+        );
         return None;
     };
     let bucket = var("TROVE_TEST_S3_BUCKET").unwrap_or_else(|| "trove-test".into());

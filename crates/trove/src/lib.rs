@@ -32,6 +32,7 @@ mod query;
 mod repair;
 mod scan;
 mod store;
+mod transfer;
 mod verify;
 mod view;
 mod watch;
@@ -56,6 +57,7 @@ pub use scan::{
     CopiedDataset, CreatedDataset, MovedDataset, RemovedDataset, ScanPhase, ScanProgress, ScanReport, SkippedEntry,
 };
 pub use store::{CATALOG_FILE, CONFIG_FILE, CompactReport, OpenOptions, STAGING, Store, SyncReport, WaitNotice};
+pub use transfer::{TransferOptions, TransferReport, TransferSelection};
 pub use trove_catalog::{CatalogError, Child, Failure as CatalogFailure, FindOptions, KeyUsage, RidSet, Sort, SortKey};
 /// The format handlers, re-exported for their table and array helpers and the `Element` trait.
 pub use trove_formats as formats;

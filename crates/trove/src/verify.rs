@@ -349,7 +349,7 @@ impl Store {
 
 /// The live datasets a scope covers, in path order, each with the one object to check when the scope names
 /// one (`None`: all of them).
-fn datasets_in_scope(
+pub(crate) fn datasets_in_scope(
     read: &trove_catalog::Reader<'_>,
     scope: &VerifyScope,
 ) -> Result<Vec<(DatasetState, Option<String>)>> {

@@ -71,8 +71,6 @@ pub fn tour(s: &TestStore) -> String {
     run(&["sql", "select path, name, format, size, rows from objects order by path, name", "--json"]);
     run(&["sync", "--full"]);
     run(&["find", "temperature >= 300 or exists(i)", "--json"]);
-    let transcript =
-        transcript.replace(s.inputs.path().to_str().unwrap(), "<inputs>").replace(&s.location, "<root>");
+    let transcript = transcript.replace(s.inputs.path().to_str().unwrap(), "<inputs>").replace(&s.location, "<root>");
     normalized(&transcript)
 }
-
