@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Stdio;
 
-use common::tour::{normalized, tour};
+use common::tour::tour;
 use common::{TestStore, bin};
 use serde_json::{Value, json};
 

@@ -248,7 +248,7 @@ fn varied_source(s: &TestStore) {
     std::fs::write(folder.join("a.txt"), "a").unwrap();
     std::fs::write(folder.join("sub/ü.txt"), vec![2u8; 1 << 20]).unwrap();
     let empty = s.file("empty.dat", b"");
-    let long = format!("{}", "é".repeat(127));
+    let long = "é".repeat(127);
     for i in 0..24 {
         let own = s.file(&format!("own{i}.bin"), &vec![i as u8; (i % 4 + 1) << 20]);
         let path = if i == 5 { format!("lab/{long}") } else { format!("lab/ü run {i}") };

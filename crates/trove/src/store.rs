@@ -215,7 +215,7 @@ impl Store {
                 }
                 config.catalog.url = catalog_at.recorded_url();
                 match storage.put(CONFIG_FILE, config.to_toml(), true) {
-                    Err(e) if matches!(e, trove_storage::StorageError::AlreadyExists { .. }) => {
+                    Err(trove_storage::StorageError::AlreadyExists { .. }) => {
                         return Err(Error::AlreadyAStore { path: PathBuf::from(url) });
                     }
                     other => other?,

@@ -898,7 +898,7 @@ mod tests {
         let path = dir.path().join("growing");
         let content = vec![7u8; 3 * PIECE as usize];
         std::fs::write(&path, &content).unwrap();
-        let files = [FileJob { object: 0, relative: None, path: path.clone(), size: 2 * PIECE }];
+        let files = [FileJob { object: 0, relative: None, path: path.clone(), key: String::new(), size: 2 * PIECE }];
         let mut pieces = Vec::new();
         subtrees(0, 2 * PIECE, &mut pieces);
         let tasks: Vec<Task> = pieces.iter().map(|&p| Task { file: 0, piece: Some(p) }).collect();
