@@ -113,7 +113,10 @@ pub fn sync_scan(store: &Store, full: bool, json: bool, out: &mut Out) -> Result
 /// `trove watch [--json]`: runs until the process is stopped; each scan that finds something is printed as
 /// it happens.
 pub fn watch(store: &Store, json: bool, out: &mut Out) -> Result<()> {
-    eprintln!("watching {} for changes to the data folders (Ctrl-C stops)", store.root().display());
+    // A store in a bucket has no folders to watch: the library refuses it before the first scan.
+    if let Some(folder) = store.location().folder() {
+        eprintln!("watching {} for changes to the data folders (Ctrl-C stops)", folder.display());
+    }
     let stop = AtomicBool::new(false);
     let mut failure: Option<anyhow::Error> = None;
     store.watch(&stop, &mut |report| {

@@ -570,6 +570,12 @@ impl Store {
         })
     }
 
+    /// Exports an object (a file, or a folder object to a folder) to `dest`, verified against its checksum;
+    /// the bytes written.
+    fn export(&self, py: Python<'_>, reference: &str, dest: PathBuf) -> PyResult<u64> {
+        call(py, || Ok(self.inner()?.export_object(&Ref::parse(reference)?, &dest)?))
+    }
+
     /// Begins a batch in this thread: every write until `end_batch` becomes one commit (see `Store.batch`).
     fn begin_batch(&self, py: Python<'_>) -> PyResult<()> {
         call(py, || Ok(self.inner()?.begin_batch()?))

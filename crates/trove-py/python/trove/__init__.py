@@ -132,7 +132,11 @@ class Store:
 
     @property
     def location(self) -> str:
-        """Where the store is: its folder, or its object-store URL (`s3://bucket/prefix`)."""
+        """Where the store is: its folder, or its object-store URL (`s3://bucket/prefix`).
+
+        >>> trove.open("s3://lab-bucket/trove").location   # doctest: +SKIP
+        's3://lab-bucket/trove'
+        """
         return self._native.location()
 
     @property
@@ -655,12 +659,27 @@ class Object:
         return self._view.get("summary")
 
     @property
+    def _remote(self) -> bool:
+        return "://" in self._store.location
+
+    @property
     def path_on_disk(self) -> Path:
-        """The absolute path of the object's file or folder (what `trove locate` prints).
+        """The absolute path of the object's file or folder (what `trove locate` prints). A store in a bucket
+        has none: `trove.StorageError` (use `load()`, or `export()`).
 
         >>> ds.objects["v.csv"].path_on_disk.read_text()   # doctest: +SKIP
         """
+        if "://" in self._store.location:
+            raise StorageError(f"{self.ref}: the store is at {self._store.location}, not on a local disk")
         return Path(self._store.root) / str(self._view["path"])
+
+    def export(self, dest: PathLike) -> int:
+        """Writes the object (a file, or a folder object as a folder) to `dest`, checked against its checksum;
+        returns the bytes written.
+
+        >>> ds.objects["v.csv"].export("/tmp/v.csv")   # doctest: +SKIP
+        """
+        return int(self._store._native.export(self.ref, os.fspath(dest)))
 
     def load(self, *, columns: list[str] | None = None, rows: range | slice | None = None,
              slice: str | None = None, as_: str = "pandas") -> Any:  # noqa: A002 - numpy's word
@@ -695,7 +714,7 @@ class Object:
         if fmt in ARRAYS:
             import numpy as np
 
-            if fmt == "npy" and slice is None:
+            if fmt == "npy" and slice is None and not self._remote:
                 # The stored file is the array as it was put: numpy reads it directly.
                 return np.load(self.path_on_disk, allow_pickle=False)
             with tempfile.TemporaryDirectory(prefix="trove-load-") as scratch:
@@ -704,6 +723,18 @@ class Object:
                 return np.load(target, allow_pickle=False)
         if slice is not None:
             raise ValueError(f"slice= is for arrays; {self.ref} is {fmt}")
+        if self._remote:
+            # In a bucket: fetched whole, verified, into a scratch folder first.
+            with tempfile.TemporaryDirectory(prefix="trove-load-") as scratch:
+                path = Path(scratch) / self.name
+                self.export(path)
+                if path.is_dir():
+                    if _is_labelled_zarr_group(path):
+                        return _xarray_of(path).load()
+                    raise StorageError(f"{self.ref} is a folder in {self._store.location}: export() it to a folder")
+                if fmt == "json":
+                    return json.loads(path.read_text(encoding="utf-8"))
+                return path.read_bytes()
         path = self.path_on_disk
         if path.is_dir():
             return _xarray_of(path) if _is_labelled_zarr_group(path) else path
@@ -835,7 +866,10 @@ class Dataset:
 
         >>> sorted(p.name for p in ds.path_on_disk.iterdir())   # doctest: +SKIP
         """
-        return Path(self.store._native.locate(self.ref))
+        where = self.store._native.locate(self.ref)
+        if "://" in where:
+            raise StorageError(f"{self.ref} is at {where}, not on a local disk")
+        return Path(where)
 
     def children(self) -> list[Dataset]:
         """The nearest datasets below this one (through folders that are not datasets), in path order.
