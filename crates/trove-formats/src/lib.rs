@@ -164,6 +164,15 @@ pub struct PreviewOptions {
     pub slice: Option<Slice>,
 }
 
+/// The bytes of a stored object read by range, from somewhere that is not a local file (an object in a
+/// bucket): what lets a Parquet read fetch only the footer and the column chunks it needs.
+pub trait RangeRead: Send + Sync {
+    /// The object's size in bytes.
+    fn size(&self) -> u64;
+    /// The bytes of `range` (clamped to the object's end).
+    fn read_range(&self, range: std::ops::Range<u64>) -> std::io::Result<bytes::Bytes>;
+}
+
 /// One format: detection, summary and preview. Tables and arrays also implement [`TableFormat`] or
 /// [`ArrayFormat`], through which every conversion between formats runs.
 pub trait Format: Send + Sync {

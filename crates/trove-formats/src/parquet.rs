@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
 use arrow::array::Array;
 use arrow::record_batch::RecordBatchReader;
@@ -18,8 +19,10 @@ use parquet::basic::{Compression as Codec, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::reader::{ChunkReader, Length};
 use serde_json::Value;
 
+use crate::RangeRead;
 use crate::table::{self, TableStats, Window};
 use crate::{
     Compression, Format, FormatError, Layout, PreviewOptions, Probe, Result, TableFormat, TableSelect, WriteOptions,
@@ -133,6 +136,54 @@ impl TableFormat for Parquet {
     /// only the columns asked for.
     fn read(&self, path: &Path, select: &TableSelect) -> Result<Box<dyn RecordBatchReader + Send>> {
         let (file, metadata) = open(path, select.rows.is_some())?;
+        read_from(file, metadata, path, select)
+    }
+
+    /// Streams batches into a new Parquet file, holding at most one row group in memory.
+    fn write(&self, batches: &mut dyn RecordBatchReader, dest: &Path, options: &WriteOptions) -> Result<()> {
+        let written = write_file(batches, dest, options);
+        if written.is_err() {
+            // A half-written file is no use to anyone; the error says what went wrong.
+            let _ = std::fs::remove_file(dest);
+        }
+        written
+    }
+}
+
+/// Reads a Parquet object by byte ranges (an object in a bucket): the footer, then only the column chunks
+/// (and pages) of the columns and rows asked for. `name` is said in errors.
+pub fn read_ranged(
+    source: Arc<dyn RangeRead>,
+    name: &Path,
+    select: &TableSelect,
+) -> Result<Box<dyn RecordBatchReader + Send>> {
+    let ranges = Ranges::new(source);
+    let metadata = load_metadata(&ranges, name, select.rows.is_some())?;
+    read_from(ranges, metadata, name, select)
+}
+
+/// [`Format::preview`] of a Parquet object read by byte ranges.
+pub fn preview_ranged(
+    source: Arc<dyn RangeRead>,
+    name: &Path,
+    options: &crate::PreviewOptions,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let ranges = Ranges::new(source);
+    // The page index lets the first rows be read without the rest of their row group.
+    let metadata = load_metadata(&ranges, name, true)?;
+    let rows = u64::try_from(metadata.metadata().file_metadata().num_rows()).unwrap_or(0);
+    table::preview_with(|select| read_from(ranges, metadata, name, select), options, rows, out)
+}
+
+/// The columns and rows `select` asks for, from a Parquet source whose footer was read.
+fn read_from<R: ChunkReader + 'static>(
+    file: R,
+    metadata: ArrowReaderMetadata,
+    path: &Path,
+    select: &TableSelect,
+) -> Result<Box<dyn RecordBatchReader + Send>> {
+    {
         let schema = metadata.schema().clone();
         let wanted = table::column_indices(&schema, select.columns.as_deref(), path)?;
         let mut builder =
@@ -163,15 +214,103 @@ impl TableFormat for Parquet {
         };
         Ok(Box::new(KeepMetadata::new(reader, schema.metadata())))
     }
+}
 
-    /// Streams batches into a new Parquet file, holding at most one row group in memory.
-    fn write(&self, batches: &mut dyn RecordBatchReader, dest: &Path, options: &WriteOptions) -> Result<()> {
-        let written = write_file(batches, dest, options);
-        if written.is_err() {
-            // A half-written file is no use to anyone; the error says what went wrong.
-            let _ = std::fs::remove_file(dest);
+/// A [`RangeRead`] as Parquet's reader takes it. Parquet reads a page's header through a reader, then the
+/// page's bytes: the window fetched for the header is kept, so that the page (and often the next header)
+/// is served from it rather than fetched again.
+struct Ranges {
+    source: Arc<dyn RangeRead>,
+    /// The last window fetched: where it starts, and its bytes.
+    window: Arc<std::sync::Mutex<(u64, bytes::Bytes)>>,
+}
+
+impl Ranges {
+    fn new(source: Arc<dyn RangeRead>) -> Ranges {
+        Ranges { source, window: Default::default() }
+    }
+}
+
+/// Reads `start..end` of `source`, using what `window` holds of it and keeping what was fetched.
+fn read_through(
+    source: &dyn RangeRead,
+    window: &std::sync::Mutex<(u64, bytes::Bytes)>,
+    start: u64,
+    end: u64,
+) -> std::io::Result<bytes::Bytes> {
+    let mut held = window.lock().unwrap_or_else(|p| p.into_inner());
+    let (at, bytes) = &*held;
+    let held_end = at + bytes.len() as u64;
+    if start >= *at && end <= held_end {
+        return Ok(bytes.slice((start - at) as usize..(end - at) as usize));
+    }
+    if start >= *at && start < held_end {
+        // The front is held: fetch the rest only.
+        let mut joined = Vec::with_capacity((end - start) as usize);
+        joined.extend_from_slice(&bytes[(start - at) as usize..]);
+        joined.extend_from_slice(&source.read_range(held_end..end)?);
+        let joined = bytes::Bytes::from(joined);
+        *held = (start, joined.clone());
+        return Ok(joined);
+    }
+    let fetched = source.read_range(start..end)?;
+    *held = (start, fetched.clone());
+    Ok(fetched)
+}
+
+impl Length for Ranges {
+    fn len(&self) -> u64 {
+        self.source.size()
+    }
+}
+
+impl ChunkReader for Ranges {
+    type T = RangeReader;
+
+    /// A reader from `start` on, fetching a window at a time (Parquet reads page headers this way).
+    fn get_read(&self, start: u64) -> parquet::errors::Result<RangeReader> {
+        Ok(RangeReader { source: self.source.clone(), window: self.window.clone(), next: start })
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
+        let end = start.saturating_add(length as u64).min(self.source.size());
+        read_through(self.source.as_ref(), &self.window, start.min(end), end)
+            .map_err(|e| ParquetError::External(Box::new(e)))
+    }
+}
+
+/// Sequential reads over a [`RangeRead`], [`RANGE_WINDOW`] bytes a request.
+struct RangeReader {
+    source: Arc<dyn RangeRead>,
+    window: Arc<std::sync::Mutex<(u64, bytes::Bytes)>>,
+    next: u64,
+}
+
+/// How much one sequential read of a ranged source fetches at a time.
+const RANGE_WINDOW: u64 = 64 * 1024;
+
+impl std::io::Read for RangeReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let size = self.source.size();
+        if self.next >= size || out.is_empty() {
+            return Ok(0);
         }
-        written
+        let held = {
+            let held = self.window.lock().unwrap_or_else(|p| p.into_inner());
+            let held_end = held.0 + held.1.len() as u64;
+            (self.next >= held.0 && self.next < held_end).then(|| held.1.slice((self.next - held.0) as usize..))
+        };
+        let available = match held {
+            Some(bytes) => bytes,
+            None => {
+                let end = self.next.saturating_add(RANGE_WINDOW).min(size);
+                read_through(self.source.as_ref(), &self.window, self.next, end)?
+            }
+        };
+        let n = out.len().min(available.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.next += n as u64;
+        Ok(n)
     }
 }
 
@@ -328,11 +467,16 @@ fn pandas_index(file: &ParquetMetaData, summary: &mut serde_json::Map<String, Va
 /// Opens a Parquet file and reads its footer (and, for reads of some rows, its page index).
 fn open(path: &Path, page_index: bool) -> Result<(File, ArrowReaderMetadata)> {
     let file = File::open(path).map_err(FormatError::io(path))?;
+    let metadata = load_metadata(&file, path, page_index)?;
+    Ok((file, metadata))
+}
+
+/// Reads a Parquet source's footer (and, for reads of some rows, its page index).
+fn load_metadata<R: ChunkReader>(source: &R, path: &Path, page_index: bool) -> Result<ArrowReaderMetadata> {
     // The page index lets a read of some rows skip pages inside a row group; a file may not have one.
     let policy = if page_index { PageIndexPolicy::Optional } else { PageIndexPolicy::Skip };
     let options = ArrowReaderOptions::new().with_page_index_policy(policy);
-    let metadata = ArrowReaderMetadata::load(&file, options).map_err(|e| unreadable(path, e))?;
-    Ok((file, metadata))
+    ArrowReaderMetadata::load(source, options).map_err(|e| unreadable(path, e))
 }
 
 fn unreadable(path: &Path, e: ParquetError) -> FormatError {

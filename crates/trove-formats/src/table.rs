@@ -567,9 +567,19 @@ pub(crate) fn preview_table(
     total_rows: u64,
     out: &mut dyn Write,
 ) -> Result<()> {
+    preview_with(|select| table.read(path, select), options, total_rows, out)
+}
+
+/// [`preview_table`] through any reader of a selection.
+pub(crate) fn preview_with(
+    read: impl FnOnce(&TableSelect) -> Result<Box<dyn RecordBatchReader + Send>>,
+    options: &crate::PreviewOptions,
+    total_rows: u64,
+    out: &mut dyn Write,
+) -> Result<()> {
     let head = options.head.unwrap_or(DEFAULT_HEAD) as u64;
     let select = TableSelect { columns: options.columns.clone(), rows: Some(0..head) };
-    let reader = table.read(path, &select)?;
+    let reader = read(&select)?;
     let schema = reader.schema();
     let batches = reader.collect::<std::result::Result<Vec<_>, _>>().map_err(from_arrow)?;
     write_preview(out, &schema, &batches, total_rows)

@@ -25,7 +25,7 @@ use zarrs::array::{
 use zarrs::filesystem::FilesystemStore;
 use zarrs::metadata_ext::data_type::NumpyTimeUnit;
 
-use crate::array::{self, ArrayInfo, ArraySource, DType, RawArray, Region, SLAB_BYTES, elements, fmt_shape};
+use crate::array::{self, ArrayInfo, ArraySource, DType, RawArray, Region, SLAB_BYTES, Slice, elements, fmt_shape};
 use crate::{ArrayFormat, Compression, Format, FormatError, Layout, PreviewOptions, Probe, Result, WriteOptions};
 
 /// The Zarr (v3) format.
@@ -158,6 +158,30 @@ impl ArrayFormat for Zarr {
 fn zarr_error(path: &Path, doing: &str, error: impl std::fmt::Display) -> FormatError {
     FormatError::Zarr(format!("{}: {doing}: {error}", path.display()))
 }
+
+/// The files of a stored Zarr array (paths inside its folder) that hold the chunks a read of `slice` (all of
+/// it when `None`) touches, given a folder holding the array's metadata alone. A read elsewhere (an object in
+/// a bucket) fetches these and the metadata, nothing more: a chunk that is not stored reads as the fill value.
+pub fn chunk_files(metadata_folder: &Path, slice: Option<&Slice>) -> Result<Vec<String>> {
+    let (array, info) = open(metadata_folder)?;
+    let selection = match slice {
+        Some(slice) => slice.resolve(&info.shape)?,
+        None => array::Selection::full(&info.shape),
+    };
+    let region = selection.region();
+    if region.0.iter().any(|r| r.is_empty()) {
+        return Ok(Vec::new());
+    }
+    let subset = ArraySubset::new_with_ranges(&region.0);
+    let chunks = array
+        .chunks_in_array_subset(&subset)
+        .map_err(|e| zarr_error(metadata_folder, "finding the chunks of a slice", e))?
+        .ok_or_else(|| zarr_error(metadata_folder, "finding the chunks of a slice", "the chunk grid cannot say"))?;
+    Ok(chunks.indices().into_iter().map(|at| array.chunk_key(&at).as_str().to_string()).collect())
+}
+
+/// The names of the files that describe a Zarr array (as opposed to its chunks).
+pub const METADATA_FILES: [&str; 5] = ["zarr.json", ".zarray", ".zattrs", ".zgroup", ".zmetadata"];
 
 /// Opens the array in a folder and describes it.
 fn open(path: &Path) -> Result<(Array<FilesystemStore>, ArrayInfo)> {

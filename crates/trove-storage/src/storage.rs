@@ -165,6 +165,8 @@ pub struct Storage {
     runtime: tokio::runtime::Runtime,
     durable: bool,
     url: String,
+    /// Bytes read from an object store so far (reads of a local folder are not counted).
+    fetched: std::sync::atomic::AtomicU64,
 }
 
 /// Where the bytes go. A local folder is written with the filesystem's own calls: trove needs fsync, atomic
@@ -233,6 +235,7 @@ impl Storage {
             url: format!("file://{}", root.display()),
             backend: Backend::Local(root),
             durable,
+            fetched: Default::default(),
         })
     }
 
@@ -243,6 +246,7 @@ impl Storage {
             runtime: runtime()?,
             durable: false,
             url: "memory://".into(),
+            fetched: Default::default(),
         })
     }
 
@@ -265,6 +269,7 @@ impl Storage {
             runtime,
             durable: true,
             url: url.trim_end_matches('/').to_string(),
+            fetched: Default::default(),
         })
     }
 
@@ -529,10 +534,44 @@ impl Storage {
             Backend::Objects(store) => store,
         };
         let path = path_of(key);
-        self.runtime.block_on(async {
+        let bytes = self.runtime.block_on(async {
             let got = store.get(&path).await.map_err(|e| self.fail(key, e))?;
             got.bytes().await.map_err(|e| self.fail(key, e))
-        })
+        })?;
+        self.count_fetched(bytes.len());
+        Ok(bytes)
+    }
+
+    /// The bytes of `range` of an object (clamped to its end): on an object store, one range request.
+    pub fn get_range(&self, key: &str, range: std::ops::Range<u64>) -> Result<Bytes> {
+        let store = match &self.backend {
+            Backend::Local(_) => {
+                use std::os::unix::fs::FileExt;
+                let path = self.local_path(key).unwrap_or_default();
+                let file = std::fs::File::open(&path).map_err(|e| local_read_error(key, &path, e))?;
+                let size = file.metadata().map_err(io_at(&path))?.len();
+                let (start, end) = (range.start.min(size), range.end.min(size));
+                let mut buf = vec![0u8; usize::try_from(end - start).unwrap_or(0)];
+                file.read_exact_at(&mut buf, start).map_err(io_at(&path))?;
+                return Ok(Bytes::from(buf));
+            }
+            Backend::Objects(store) => store,
+        };
+        if range.is_empty() {
+            return Ok(Bytes::new());
+        }
+        let bytes = self.runtime.block_on(store.get_range(&path_of(key), range)).map_err(|e| self.fail(key, e))?;
+        self.count_fetched(bytes.len());
+        Ok(bytes)
+    }
+
+    fn count_fetched(&self, n: usize) {
+        self.fetched.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Bytes read from an object store by this handle so far: what a read really cost in transfer.
+    pub fn bytes_fetched(&self) -> u64 {
+        self.fetched.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Streams an object into `writer`, hashing it on the way; returns its size and BLAKE3 hash.
@@ -562,7 +601,9 @@ impl Storage {
                 let mut stream = got.into_stream();
                 self.runtime.block_on(async {
                     while let Some(chunk) = stream.next().await {
-                        pass(&chunk.map_err(|e| self.fail(key, e))?)?;
+                        let chunk = chunk.map_err(|e| self.fail(key, e))?;
+                        self.count_fetched(chunk.len());
+                        pass(&chunk)?;
                     }
                     Ok::<_, StorageError>(())
                 })?;

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow::record_batch::RecordBatchReader;
 use ndarray::ArrayD;
@@ -495,10 +496,22 @@ impl Store {
     /// while it is read (its folder is swapped in one step, see `Storage::rename`) is read again, once the
     /// catalog has caught up.
     fn read_stable<T>(&self, r: &Ref, read: impl Fn(&ObjectInfo, &Path) -> Result<T>) -> Result<T> {
+        self.read_stable_part(r, None, read)
+    }
+
+    /// [`Store::read_stable`] for a read of part of an array (`slice`): on an object store, only the files
+    /// of a Zarr array that hold the chunks the slice touches are fetched.
+    fn read_stable_part<T>(
+        &self,
+        r: &Ref,
+        slice: Option<&Slice>,
+        read: impl Fn(&ObjectInfo, &Path) -> Result<T>,
+    ) -> Result<T> {
         if self.storage.local_root().is_none() {
             let info = self.object_info(r)?;
             let scratch = self.scratch_dir()?;
-            let result = self.fetch_verified(&info, &scratch.join(&info.name)).and_then(|path| read(&info, &path));
+            let result =
+                self.fetch_verified(&info, &scratch.join(&info.name), slice).and_then(|path| read(&info, &path));
             remove_any(&scratch);
             return result;
         }
@@ -523,19 +536,43 @@ impl Store {
 
     /// Streams a table object (Parquet, CSV or Arrow): all or some columns, all rows or a range.
     pub fn read_table(&self, r: &Ref, select: &TableSelect) -> Result<Box<dyn RecordBatchReader + Send>> {
+        if let Some((source, name)) = self.ranged_parquet(r)? {
+            return Ok(trove_formats::parquet::read_ranged(source, &name, select)?);
+        }
         self.read_stable(r, |info, path| Ok(trove_formats::table::read_table(info.format()?, path, select)?))
+    }
+
+    /// A Parquet object in an object store, as a source read by byte ranges (a read then fetches the footer
+    /// and the column chunks it needs, not the whole object), with its URL for messages.
+    fn ranged_parquet(&self, r: &Ref) -> Result<Option<(Arc<dyn trove_formats::RangeRead>, PathBuf)>> {
+        if self.storage.local_root().is_some() {
+            return Ok(None);
+        }
+        let info = self.object_info(r)?;
+        if info.manifest.format != "parquet" || info.manifest.is_folder() {
+            return Ok(None);
+        }
+        let name = PathBuf::from(self.storage.locate(&info.key));
+        let source = StoredRanges { storage: self.storage.clone(), key: info.key, size: info.manifest.size };
+        Ok(Some((Arc::new(source), name)))
+    }
+
+    /// Bytes this handle has read from an object store so far (0 for a store in a folder): what reads cost
+    /// in transfer.
+    pub fn bytes_fetched(&self) -> u64 {
+        self.storage.bytes_fetched()
     }
 
     /// Reads an array object (npy or Zarr), or a slice of it, touching only the chunks the slice needs.
     pub fn read_array<T: Element>(&self, r: &Ref, slice: Option<&Slice>) -> Result<ArrayD<T>> {
-        self.read_stable(r, |info, path| Ok(trove_formats::array::read_array(info.format()?, path, slice)?))
+        self.read_stable_part(r, slice, |info, path| Ok(trove_formats::array::read_array(info.format()?, path, slice)?))
     }
 
     /// Writes part of an array object (`trove get REF:OBJ --slice S`) to `dest` as an `.npy` file, reading only
     /// the chunks the slice touches. `dest` appears complete or not at all.
     pub fn export_slice(&self, r: &Ref, slice: &Slice, dest: &Path) -> Result<()> {
         let part = part_path(dest);
-        let result = self.read_stable(r, |info, path| {
+        let result = self.read_stable_part(r, Some(slice), |info, path| {
             let format = info.format()?;
             let array = format.as_array().ok_or_else(|| {
                 Error::Mismatch(format!("{r} is {}, not an array: slicing needs an npy or zarr object", format.name()))
@@ -559,8 +596,11 @@ impl Store {
 
     /// Writes a readable preview of an object (`trove cat`).
     pub fn preview(&self, r: &Ref, options: &PreviewOptions, out: &mut dyn Write) -> Result<()> {
+        if let Some((source, name)) = self.ranged_parquet(r)? {
+            return Ok(trove_formats::parquet::preview_ranged(source, &name, options, out)?);
+        }
         // Rendered into memory first, so that a retried read never prints half a preview.
-        let text = self.read_stable(r, |info, path| {
+        let text = self.read_stable_part(r, options.slice.as_ref(), |info, path| {
             let mut text = Vec::new();
             info.format()?.preview(path, options, &mut text)?;
             Ok(text)
@@ -610,30 +650,47 @@ impl Store {
 
     /// Downloads an object (a file, or a folder object's files) to `dest`, each file checked against its
     /// manifest on the way; returns `dest`.
-    fn fetch_verified(&self, info: &ObjectInfo, dest: &Path) -> Result<PathBuf> {
+    fn fetch_verified(&self, info: &ObjectInfo, dest: &Path, slice: Option<&Slice>) -> Result<PathBuf> {
+        let file = |relative: &String, entry: &FileEntry| {
+            let what = format!("{} ({relative})", info.name);
+            (format!("{}/{relative}", info.key), dest.join(relative), entry.checksum.clone(), what)
+        };
         let wanted = match &info.manifest.files {
             None => vec![(info.key.clone(), dest.to_path_buf(), info.manifest.checksum.clone(), info.name.clone())],
-            Some(files) => files
-                .iter()
-                .map(|(relative, entry)| {
-                    let what = format!("{} ({relative})", info.name);
-                    (format!("{}/{relative}", info.key), dest.join(relative), entry.checksum.clone(), what)
-                })
-                .collect(),
+            // A Zarr array: its metadata first, then only the chunk files the read touches.
+            Some(files) if info.manifest.format == "zarr" => {
+                let is_metadata = |relative: &String| trove_formats::zarr::METADATA_FILES.contains(&relative.as_str());
+                let metadata: Vec<_> = files.iter().filter(|(r, _)| is_metadata(r)).map(|(r, e)| file(r, e)).collect();
+                self.fetch_files(&metadata, dest)?;
+                let needed = trove_formats::zarr::chunk_files(dest, slice)?;
+                let chunks: Vec<_> = needed
+                    .iter()
+                    .filter_map(|relative| files.get_key_value(relative))
+                    .map(|(r, e)| file(r, e))
+                    .collect();
+                self.fetch_files(&chunks, dest)?;
+                return Ok(dest.to_path_buf());
+            }
+            Some(files) => files.iter().map(|(r, e)| file(r, e)).collect(),
         };
-        std::fs::create_dir_all(if info.manifest.is_folder() { dest } else { dest.parent().unwrap_or(dest) })
-            .map_err(Error::io(dest))?;
+        self.fetch_files(&wanted, dest)?;
+        Ok(dest.to_path_buf())
+    }
+
+    /// Downloads files (key, local path, checksum, what to call it in an error), each checked on the way.
+    fn fetch_files(&self, wanted: &[(String, PathBuf, String, String)], dest: &Path) -> Result<()> {
+        std::fs::create_dir_all(dest.parent().unwrap_or(dest)).map_err(Error::io(dest))?;
         for (key, path, checksum, what) in wanted {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
             }
-            let mut file = std::fs::File::create(&path).map_err(Error::io(&path))?;
-            let (_, hash) = self.storage.get_stream(&key, &mut file)?;
-            if hex(hash) != checksum {
-                return Err(Error::Damaged { what, expected: checksum, found: hex(hash) });
+            let mut file = std::fs::File::create(path).map_err(Error::io(path))?;
+            let (_, hash) = self.storage.get_stream(key, &mut file)?;
+            if hex(hash) != *checksum {
+                return Err(Error::Damaged { what: what.clone(), expected: checksum.clone(), found: hex(hash) });
             }
         }
-        Ok(dest.to_path_buf())
+        Ok(())
     }
 
     /// A fresh folder under `.trove/staging` for scratch work (the caller removes it).
@@ -686,6 +743,24 @@ impl Store {
             remove_any(&part);
         }
         result
+    }
+}
+
+/// An object of a store read by byte ranges.
+struct StoredRanges {
+    storage: Arc<trove_storage::Storage>,
+    key: String,
+    size: u64,
+}
+
+impl trove_formats::RangeRead for StoredRanges {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_range(&self, range: std::ops::Range<u64>) -> std::io::Result<bytes::Bytes> {
+        let end = range.end.min(self.size);
+        self.storage.get_range(&self.key, range.start.min(end)..end).map_err(std::io::Error::other)
     }
 }
 
