@@ -1,7 +1,5 @@
 //! `trove verify` (every object hashed again) and `trove log` (a dataset's history).
 
-use std::io::IsTerminal;
-
 use anyhow::{Result, bail};
 use serde_json::json;
 use trove::model::Ref;
@@ -16,14 +14,7 @@ pub fn verify(store: &Store, reference: Option<&str>, json: bool, out: &mut Out)
         Some(r) => VerifyScope::Ref(Ref::parse(r)?),
         None => VerifyScope::All,
     };
-    let bar =
-        if std::io::stderr().is_terminal() { indicatif::ProgressBar::new(0) } else { indicatif::ProgressBar::hidden() };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} verify [{bar:20}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let bar = output::progress_bar("{spinner} verify [{bar:20}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)");
     let report = store.verify(&scope, &mut |done, total| {
         bar.set_length(total);
         bar.set_position(done);

@@ -37,6 +37,17 @@ pub fn stdout_error(source: std::io::Error) -> trove::Error {
 }
 
 /// A byte count for people: `812 B`, `1.4 MB`.
+/// A progress bar on stderr in the given style (indicatif's template), hidden when stderr is not a terminal.
+pub fn progress_bar(template: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    let bar =
+        if std::io::stderr().is_terminal() { indicatif::ProgressBar::new(0) } else { indicatif::ProgressBar::hidden() };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template).unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 pub fn size(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut v = n as f64;

@@ -1,7 +1,5 @@
 //! `trove transfer`: datasets copied to another store, with a progress bar.
 
-use std::io::IsTerminal;
-
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 use trove::model::Ref;
@@ -41,14 +39,7 @@ pub struct TransferArgs {
 pub fn run(store: &Store, args: TransferArgs, options: &OpenOptions, out: &mut Out) -> Result<()> {
     let selection = selection(store, args.target.as_deref())?;
     let to = destination(&args.to, options)?;
-    let bar =
-        if std::io::stderr().is_terminal() { indicatif::ProgressBar::new(0) } else { indicatif::ProgressBar::hidden() };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} transfer [{bar:20}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let bar = output::progress_bar("{spinner} transfer [{bar:20}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)");
     let transfer_options = TransferOptions { jobs: usize::from(args.jobs), verify: args.verify, dry_run: args.dry_run };
     let report = store.transfer(&selection, &to, &transfer_options, &|done, total| {
         bar.set_length(total);

@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::process::Stdio;
-
+use common::machines::everything;
 use common::tour::tour;
 use common::{TestStore, bin};
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[test]
 fn the_readme_tour_answers_the_same_on_sqlite_and_postgres() {
@@ -26,11 +25,6 @@ fn the_readme_tour_answers_the_same_on_sqlite_and_postgres() {
         assert!(expected.contains(seen), "{seen} missing from:\n{expected}");
     }
     assert!(pg.ok(&["catalog", "info"]).contains("PostgreSQL"));
-}
-
-/// Every dataset's `show --json`, in path order.
-fn everything(s: &TestStore) -> Vec<Value> {
-    s.ok(&["find", "--json"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 #[test]
@@ -161,44 +155,5 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn eight_machines_write_500_datasets_each_into_one_catalog_and_lose_nothing() {
     let Some(s) = TestStore::on_postgres() else { return };
-    const WRITERS: usize = 8;
-    const EACH: usize = 500;
-    let mut children = Vec::new();
-    for w in 0..WRITERS {
-        // A machine: its own working folder, its own writer id (each process has one), one commit a dataset.
-        let work = tempfile::tempdir().unwrap();
-        let mut lines = String::new();
-        for i in 0..EACH {
-            lines.push_str(&format!("{}\n", json!({"path": format!("m{w}/r{i:03}"), "metadata": {"w": w, "i": i}})));
-            if i % 50 == 0 {
-                // Every machine also writes the same dataset: one dataset results, whatever the order.
-                lines.push_str(&format!("{}\n", json!({"path": "shared/x", "metadata": {format!("w{w}"): i}})));
-            }
-        }
-        let file = work.path().join("in.jsonl");
-        std::fs::write(&file, lines).unwrap();
-        let child = std::process::Command::new(bin())
-            .current_dir(work.path())
-            .arg("--store")
-            .arg(s.root())
-            .args(["ingest", file.to_str().unwrap(), "--batch", "1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        children.push((child, work));
-    }
-    for (child, _) in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    }
-    let before = everything(&s);
-    assert_eq!(before.len(), WRITERS * EACH + 1, "nothing lost");
-    let shared: Vec<&Value> = before.iter().filter(|d| d["path"] == "x").collect();
-    assert_eq!(shared.len(), 1);
-    let keys = shared[0]["metadata"].as_object().unwrap();
-    assert_eq!(keys.len(), WRITERS, "every writer's edit of the shared dataset merged: {keys:?}");
-    assert!(s.ok(&["catalog", "info", "--json"]).contains("\"segments_behind\":0"));
-    s.ok(&["sync", "--full"]);
-    assert_eq!(everything(&s), before, "the catalog equals a rebuild from the log");
+    common::machines::write_at_once_and_lose_nothing(&s, 8, 500);
 }

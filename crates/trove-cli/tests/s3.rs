@@ -8,14 +8,10 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::machines::everything;
 use common::tour::tour;
 use common::{TestStore, bin};
 use serde_json::{Value, json};
-
-/// Every dataset's `show --json`, in path order.
-fn everything(s: &TestStore) -> Vec<Value> {
-    s.ok(&["find", "--json"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
 
 /// The storage of a test store, reached from this process with the test's credentials.
 fn storage(s: &TestStore) -> trove_storage::Storage {
@@ -199,44 +195,7 @@ fn writers_killed_mid_way_leave_only_what_gc_removes() {
 #[test]
 fn eight_machines_write_500_datasets_each_to_s3_and_postgres_and_lose_nothing() {
     let Some(s) = TestStore::on_s3_and_postgres() else { return };
-    const WRITERS: usize = 8;
-    const EACH: usize = 500;
-    let mut children = Vec::new();
-    for w in 0..WRITERS {
-        // A machine: its own working folder and cache folder, its own writer id, one commit a dataset.
-        let work = tempfile::tempdir().unwrap();
-        let mut lines = String::new();
-        for i in 0..EACH {
-            lines.push_str(&format!("{}\n", json!({"path": format!("m{w}/r{i:03}"), "metadata": {"w": w, "i": i}})));
-            if i % 50 == 0 {
-                lines.push_str(&format!("{}\n", json!({"path": "shared/x", "metadata": {format!("w{w}"): i}})));
-            }
-        }
-        let file = work.path().join("in.jsonl");
-        std::fs::write(&file, lines).unwrap();
-        let child = Command::new(bin())
-            .current_dir(work.path())
-            .env_remove("TROVE_STORE")
-            .envs(s.env.clone())
-            .env("TROVE_CACHE", work.path())
-            .args(["--store", &s.location, "ingest", file.to_str().unwrap(), "--batch", "1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        children.push((child, work));
-    }
-    for (child, _) in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    }
-    let before = everything(&s);
-    assert_eq!(before.len(), WRITERS * EACH + 1, "nothing lost");
-    let shared: Vec<&Value> = before.iter().filter(|d| d["path"] == "x").collect();
-    assert_eq!(shared.len(), 1);
-    assert_eq!(shared[0]["metadata"].as_object().unwrap().len(), WRITERS, "every writer's edit merged");
-    s.ok(&["sync", "--full"]);
-    assert_eq!(everything(&s), before, "the catalog equals a rebuild from the log");
+    common::machines::write_at_once_and_lose_nothing(&s, 8, 500);
 }
 
 /// A source store with objects of every kind: files of a few MiB (so that a kill lands mid-transfer), the

@@ -22,6 +22,9 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 /// Size of the pieces a streamed write or read moves at a time.
 pub const CHUNK: usize = 8 * 1024 * 1024;
 
+/// Parts of one object an object store upload or download has in flight at once.
+const PARTS_IN_FLIGHT: usize = 4;
+
 /// What went wrong with a storage call. The key (or local path) involved is always named.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -44,6 +47,11 @@ pub enum StorageError {
     NotAFolder { key: String, path: PathBuf },
     #[error("cannot start the storage runtime: {0}")]
     Runtime(std::io::Error),
+    /// What was read for an upload is not what it was expected to be: nothing was stored.
+    #[error(
+        "{key}: what was read is not what was expected (expected blake3:{expected}, read blake3:{found}): nothing was stored"
+    )]
+    Changed { key: String, expected: String, found: String },
     #[error("{url}: {message}")]
     Location { url: String, message: String },
 }
@@ -414,10 +422,28 @@ impl Storage {
     /// Streams `reader` into a new object at `key`, hashing what passes through with BLAKE3.
     /// The object appears whole when the upload completes, or not at all.
     pub fn put_stream(&self, key: &str, reader: &mut dyn Read) -> Result<(u64, blake3::Hash)> {
+        self.put_stream_checked(key, reader, None)
+    }
+
+    /// [`Storage::put_stream`] that, given the `expected` BLAKE3 hash, makes the object appear only if what
+    /// was read has it: on a mismatch nothing appears at `key` and the error is [`StorageError::Changed`].
+    /// An object that exists at `key` afterwards is therefore whole and right.
+    pub fn put_stream_checked(
+        &self,
+        key: &str,
+        reader: &mut dyn Read,
+        expected: Option<blake3::Hash>,
+    ) -> Result<(u64, blake3::Hash)> {
+        let mismatch = |found: blake3::Hash| StorageError::Changed {
+            key: self.locate(key),
+            expected: expected.map(|h| h.to_hex().to_string()).unwrap_or_default(),
+            found: found.to_hex().to_string(),
+        };
         let store = match &self.backend {
             Backend::Local(_) => {
                 let dest = self.writable_path(key)?.unwrap_or_default();
-                return self.write_local(key, &dest, false, |file| {
+                let mut refused = None;
+                let written = self.write_local(key, &dest, false, |file| {
                     let mut hasher = blake3::Hasher::new();
                     let mut size = 0u64;
                     let mut buf = vec![0u8; CHUNK];
@@ -430,51 +456,78 @@ impl Storage {
                         file.write_all(&buf[..n])?;
                         size += n as u64;
                     }
-                    Ok((size, hasher.finalize()))
+                    let hash = hasher.finalize();
+                    // Refused before the file is renamed into place.
+                    if expected.is_some_and(|e| e != hash) {
+                        refused = Some(hash);
+                        return Err(std::io::Error::other("the bytes read are not the bytes expected"));
+                    }
+                    Ok((size, hash))
                 });
+                return match refused {
+                    Some(found) => Err(mismatch(found)),
+                    None => written,
+                };
             }
             Backend::Objects(store) => store,
         };
         let path = path_of(key);
         let mut hasher = blake3::Hasher::new();
         let mut size = 0u64;
-        let result: Result<()> = self.runtime.block_on(async {
-            let mut upload = store.put_multipart(&path).await.map_err(|e| self.fail(key, e))?;
-            let mut pending: Option<object_store::UploadPart> = None;
-            let outcome: Result<()> = async {
+        let mut buf = vec![0u8; CHUNK];
+        let first = read_full(reader, &mut buf).map_err(|source| StorageError::Io { path: key.into(), source })?;
+        hasher.update(&buf[..first]);
+        size += first as u64;
+        if first < CHUNK {
+            // Small: one PUT, sent once its hash is known.
+            let hash = hasher.finalize();
+            if expected.is_some_and(|e| e != hash) {
+                return Err(mismatch(hash));
+            }
+            buf.truncate(first);
+            self.runtime
+                .block_on(store.put_opts(&path, PutPayload::from(buf), PutOptions::default()))
+                .map_err(|e| self.fail(key, e))?;
+            return Ok((size, hash));
+        }
+        let result: Result<blake3::Hash> = self.runtime.block_on(async {
+            let upload = store.put_multipart(&path).await.map_err(|e| self.fail(key, e))?;
+            // Parts go up on the runtime's workers, PARTS_IN_FLIGHT at a time, while the next is read and hashed.
+            let mut write = object_store::WriteMultipart::new_with_chunk_size(upload, CHUNK);
+            write.put(Bytes::copy_from_slice(&buf));
+            let outcome: Result<blake3::Hash> = async {
                 loop {
-                    let mut buf = vec![0u8; CHUNK];
                     let n =
                         read_full(reader, &mut buf).map_err(|source| StorageError::Io { path: key.into(), source })?;
                     if n == 0 {
                         break;
                     }
-                    buf.truncate(n);
-                    hasher.update(&buf);
+                    hasher.update(&buf[..n]);
                     size += n as u64;
-                    // Keep one part in flight while the next one is read and hashed.
-                    if let Some(part) = pending.take() {
-                        part.await.map_err(|e| self.fail(key, e))?;
-                    }
-                    pending = Some(upload.put_part(PutPayload::from(buf)));
+                    write.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(|e| self.fail(key, e))?;
+                    write.put(Bytes::copy_from_slice(&buf[..n]));
                     if n < CHUNK {
                         break;
                     }
                 }
-                if let Some(part) = pending.take() {
-                    part.await.map_err(|e| self.fail(key, e))?;
+                let hash = hasher.finalize();
+                // Checked before the upload completes, which is the moment the object appears.
+                if expected.is_some_and(|e| e != hash) {
+                    return Err(mismatch(hash));
                 }
-                upload.complete().await.map_err(|e| self.fail(key, e))?;
-                Ok(())
+                Ok(hash)
             }
             .await;
-            if outcome.is_err() {
-                let _ = upload.abort().await;
+            match outcome {
+                Ok(hash) => write.finish().await.map(|_| hash).map_err(|e| self.fail(key, e)),
+                Err(e) => {
+                    let _ = write.abort().await;
+                    Err(e)
+                }
             }
-            outcome
         });
-        result?;
-        Ok((size, hasher.finalize()))
+        let hash = result?;
+        Ok((size, hash))
     }
 
     /// Stores the local file `source` at `key` and returns its size and BLAKE3 hash. On a local root the
@@ -597,13 +650,44 @@ impl Storage {
                 }
             }
             Backend::Objects(store) => {
-                let got = self.runtime.block_on(store.get(&path_of(key))).map_err(|e| self.fail(key, e))?;
+                let path = path_of(key);
+                let got = self.runtime.block_on(store.get(&path)).map_err(|e| self.fail(key, e))?;
+                let total = got.meta.size;
+                let version = got.meta.e_tag.clone();
                 let mut stream = got.into_stream();
                 self.runtime.block_on(async {
+                    // The first CHUNK comes from the plain GET; a larger object's rest comes by ranges,
+                    // PARTS_IN_FLIGHT requests at a time, written in order. Each range asks for the version
+                    // the GET saw, so an object replaced meanwhile fails the read instead of mixing versions.
+                    let mut received = 0u64;
                     while let Some(chunk) = stream.next().await {
                         let chunk = chunk.map_err(|e| self.fail(key, e))?;
                         self.count_fetched(chunk.len());
+                        received += chunk.len() as u64;
                         pass(&chunk)?;
+                        if total > 2 * CHUNK as u64 && received >= CHUNK as u64 {
+                            break;
+                        }
+                    }
+                    if received < total {
+                        let ranges =
+                            (received..total).step_by(CHUNK).map(|start| start..(start + CHUNK as u64).min(total));
+                        let mut parts = futures::stream::iter(ranges)
+                            .map(|range| {
+                                let options = object_store::GetOptions {
+                                    range: Some(range.into()),
+                                    if_match: version.clone(),
+                                    ..Default::default()
+                                };
+                                let (store, path) = (store.clone(), path.clone());
+                                async move { store.get_opts(&path, options).await?.bytes().await }
+                            })
+                            .buffered(PARTS_IN_FLIGHT);
+                        while let Some(part) = parts.next().await {
+                            let part = part.map_err(|e| self.fail(key, e))?;
+                            self.count_fetched(part.len());
+                            pass(&part)?;
+                        }
                     }
                     Ok::<_, StorageError>(())
                 })?;

@@ -2,9 +2,10 @@
 //! with their ids, metadata, tags, lineage and objects.
 //!
 //! The destination's commit comes after its data, as for every write. Each file is streamed into the
-//! destination's staging area under a fresh name, checked against the manifest's checksum, then renamed to
-//! a name derived from (source store, dataset, object, file, checksum): a rename is whole, so a file found
-//! under that name on a later run is complete and right, and is not sent again. Datasets are committed in
+//! destination's staging area under a name derived from (source store, dataset, object, checksum), and the
+//! upload is completed (a single PUT sent, a multipart upload completed, a local file renamed into place)
+//! only once its bytes are known to have the manifest's checksum: a file found under that name on a later
+//! run is whole and right, and is not sent again. Datasets are committed in
 //! batches as [`DatasetState`] records, the same CRDT states the log merges, so that what the destination
 //! already knew of a dataset merges exactly; each object the merged state takes from the source is moved
 //! from its transfer name into place by the commit. A transfer killed anywhere leaves whole commits and
@@ -318,47 +319,53 @@ impl Store {
         }
     }
 
-    /// Brings one file to its transfer name at `to`; `false` when it was there already.
+    /// Brings one file to its transfer name at `to`; `false` when it was there already. The upload appears
+    /// there only if its bytes have the manifest's checksum, so a file found under that name is whole and
+    /// right.
     fn send_one(&self, to: &Store, file: &FileJob) -> Result<bool> {
         if to.storage.head(&file.staged_key)?.is_some_and(|e| e.size == file.size) {
             return Ok(false);
         }
-        let temporary = to.staging_key();
-        let sent = (|| {
-            let (size, hash) = match self.storage.local_path(&file.source_key) {
-                Some(path) => to.storage.import_file(&temporary, &path, false)?,
-                None => self.stream_between(&file.source_key, to, &temporary)?,
-            };
-            let found = crate::objects::hex(hash);
-            if size != file.size || found != file.checksum {
-                return Err(Error::Damaged {
-                    what: format!("{} (as read from {})", file.source_key, self.location()),
-                    expected: file.checksum.clone(),
-                    found,
-                });
+        let expected =
+            file.checksum.strip_prefix("blake3:").and_then(|hex| blake3::Hash::from_hex(hex).ok()).ok_or_else(
+                || Error::Invalid(format!("{}: unreadable checksum {:?}", file.source_key, file.checksum)),
+            )?;
+        let sent = match self.storage.local_path(&file.source_key) {
+            Some(path) => {
+                let mut source = std::fs::File::open(&path).map_err(Error::io(&path))?;
+                to.storage.put_stream_checked(&file.staged_key, &mut source, Some(expected)).map(|_| ())
             }
-            to.storage.rename(&temporary, &file.staged_key)?;
-            Ok(())
-        })();
-        if sent.is_err() {
-            let _ = to.storage.delete(&temporary);
+            None => self.stream_between(&file.source_key, to, &file.staged_key, expected),
+        };
+        match sent {
+            Ok(()) => Ok(true),
+            Err(trove_storage::StorageError::Changed { expected, found, .. }) => Err(Error::Damaged {
+                what: format!("{} (as read from {})", file.source_key, self.location()),
+                expected: format!("blake3:{expected}"),
+                found: format!("blake3:{found}"),
+            }),
+            Err(e) => Err(e.into()),
         }
-        sent.map(|()| true)
     }
-}
 
-impl Store {
     /// Streams an object of this store into `key` at `to` through a pipe: one thread downloads, the calling
-    /// thread uploads. Returns the size and hash of what went up, once the download's agree.
-    fn stream_between(&self, source: &str, to: &Store, key: &str) -> Result<(u64, blake3::Hash)> {
-        let (mut reader, mut writer) = std::io::pipe().map_err(Error::io(key))?;
+    /// thread uploads, and the upload completes only if its bytes have the `expected` hash.
+    fn stream_between(
+        &self,
+        source: &str,
+        to: &Store,
+        key: &str,
+        expected: blake3::Hash,
+    ) -> std::result::Result<(), trove_storage::StorageError> {
+        let (mut reader, mut writer) =
+            std::io::pipe().map_err(|e| trove_storage::StorageError::Io { path: key.into(), source: e })?;
         std::thread::scope(|scope| {
             let download = scope.spawn(move || {
                 let got = self.storage.get_stream(source, &mut writer);
                 drop(writer);
                 got
             });
-            let uploaded = to.storage.put_stream(key, &mut reader);
+            let uploaded = to.storage.put_stream_checked(key, &mut reader, Some(expected));
             // An upload that failed stops reading: the download then fails on the closed pipe, and ends.
             drop(reader);
             let downloaded = download.join().unwrap_or_else(|_| {
@@ -367,12 +374,8 @@ impl Store {
                     source: std::io::Error::other("the download thread panicked"),
                 })
             });
-            let (size, hash) = uploaded?;
-            let (read_size, read_hash) = downloaded?;
-            if (read_size, read_hash) != (size, hash) {
-                return Err(Error::Invalid(format!("{source}: what was read and what was sent differ")));
-            }
-            Ok((size, hash))
+            uploaded?;
+            downloaded.map(|_| ())
         })
     }
 }

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod machines;
 pub mod tour;
 
 use std::path::{Path, PathBuf};
