@@ -62,7 +62,15 @@ impl StoreTarget {
 pub(crate) fn run(command: ConnectionsCommand, store: &Option<String>, out: &mut Out) -> Result<()> {
     let mut connections = Connections::load_default()?;
     match command {
-        ConnectionsCommand::Add { name, catalog, secret_env, secret_file } => {
+        ConnectionsCommand::Add {
+            name,
+            catalog,
+            secret_env,
+            secret_file,
+            store_settings,
+            store_secret_env,
+            store_secret_file,
+        } => {
             let store = match store {
                 Some(location) => location.clone(),
                 None => Store::discover(&std::env::current_dir().context("cannot read the current folder")?)
@@ -76,7 +84,26 @@ pub(crate) fn run(command: ConnectionsCommand, store: &Option<String>, out: &mut
                 (None, None) => None,
                 (Some(_), Some(_)) => bail!("give --secret-env or --secret-file, not both"),
             };
-            connections.add(Connection { name: name.clone(), store, catalog, secret })?;
+            let mut settings = std::collections::BTreeMap::new();
+            for setting in store_settings {
+                let Some((key, value)) = setting.split_once('=') else {
+                    bail!("--store-setting {setting:?}: give KEY=VALUE (aws_endpoint=https://s3.lab.org)");
+                };
+                settings.insert(key.trim().to_string(), value.to_string());
+            }
+            let store_secret = match (store_secret_env, store_secret_file) {
+                (Some(var), None) => Some(SecretRef::Env(var)),
+                (None, Some(file)) => Some(SecretRef::File(file)),
+                _ => None,
+            };
+            connections.add(Connection {
+                name: name.clone(),
+                store,
+                catalog,
+                secret,
+                store_settings: settings,
+                store_secret,
+            })?;
             out.line(format!("connection {name} saved in {}", connections.path().display()))?;
         }
         ConnectionsCommand::List { json } => {
@@ -89,6 +116,8 @@ pub(crate) fn run(command: ConnectionsCommand, store: &Option<String>, out: &mut
                         "store": c.store,
                         "catalog": c.catalog,
                         "secret": c.secret.as_ref().map(ToString::to_string),
+                        "store_settings": c.store_settings,
+                        "store_secret": c.store_secret.as_ref().map(ToString::to_string),
                         "default": is_default,
                     }))?;
                 } else {
@@ -98,6 +127,12 @@ pub(crate) fn run(command: ConnectionsCommand, store: &Option<String>, out: &mut
                     }
                     if let Some(secret) = &c.secret {
                         line.push_str(&format!("\tsecret from {secret}"));
+                    }
+                    for (key, value) in &c.store_settings {
+                        line.push_str(&format!("\t{key}={value}"));
+                    }
+                    if let Some(secret) = &c.store_secret {
+                        line.push_str(&format!("\tstore secret from {secret}"));
                     }
                     if is_default {
                         line.push_str("\t(default)");

@@ -279,6 +279,16 @@ pub enum ConnectionsCommand {
         /// Read the catalog password from this file (mode 0600, or it is refused) when the connection is used.
         #[arg(long, value_name = "FILE")]
         secret_file: Option<PathBuf>,
+        /// A setting of a store in a bucket, by object_store's name (aws_endpoint=URL, aws_region=…,
+        /// aws_access_key_id=…, aws_allow_http=true, …); repeat for more. Never a secret.
+        #[arg(long = "store-setting", value_name = "KEY=VALUE")]
+        store_settings: Vec<String>,
+        /// Read the object store's secret (S3's secret access key) from this environment variable.
+        #[arg(long, value_name = "VAR", conflicts_with = "store_secret_file")]
+        store_secret_env: Option<String>,
+        /// Read the object store's secret from this file (mode 0600, or it is refused).
+        #[arg(long, value_name = "FILE")]
+        store_secret_file: Option<PathBuf>,
     },
     /// List the connections (secrets by reference only).
     List {

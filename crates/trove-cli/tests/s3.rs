@@ -314,3 +314,55 @@ fn a_transfer_comes_back_from_s3_and_refuses_a_taken_place() {
     assert_eq!(everything(&other).len(), 1);
     assert!(std::fs::read_dir(other.root().join(".trove/staging")).map(|d| d.count()).unwrap_or(0) == 0);
 }
+
+#[test]
+fn a_connection_brings_the_bucket_settings_and_its_secret_by_reference() {
+    let Some(s) = TestStore::on_s3("") else { return };
+    s.ok(&["put", "lab/a", "-m", "n=1"]);
+    let config = tempfile::tempdir().unwrap();
+    let value = |name: &str| s.env.iter().find(|(k, _)| k == name).unwrap().1.clone();
+    let secret = value("AWS_SECRET_ACCESS_KEY");
+    // No AWS variable at all: everything comes from the connection.
+    let trove = |args: &[&str], lab_secret: &str| {
+        let mut c = Command::new(bin());
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", config.path())
+            .env("TROVE_CONFIG", config.path().join("config.toml"))
+            .env("TROVE_CACHE", s.root())
+            .env("LAB_S3_SECRET", lab_secret)
+            .args(args);
+        c.output().unwrap()
+    };
+    let settings = [
+        format!("aws_endpoint={}", value("AWS_ENDPOINT_URL")),
+        format!("aws_access_key_id={}", value("AWS_ACCESS_KEY_ID")),
+        "aws_region=us-east-1".to_string(),
+        "aws_allow_http=true".to_string(),
+    ];
+    let mut add = vec!["--store", &s.location, "connections", "add", "lab", "--store-secret-env", "LAB_S3_SECRET"];
+    for setting in &settings {
+        add.extend(["--store-setting", setting.as_str()]);
+    }
+    let out = trove(&add, "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let found = trove(&["-c", "lab", "find", "n == 1", "--ids"], &secret);
+    assert!(found.status.success(), "{}", String::from_utf8_lossy(&found.stderr));
+    assert_eq!(String::from_utf8_lossy(&found.stdout).lines().count(), 1);
+    let listed = trove(&["connections", "list"], &secret);
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(listed.contains("store secret from env:LAB_S3_SECRET") && !listed.contains(&secret), "{listed}");
+    assert!(!std::fs::read_to_string(config.path().join("config.toml")).unwrap().contains(&secret));
+    let tested = trove(&["connections", "test", "lab"], &secret);
+    assert!(tested.status.success(), "{}", String::from_utf8_lossy(&tested.stdout));
+    // A wrong secret through the connection: refused, said clearly.
+    let refused = trove(&["-c", "lab", "ls"], "wrong");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("refused access"));
+    // A secret given as a plain setting is refused, and nothing is saved.
+    let leak = format!("aws_secret_access_key={secret}");
+    let out = trove(&["--store", &s.location, "connections", "add", "leaky", "--store-setting", &leak], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a secret is never kept in the configuration"));
+    assert!(!std::fs::read_to_string(config.path().join("config.toml")).unwrap().contains("leaky"));
+}

@@ -152,7 +152,7 @@ pub fn use_catalog(
     password: Option<&str>,
     remove_sqlite: bool,
 ) -> Result<CatalogSwitch> {
-    let (mut config, _) = crate::store::read_config(location)?;
+    let (mut config, _) = crate::store::read_config(location, &[])?;
     if config.store.format_version < trove_storage::config::FORMAT_VERSION {
         // Older layouts are upgraded by a normal open first.
         drop(crate::Store::open_at(location, &crate::OpenOptions::default())?);

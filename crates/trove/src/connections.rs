@@ -47,8 +47,18 @@ pub struct Connection {
     /// another way from this machine, such as through a tunnel); never with a password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog: Option<String>,
+    /// The catalog's password, by reference.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<SecretRef>,
+    /// Settings of a store in an object store, by object_store's names (`aws_endpoint`, `aws_region`,
+    /// `aws_access_key_id`, `aws_allow_http`, `google_service_account`, `azure_storage_account_name`, …), over
+    /// what the environment says. Never a secret: that is `store_secret`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub store_settings: BTreeMap<String, String>,
+    /// The object store's secret (S3's secret access key, Azure's account key, a Google service account
+    /// key), by reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_secret: Option<SecretRef>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -139,6 +149,15 @@ impl Connections {
         if connection.store.is_empty() {
             return Err(Error::Invalid("a connection needs a store: give the store's folder".into()));
         }
+        if let Some(key) = connection.store_settings.keys().find(|k| {
+            let k = k.to_ascii_lowercase();
+            ["secret", "token", "password", "account_key", "service_account_key"].iter().any(|w| k.contains(w))
+        }) {
+            return Err(Error::Invalid(format!(
+                "store setting {key}: a secret is never kept in the configuration; give it by reference (an \
+                 environment variable or a 0600 file) as the connection's store secret"
+            )));
+        }
         match Location::parse(&connection.store) {
             Location::Url(url) => connection.store = url,
             Location::Folder(folder) => {
@@ -222,21 +241,40 @@ fn check_private(path: &Path) -> Result<()> {
 impl Connection {
     /// The secret's value, read now; `None` when the connection has none.
     pub fn secret(&self) -> Result<Option<String>> {
-        match &self.secret {
-            None => Ok(None),
-            Some(SecretRef::Env(var)) => match std::env::var(var) {
-                Ok(value) => Ok(Some(value)),
-                Err(_) => Err(Error::Invalid(format!(
-                    "connection {:?} takes its secret from the environment variable {var}, which is not set",
+        self.secret.as_ref().map(|r| self.read_secret(r)).transpose()
+    }
+
+    /// A secret's value, read now from where `secret` says.
+    fn read_secret(&self, secret: &SecretRef) -> Result<String> {
+        match secret {
+            SecretRef::Env(var) => std::env::var(var).map_err(|_| {
+                Error::Invalid(format!(
+                    "connection {:?} takes a secret from the environment variable {var}, which is not set",
                     self.name
-                ))),
-            },
-            Some(SecretRef::File(path)) => {
+                ))
+            }),
+            SecretRef::File(path) => {
                 check_private(path)?;
                 let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
-                Ok(Some(text.strip_suffix('\n').unwrap_or(&text).trim_end_matches('\r').to_string()))
+                Ok(text.strip_suffix('\n').unwrap_or(&text).trim_end_matches('\r').to_string())
             }
         }
+    }
+
+    /// The object-store settings the connection brings: its `store_settings`, and its `store_secret` under
+    /// the name the store's kind gives a secret.
+    pub fn storage_options(&self) -> Result<Vec<(String, String)>> {
+        let mut options: Vec<(String, String)> =
+            self.store_settings.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        if let Some(secret) = &self.store_secret {
+            let name = match self.store.split_once("://").map(|(scheme, _)| scheme) {
+                Some("gs") => "google_service_account_key",
+                Some("az" | "abfs" | "abfss") => "azure_storage_account_key",
+                _ => "aws_secret_access_key",
+            };
+            options.push((name.to_string(), self.read_secret(secret)?));
+        }
+        Ok(options)
     }
 
     /// Where the connection's store is.
@@ -251,6 +289,7 @@ impl Connection {
         if self.catalog.is_some() {
             options.catalog_url.clone_from(&self.catalog);
         }
+        options.storage_options = self.storage_options()?;
         Store::open_at(&self.location(), &options)
     }
 
@@ -258,8 +297,12 @@ impl Connection {
     /// catalog (it can be opened and counted), each with what went wrong.
     pub fn test(&self) -> ConnectionTest {
         let location = self.location();
-        let store = crate::store::read_config(&location)
-            .and_then(|_| Ok(location.storage(false, &[])?.list(trove_storage::log::LOG_PREFIX)?))
+        let store = self
+            .storage_options()
+            .and_then(|options| {
+                crate::store::read_config(&location, &options)?;
+                Ok(location.storage(false, &options)?.list(trove_storage::log::LOG_PREFIX)?)
+            })
             .map(|_| ())
             .map_err(|e| e.to_string());
         let catalog = match &store {

@@ -57,6 +57,9 @@ pub struct OpenOptions {
     pub catalog_password: Option<String>,
     /// A catalog URL to use instead of the one `trove.toml` records (a named connection's).
     pub catalog_url: Option<String>,
+    /// Settings of a store in an object store (a named connection's endpoint, region, keys), by
+    /// object_store's names, over what the environment says.
+    pub storage_options: Vec<(String, String)>,
 }
 
 /// An open trove store: its storage, its log and its catalog. `Send + Sync`; many processes may open the
@@ -237,7 +240,7 @@ impl Store {
 
     /// Opens the store at a folder or an object-store URL and catches its catalog up with the log.
     pub fn open_at(location: &Location, options: &OpenOptions) -> Result<Store> {
-        let (mut config, text) = read_config(location)?;
+        let (mut config, text) = read_config(location, &options.storage_options)?;
         if let Location::Folder(root) = location {
             if config.store.format_version < trove_storage::config::FORMAT_VERSION {
                 config = upgrade_layout(root, &root.join(CONFIG_FILE), &text)?;
@@ -245,7 +248,7 @@ impl Store {
             std::fs::create_dir_all(root.join(".trove/log")).map_err(Error::io(root))?;
         }
         let durable = options.durable.unwrap_or(config.log.durable);
-        let storage = Arc::new(location.storage(durable, &[])?);
+        let storage = Arc::new(location.storage(durable, &options.storage_options)?);
         let root = match storage.local_root() {
             Some(root) => root.to_path_buf(),
             None => prepare_local_folder(location, &config)?,
@@ -929,7 +932,7 @@ impl Store {
 }
 
 /// Reads and parses `trove.toml` (returning its text too, for an upgrade that keeps its comments).
-pub(crate) fn read_config(location: &Location) -> Result<(StoreConfig, String)> {
+pub(crate) fn read_config(location: &Location, options: &[(String, String)]) -> Result<(StoreConfig, String)> {
     let text = match location {
         Location::Folder(root) => {
             let path = root.join(CONFIG_FILE);
@@ -941,7 +944,7 @@ pub(crate) fn read_config(location: &Location) -> Result<(StoreConfig, String)> 
                 Err(e) => return Err(Error::Io { path, source: e }),
             }
         }
-        Location::Url(url) => match location.storage(true, &[])?.get(CONFIG_FILE) {
+        Location::Url(url) => match location.storage(true, options)?.get(CONFIG_FILE) {
             Ok(bytes) => String::from_utf8(bytes.to_vec())
                 .map_err(|_| Error::Invalid(format!("{url}/{CONFIG_FILE} is not UTF-8 text")))?,
             Err(e) if e.is_not_found() => return Err(Error::NotAStore { path: PathBuf::from(url) }),
