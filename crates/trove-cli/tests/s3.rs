@@ -366,3 +366,20 @@ fn a_connection_brings_the_bucket_settings_and_its_secret_by_reference() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("a secret is never kept in the configuration"));
     assert!(!std::fs::read_to_string(config.path().join("config.toml")).unwrap().contains("leaky"));
 }
+
+#[test]
+fn gc_removes_what_a_killed_process_left_in_this_machines_scratch_space() {
+    let Some(s) = TestStore::on_s3("") else { return };
+    s.ok(&["put", "lab/a", "-m", "n=1"]);
+    let local = std::fs::read_dir(s.root().join("stores")).unwrap().next().unwrap().unwrap().path();
+    // A conversion killed mid-way: its scratch folder, named like every staging key, by a process now gone.
+    let left = local.join(".trove/staging/0193f0c2a1b27c3d8e9f0a1b2c3d4e5f.4194301.1.gone-host");
+    std::fs::create_dir_all(left.join("half.zarr/c")).unwrap();
+    std::fs::write(left.join("half.zarr/c/0"), vec![0u8; 4096]).unwrap();
+    let kept = s.ok(&["gc"]);
+    assert!(left.exists(), "younger than the grace period: kept ({kept})");
+    let out = s.ok(&["gc", "--grace", "0s"]);
+    assert!(!left.exists(), "{out}");
+    assert!(out.contains("half") || out.contains("gone-host"), "gc says what it removed: {out}");
+    assert_eq!(everything(&s).len(), 1);
+}

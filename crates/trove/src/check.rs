@@ -210,10 +210,44 @@ impl Store {
             Ok(keys)
         })?;
         // An object store has no folders to leave empty.
-        if let Tree::Disk(root) = &tree {
-            report.folders = prune_empty_folders(root, root, "", &objects)?;
+        match &tree {
+            Tree::Disk(root) => report.folders = prune_empty_folders(root, root, "", &objects)?,
+            Tree::Listed { .. } => self.gc_local_scratch(grace, now, &mut report)?,
         }
         Ok(report)
+    }
+
+    /// For a store in a bucket: the scratch space this machine's processes used in the store's local folder
+    /// (conversions, reads, computations), left by a process that was killed. Removed like staged data: not a
+    /// live process's, untouched for `grace`.
+    fn gc_local_scratch(&self, grace: Duration, now: SystemTime, report: &mut GcReport) -> Result<()> {
+        let scratch = self.root.join(STAGING);
+        for entry in read_dir(&scratch)? {
+            let key = format!("{STAGING}/{}", entry.file_name().to_string_lossy());
+            let path = entry.path();
+            let shown = path.display().to_string();
+            if let Some(owner) = staging_owner(&key)
+                && owner_alive_here(&owner, &self.writer().host)
+            {
+                report.kept.push((shown, format!("scratch of a live process (pid {})", owner.0)));
+                continue;
+            }
+            let age = newest_mtime(&path).and_then(|t| now.duration_since(t).ok()).unwrap_or_default();
+            if age < grace {
+                report.kept.push((shown, format!("younger than the grace period ({} s old)", age.as_secs())));
+                continue;
+            }
+            let bytes = tree_size(&path);
+            let removed = if entry.file_type().map_err(Error::io(&path))?.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.map_err(Error::io(&path))?;
+            report.bytes += bytes;
+            report.removed.push(shown);
+        }
+        Ok(())
     }
 
     /// What is stored: the local folder, or the object store's listing, taken now.
