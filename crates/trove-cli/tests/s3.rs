@@ -383,3 +383,28 @@ fn gc_removes_what_a_killed_process_left_in_this_machines_scratch_space() {
     assert!(out.contains("half") || out.contains("gone-host"), "gc says what it removed: {out}");
     assert_eq!(everything(&s).len(), 1);
 }
+
+#[test]
+fn special_files_and_links_put_into_a_bucket_store_behave_as_on_a_folder() {
+    let Some(s) = TestStore::on_s3("") else { return };
+    let folder_store = TestStore::new();
+    let fifo = s.inputs.path().join("p");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let err = s.fails(&["put", "lab/d", fifo.to_str().unwrap()], 1);
+    assert!(err.contains("named pipe"), "{err}");
+    let err = s.fails(&["put", "lab/d", "/dev/zero"], 1);
+    assert!(err.contains("character device"), "{err}");
+    let target = s.file("target.txt", b"pointed at\n");
+    let link = s.inputs.path().join("link.txt");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let on_s3 = s.cmd(&["put", "lab/l", link.to_str().unwrap()]).output().unwrap();
+    let on_folder = folder_store.cmd(&["put", "lab/l", link.to_str().unwrap()]).output().unwrap();
+    assert_eq!(on_s3.status.code(), on_folder.status.code(), "{}", String::from_utf8_lossy(&on_s3.stderr));
+    if on_s3.status.success() {
+        assert_eq!(s.show("lab/l")["objects"], folder_store.show("lab/l")["objects"]);
+    }
+    // Nothing half-done: no dataset from the refused puts, nothing left in the bucket's staging area.
+    assert!(everything(&s).iter().all(|d| d["path"] != "d"));
+    assert!(storage(&s).list(".trove/staging").unwrap().is_empty());
+    assert!(s.findings().is_empty(), "{:?}", s.findings());
+}
